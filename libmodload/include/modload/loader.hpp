@@ -1,0 +1,47 @@
+// Loading a module file: parameters, the choice of system call, and forcing.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+
+#include <modload/compression.hpp>
+#include <modload/kernel.hpp>
+#include <modload/module_file.hpp>
+#include <modload/result.hpp>
+#include <modload/system_root.hpp>
+
+namespace modload {
+
+/// How a module reached the kernel.
+enum class LoadMethod {
+    finit,             ///< finit_module on the file's descriptor
+    finit_compressed,  ///< finit_module with MODULE_INIT_COMPRESSED_FILE: the kernel decompresses
+    init,              ///< init_module on the image in memory, decompressed here
+};
+
+struct LoadOptions {
+    std::string parameters;  ///< as the kernel parses them; see join_parameters()
+    bool ignore_modversions = false;
+    bool ignore_vermagic = false;
+};
+
+/// Joins command-line words into the kernel's parameter string. A value that holds white space
+/// is quoted so the kernel takes it whole: {"tag=two words"} gives `tag="two words"`. Words that
+/// already hold a '"' are passed as written.
+std::string join_parameters(std::span<const std::string> words);
+
+/// The compression the running kernel decompresses itself, from <root>/sys/module/compression
+/// (absent before 5.17 or without CONFIG_MODULE_DECOMPRESS: nullopt).
+std::optional<Compression> kernel_decompression(const SystemRoot& root);
+
+/// The system call a file goes through: finit_module when the descriptor is a regular file and
+/// either uncompressed or compressed the way the kernel decompresses; init_module otherwise.
+LoadMethod choose_load_method(const ModuleFile& file, std::optional<Compression> kernel_decompresses);
+
+/// Inspects the file (a file that is not a valid module never reaches the kernel), then loads it.
+/// Returns the method used, or the error: an inspection error (ENOEXEC, EFBIG) or the kernel's.
+Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptions& options,
+                               std::optional<Compression> kernel_decompresses);
+
+}  // namespace modload

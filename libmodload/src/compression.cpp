@@ -1,0 +1,230 @@
+#include <modload/compression.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <lzma.h>
+#include <zlib.h>
+#include <zstd.h>
+
+namespace modload {
+
+namespace {
+
+struct Magic {
+    Compression compression;
+    std::array<unsigned char, 6> bytes;
+    std::size_t length;
+};
+
+// The same table kmod keeps: magic numbers, never file names, decide.
+constexpr std::array kMagics = {
+    Magic{Compression::zstd, {0x28, 0xb5, 0x2f, 0xfd}, 4},
+    Magic{Compression::xz, {0xfd, '7', 'z', 'X', 'Z', 0x00}, 6},
+    Magic{Compression::gzip, {0x1f, 0x8b}, 2},
+};
+
+constexpr std::size_t kChunk = std::size_t{1} << 20;
+
+Error too_large(std::size_t max_output) {
+    return make_error(EFBIG,
+                      "decompressed size exceeds " + std::to_string(max_output >> 20) + " MiB");
+}
+
+Error corrupt(std::string_view format, std::string_view why) {
+    return make_error(ENOEXEC, "corrupt " + std::string(format) + " data: " + std::string(why));
+}
+
+// Grows `out` by one chunk, never past max_output + 1 bytes: one byte over the limit is enough to
+// know the limit was passed, and nothing larger is ever allocated.
+bool grow(std::vector<std::byte>& out, std::size_t max_output) {
+    if (out.size() > max_output) {
+        return false;
+    }
+    out.resize(std::min(out.size() + kChunk, max_output + 1));
+    return true;
+}
+
+Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
+                                               std::size_t max_output) {
+    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    if (!ctx) {
+        return make_error(ENOMEM, "zstd context");
+    }
+    // A frame may demand a huge window; refuse more than the output limit could ever need.
+    (void)ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 27);
+    std::vector<std::byte> out;
+    ZSTD_inBuffer in{input.data(), input.size(), 0};
+    std::size_t produced = 0;
+    std::size_t last = 1;
+    while (in.pos < in.size || last != 0) {
+        if (produced == out.size() && !grow(out, max_output)) {
+            return too_large(max_output);
+        }
+        ZSTD_outBuffer o{out.data(), out.size(), produced};
+        last = ZSTD_decompressStream(ctx.get(), &o, &in);
+        if (ZSTD_isError(last)) {
+            return corrupt("zstd", ZSTD_getErrorName(last));
+        }
+        const bool progressed = o.pos != produced;
+        produced = o.pos;
+        if (produced > max_output) {
+            return too_large(max_output);
+        }
+        if (in.pos == in.size && last != 0 && !progressed && produced < out.size()) {
+            return corrupt("zstd", "truncated stream");
+        }
+    }
+    out.resize(produced);
+    return out;
+}
+
+Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
+                                             std::size_t max_output) {
+    lzma_stream strm = LZMA_STREAM_INIT;
+    // 128 MiB of decoder memory covers every preset (xz -9 needs 65 MiB).
+    if (lzma_stream_decoder(&strm, std::uint64_t{128} << 20, LZMA_CONCATENATED) != LZMA_OK) {
+        return make_error(ENOMEM, "xz decoder");
+    }
+    std::unique_ptr<lzma_stream, decltype(&lzma_end)> guard(&strm, lzma_end);
+    std::vector<std::byte> out;
+    strm.next_in = reinterpret_cast<const std::uint8_t*>(input.data());
+    strm.avail_in = input.size();
+    std::size_t produced = 0;
+    for (;;) {
+        if (produced == out.size() && !grow(out, max_output)) {
+            return too_large(max_output);
+        }
+        strm.next_out = reinterpret_cast<std::uint8_t*>(out.data()) + produced;
+        strm.avail_out = out.size() - produced;
+        const lzma_ret ret = lzma_code(&strm, LZMA_FINISH);
+        produced = out.size() - strm.avail_out;
+        if (produced > max_output) {
+            return too_large(max_output);
+        }
+        if (ret == LZMA_STREAM_END) {
+            break;
+        }
+        if (ret == LZMA_OK) {
+            continue;
+        }
+        switch (ret) {
+            case LZMA_MEMLIMIT_ERROR:
+                return corrupt("xz", "needs more than 128 MiB of decoder memory");
+            case LZMA_FORMAT_ERROR:
+                return corrupt("xz", "not an xz stream");
+            case LZMA_BUF_ERROR:
+                return corrupt("xz", "truncated stream");
+            default:
+                return corrupt("xz", "damaged stream");
+        }
+    }
+    out.resize(produced);
+    return out;
+}
+
+Result<std::vector<std::byte>> decompress_gzip(std::span<const std::byte> input,
+                                               std::size_t max_output) {
+    z_stream strm{};
+    // 16 + MAX_WBITS: a gzip header and trailer, not a bare zlib stream.
+    if (inflateInit2(&strm, 16 + MAX_WBITS) != Z_OK) {
+        return make_error(ENOMEM, "zlib inflate");
+    }
+    std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&strm, inflateEnd);
+    std::vector<std::byte> out;
+    std::size_t consumed = 0;
+    std::size_t produced = 0;
+    for (;;) {
+        if (produced == out.size() && !grow(out, max_output)) {
+            return too_large(max_output);
+        }
+        // zlib counts in uInt; feed and drain at most 1 GiB at a time.
+        const std::size_t in_now = std::min<std::size_t>(input.size() - consumed, 1u << 30);
+        const std::size_t out_now = std::min<std::size_t>(out.size() - produced, 1u << 30);
+        strm.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(input.data() + consumed));
+        strm.avail_in = static_cast<uInt>(in_now);
+        strm.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+        strm.avail_out = static_cast<uInt>(out_now);
+        const int ret = inflate(&strm, Z_NO_FLUSH);
+        consumed += in_now - strm.avail_in;
+        produced += out_now - strm.avail_out;
+        if (produced > max_output) {
+            return too_large(max_output);
+        }
+        if (ret == Z_STREAM_END) {
+            break;
+        }
+        if (ret == Z_BUF_ERROR && consumed == input.size()) {
+            return corrupt("gzip", "truncated stream");
+        }
+        if (ret != Z_OK && ret != Z_BUF_ERROR) {
+            return corrupt("gzip", strm.msg != nullptr ? strm.msg : "damaged stream");
+        }
+    }
+    out.resize(produced);
+    return out;
+}
+
+}  // namespace
+
+std::string_view compression_name(Compression compression) {
+    switch (compression) {
+        case Compression::zstd:
+            return "zstd";
+        case Compression::xz:
+            return "xz";
+        case Compression::gzip:
+            return "gzip";
+        case Compression::none:
+            break;
+    }
+    return "none";
+}
+
+std::optional<Compression> compression_from_name(std::string_view name) {
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) {
+        name.remove_suffix(1);
+    }
+    for (const Compression c :
+         {Compression::none, Compression::zstd, Compression::xz, Compression::gzip}) {
+        if (name == compression_name(c)) {
+            return c;
+        }
+    }
+    return std::nullopt;
+}
+
+Compression detect_compression(std::span<const std::byte> data) {
+    for (const Magic& magic : kMagics) {
+        if (data.size() >= magic.length &&
+            std::memcmp(data.data(), magic.bytes.data(), magic.length) == 0) {
+            return magic.compression;
+        }
+    }
+    return Compression::none;
+}
+
+Result<std::vector<std::byte>> decompress(Compression compression,
+                                          std::span<const std::byte> input,
+                                          std::size_t max_output) {
+    switch (compression) {
+        case Compression::zstd:
+            return decompress_zstd(input, max_output);
+        case Compression::xz:
+            return decompress_xz(input, max_output);
+        case Compression::gzip:
+            return decompress_gzip(input, max_output);
+        case Compression::none:
+            break;
+    }
+    if (input.size() > max_output) {
+        return too_large(max_output);
+    }
+    return std::vector<std::byte>(input.begin(), input.end());
+}
+
+}  // namespace modload

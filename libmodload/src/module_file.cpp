@@ -1,0 +1,100 @@
+#include <modload/module_file.hpp>
+
+#include <cerrno>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "file_io.hpp"
+
+namespace modload {
+
+ModuleFile::ModuleFile(UniqueFd fd, std::string display_name, OpenOptions options)
+    : fd_(std::move(fd)), display_name_(std::move(display_name)), options_(options) {}
+
+Result<ModuleFile> ModuleFile::open(const std::string& path, const OpenOptions& options) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        return make_error(errno);
+    }
+    return adopt(std::move(fd), path, options);
+}
+
+Result<ModuleFile> ModuleFile::adopt(UniqueFd fd, std::string display_name,
+                                     const OpenOptions& options) {
+    ModuleFile file(std::move(fd), std::move(display_name), options);
+    if (auto r = file.read_all(); !r) {
+        return r.error();
+    }
+    return file;
+}
+
+Result<void> ModuleFile::read_all() {
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0) {
+        return make_error(errno);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        return make_error(EISDIR);
+    }
+    // A device would read forever (/dev/zero) or block; modules come from files and pipes.
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        return make_error(EINVAL, "not a regular file");
+    }
+    regular_file_ = S_ISREG(st.st_mode);
+    if (regular_file_ && static_cast<std::uint64_t>(st.st_size) > options_.max_image_size) {
+        return make_error(EFBIG, "larger than " + std::to_string(options_.max_image_size >> 20) +
+                                     " MiB");
+    }
+    if (regular_file_) {
+        contents_.reserve(static_cast<std::size_t>(st.st_size));
+    }
+    // pread-like semantics are not needed: the descriptor is new (or standard input, read once),
+    // and finit_module reads from offset 0 whatever the file position.
+    if (auto r = detail::read_fd(fd_.get(), contents_, options_.max_image_size); !r) {
+        return r.error();
+    }
+    contents_.shrink_to_fit();
+    compression_ = detect_compression(contents_);
+    return {};
+}
+
+Result<std::span<const std::byte>> ModuleFile::image() {
+    if (compression_ == Compression::none) {
+        return std::span<const std::byte>(contents_);
+    }
+    if (!decompressed_ready_) {
+        auto out = decompress(compression_, contents_, options_.max_image_size);
+        if (!out) {
+            return out.error();
+        }
+        decompressed_ = std::move(*out);
+        decompressed_ready_ = true;
+    }
+    return std::span<const std::byte>(decompressed_);
+}
+
+Result<std::vector<std::byte>> ModuleFile::image_copy() {
+    auto view = image();
+    if (!view) {
+        return view.error();
+    }
+    return std::vector<std::byte>(view->begin(), view->end());
+}
+
+Result<const ModuleInfo*> ModuleFile::info() {
+    if (!info_) {
+        auto view = image();
+        if (!view) {
+            return view.error();
+        }
+        auto parsed = parse_module_image(*view);
+        if (!parsed) {
+            return parsed.error();
+        }
+        info_ = std::make_unique<ModuleInfo>(std::move(*parsed));
+    }
+    return static_cast<const ModuleInfo*>(info_.get());
+}
+
+}  // namespace modload

@@ -1,0 +1,33 @@
+#include <modload/names.hpp>
+
+#include <algorithm>
+
+namespace modload {
+
+namespace {
+// MODULE_NAME_LEN is 64 - sizeof(unsigned long), and the name needs its NUL.
+constexpr std::size_t kMaxModuleNameLength = 55;
+}  // namespace
+
+std::string normalize_module_name(std::string_view name) {
+    std::string out(name);
+    std::replace(out.begin(), out.end(), '-', '_');
+    return out;
+}
+
+std::string module_name_from_argument(std::string_view argument) {
+    if (const auto slash = argument.rfind('/'); slash != std::string_view::npos) {
+        argument.remove_prefix(slash + 1);
+    }
+    if (const auto dot = argument.find('.'); dot != std::string_view::npos) {
+        argument = argument.substr(0, dot);
+    }
+    return normalize_module_name(argument);
+}
+
+bool is_valid_module_name(std::string_view name) {
+    return !name.empty() && name.size() <= kMaxModuleNameLength && name != "." && name != ".." &&
+           name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
+}
+
+}  // namespace modload

@@ -1,0 +1,88 @@
+#include <modload/removal.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+#include <fcntl.h>
+
+#include <modload/names.hpp>
+
+#include "file_io.hpp"
+
+namespace modload {
+
+BuiltinModules::BuiltinModules(std::vector<std::string> names) : names_(std::move(names)) {
+    std::sort(names_.begin(), names_.end());
+}
+
+Result<BuiltinModules> BuiltinModules::read(const SystemRoot& root,
+                                            std::string_view kernel_release) {
+    // The release becomes one path component; it may be longer than a module name.
+    if (kernel_release.empty() || kernel_release == "." || kernel_release == ".." ||
+        kernel_release.find('/') != std::string_view::npos) {
+        return make_error(EINVAL, "kernel release \"" + std::string(kernel_release) + "\"");
+    }
+    const std::string path = "/lib/modules/" + std::string(kernel_release) + "/modules.builtin";
+    auto text = detail::read_text_file(root.path(path));
+    if (!text) {
+        if (text.error().code == ENOENT) {
+            return BuiltinModules();
+        }
+        return text.error();
+    }
+    // One path a line: kernel/lib/crc-itu-t.ko
+    std::vector<std::string> names;
+    std::string_view rest = *text;
+    while (!rest.empty()) {
+        const auto newline = rest.find('\n');
+        const std::string_view line = rest.substr(0, newline);
+        rest.remove_prefix(newline == std::string_view::npos ? rest.size() : newline + 1);
+        if (!line.empty()) {
+            names.push_back(module_name_from_argument(line));
+        }
+    }
+    return BuiltinModules(std::move(names));
+}
+
+bool BuiltinModules::contains(std::string_view name) const {
+    return std::binary_search(names_.begin(), names_.end(), name);
+}
+
+RemovalCheck check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
+                           const SystemRoot& root, std::string_view name) {
+    if (builtin.contains(name)) {
+        return {RemovalBlock::builtin, nullptr};
+    }
+    const LoadedModule* module = snapshot.find(name);
+    if (module == nullptr) {
+        // Builtin code with parameters or sysfs attributes shows up in /sys/module without being
+        // in /proc/modules, as kmod's initstate check finds.
+        std::error_code ec;
+        if (is_valid_module_name(name) &&
+            std::filesystem::is_directory(root.path("/sys/module/" + std::string(name)), ec)) {
+            return {RemovalBlock::builtin, nullptr};
+        }
+        return {RemovalBlock::not_loaded, nullptr};
+    }
+    if (!module->holders.empty()) {
+        return {RemovalBlock::has_holders, module};
+    }
+    if (!module->refcount) {
+        return {RemovalBlock::unload_unsupported, module};
+    }
+    if (*module->refcount != 0) {
+        return {RemovalBlock::in_use, module};
+    }
+    return {RemovalBlock::none, module};
+}
+
+Result<void> remove_module(Kernel& kernel, std::string_view name, bool force) {
+    if (!is_valid_module_name(name)) {
+        return make_error(EINVAL, "bad module name");
+    }
+    const unsigned flags = O_NONBLOCK | (force ? O_TRUNC : 0);
+    return kernel.delete_module(std::string(name), flags);
+}
+
+}  // namespace modload

@@ -1,0 +1,158 @@
+#include <modload/snapshot.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+
+#include "file_io.hpp"
+
+namespace modload {
+
+namespace {
+
+// Splits off the next space-separated field of a /proc/modules line.
+std::string_view next_field(std::string_view& line) {
+    const auto start = line.find_first_not_of(' ');
+    if (start == std::string_view::npos) {
+        line = {};
+        return {};
+    }
+    line.remove_prefix(start);
+    const auto end = line.find(' ');
+    const std::string_view field = line.substr(0, end);
+    line.remove_prefix(end == std::string_view::npos ? line.size() : end);
+    return field;
+}
+
+template <class T>
+bool parse_number(std::string_view text, T& out, int base = 10) {
+    if (base == 16 && text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+        text.remove_prefix(2);
+    }
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
+    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+// The kernel prints "name size refcount holders state address [(taints)]"; holders is "-" or a
+// list of "name," items, where "[permanent]," marks a module without an exit function. A kernel
+// without CONFIG_MODULE_UNLOAD prints "- -" for refcount and holders.
+bool parse_line(std::string_view line, LoadedModule& m) {
+    const std::string_view name = next_field(line);
+    const std::string_view size = next_field(line);
+    const std::string_view refcount = next_field(line);
+    const std::string_view holders = next_field(line);
+    const std::string_view state = next_field(line);
+    const std::string_view address = next_field(line);
+    const std::string_view taints = next_field(line);
+    if (address.empty() || !next_field(line).empty()) {
+        return false;
+    }
+    m.name = std::string(name);
+    if (!parse_number(size, m.size)) {
+        return false;
+    }
+    if (refcount != "-") {
+        int value = 0;
+        if (!parse_number(refcount, value)) {
+            return false;
+        }
+        m.refcount = value;
+    }
+    if (holders != "-") {
+        std::string_view rest = holders;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const std::string_view item = rest.substr(0, comma);
+            rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+            if (item == "[permanent]") {
+                m.permanent = true;
+            } else if (!item.empty() && item.front() != '[') {
+                m.holders.emplace_back(item);
+            }
+        }
+    }
+    if (state == "Live") {
+        m.state = ModuleState::live;
+    } else if (state == "Loading") {
+        m.state = ModuleState::loading;
+    } else if (state == "Unloading") {
+        m.state = ModuleState::unloading;
+    } else {
+        return false;
+    }
+    if (!parse_number(address, m.address, 16)) {
+        return false;
+    }
+    if (!taints.empty()) {
+        if (taints.size() < 2 || taints.front() != '(' || taints.back() != ')') {
+            return false;
+        }
+        m.taints = std::string(taints.substr(1, taints.size() - 2));
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string_view module_state_name(ModuleState state) {
+    switch (state) {
+        case ModuleState::loading:
+            return "Loading";
+        case ModuleState::unloading:
+            return "Unloading";
+        case ModuleState::live:
+            break;
+    }
+    return "Live";
+}
+
+int LoadedModule::external_references() const {
+    // Each holder took one reference when it started using this module's symbols.
+    return std::max(0, refcount.value_or(0) - static_cast<int>(holders.size()));
+}
+
+Result<Snapshot> Snapshot::read(const SystemRoot& root) {
+    auto text = detail::read_text_file(root.path("/proc/modules"));
+    if (!text) {
+        return text.error();
+    }
+    return parse(*text);
+}
+
+Result<Snapshot> Snapshot::parse(std::string_view text) {
+    std::vector<LoadedModule> modules;
+    std::size_t line_number = 0;
+    while (!text.empty()) {
+        const auto newline = text.find('\n');
+        const std::string_view line = text.substr(0, newline);
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        ++line_number;
+        if (line.empty()) {
+            continue;
+        }
+        LoadedModule m;
+        if (!parse_line(line, m)) {
+            return make_error(EINVAL, "malformed /proc/modules line " + std::to_string(line_number));
+        }
+        modules.push_back(std::move(m));
+    }
+    return Snapshot(std::move(modules));
+}
+
+const LoadedModule* Snapshot::find(std::string_view name) const {
+    const auto it = std::find_if(modules_.begin(), modules_.end(),
+                                 [&](const LoadedModule& m) { return m.name == name; });
+    return it == modules_.end() ? nullptr : &*it;
+}
+
+std::vector<std::string_view> Snapshot::dependencies_of(std::string_view name) const {
+    std::vector<std::string_view> deps;
+    for (const LoadedModule& m : modules_) {
+        if (std::find(m.holders.begin(), m.holders.end(), name) != m.holders.end()) {
+            deps.emplace_back(m.name);
+        }
+    }
+    return deps;
+}
+
+}  // namespace modload

@@ -1,0 +1,85 @@
+#include "tool.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include <sys/utsname.h>
+#include <syslog.h>
+
+#include <CLI/CLI.hpp>
+
+namespace modload::tools {
+
+ToolContext system_context(Kernel& kernel) {
+    struct utsname u {};
+    std::string release = ::uname(&u) == 0 ? u.release : "";
+    return ToolContext{kernel, SystemRoot("/"), std::move(release), std::cout, std::cerr, 0};
+}
+
+Reporter::~Reporter() {
+    if (syslog_) {
+        closelog();
+    }
+}
+
+void Reporter::use_syslog() {
+    if (!syslog_) {
+        openlog(program_.c_str(), LOG_CONS, LOG_DAEMON);
+        syslog_ = true;
+    }
+}
+
+void Reporter::emit(int priority, const char* label, const std::string& text) {
+    if (syslog_) {
+        ::syslog(priority, "%s: %s", label, text.c_str());
+        return;
+    }
+    err_ << program_ << ": " << label << ": " << text << '\n';
+}
+
+void Reporter::error(const std::string& text) { emit(LOG_ERR, "ERROR", text); }
+
+void Reporter::info(const std::string& text) {
+    if (verbosity_ > 0) {
+        emit(LOG_INFO, "INFO", text);
+    }
+}
+
+std::string load_error_text(int code) {
+    switch (code) {
+        case ENOEXEC:
+            return "Invalid module format";
+        case ENOENT:
+            return "Unknown symbol in module";
+        case ESRCH:
+            return "Module has wrong symbol version";
+        case EINVAL:
+            return "Invalid parameters";
+        default:
+            return std::strerror(code);
+    }
+}
+
+std::string with_detail(const std::string& text, const Error& error) {
+    return error.detail.empty() ? text : text + " (" + error.detail + ")";
+}
+
+int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, Reporter& report) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        ctx.out << app.help();
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        report.error(e.what());
+        return 1;
+    }
+    return -1;
+}
+
+void print_version(ToolContext& ctx) {
+    ctx.out << "modload version " << MODLOAD_VERSION << "\n+ZSTD +XZ +ZLIB\n";
+}
+
+}  // namespace modload::tools
