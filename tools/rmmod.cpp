@@ -109,6 +109,12 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
             continue;
         }
         report.info("removed " + name);
+        // The next argument may have been held by this one: judge it on a fresh snapshot.
+        if (&argument != &arguments.back()) {
+            if (auto fresh = Snapshot::read(ctx.root)) {
+                snapshot = std::move(fresh);
+            }
+        }
     }
     return failures == 0 ? 0 : 1;
 }

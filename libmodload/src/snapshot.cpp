@@ -87,7 +87,13 @@ bool parse_line(std::string_view line, LoadedModule& m) {
         if (taints.size() < 2 || taints.front() != '(' || taints.back() != ')') {
             return false;
         }
-        m.taints = std::string(taints.substr(1, taints.size() - 2));
+        // A module coming or going also gets '+' or '-' inside the parentheses: that is the
+        // state again, not a taint.
+        for (const char c : taints.substr(1, taints.size() - 2)) {
+            if (c != '+' && c != '-') {
+                m.taints += c;
+            }
+        }
     }
     return true;
 }

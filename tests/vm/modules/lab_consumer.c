@@ -5,7 +5,7 @@
  */
 #include <linux/module.h>
 
-int lab_provider_value(void);
+#include "lab_provider.h"
 
 static int __init lab_consumer_init(void)
 {

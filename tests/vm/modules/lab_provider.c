@@ -6,6 +6,8 @@
  */
 #include <linux/module.h>
 
+#include "lab_provider.h"
+
 int lab_provider_value(void)
 {
 	return 42;

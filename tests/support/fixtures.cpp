@@ -1,0 +1,94 @@
+#include "fixtures.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+
+#include "tool.hpp"
+
+namespace modload::testing {
+
+std::string fixture_module(const std::string& file) {
+    return std::string(FIXTURE_BUILD_DIR) + "/" + file;
+}
+
+std::filesystem::path fixture_root(const std::string& name) {
+    return std::filesystem::path(FIXTURE_SOURCE_DIR) / "roots" / name;
+}
+
+std::vector<std::byte> read_bytes(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error("cannot read " + path.string());
+    }
+    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto* begin = reinterpret_cast<const std::byte*>(data.data());
+    return {begin, begin + data.size()};
+}
+
+void write_bytes(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (!out) {
+        throw std::runtime_error("cannot write " + path.string());
+    }
+}
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream out(path);
+    out << text;
+    if (!out) {
+        throw std::runtime_error("cannot write " + path.string());
+    }
+}
+
+ScratchDir::ScratchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "modload-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        throw std::runtime_error("mkdtemp failed");
+    }
+    path_ = pattern;
+}
+
+ScratchDir::~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+std::filesystem::path copy_fixture_root(const std::string& name, const ScratchDir& dir) {
+    const std::filesystem::path copy = dir / name;
+    std::filesystem::copy(fixture_root(name), copy, std::filesystem::copy_options::recursive);
+    return copy;
+}
+
+ToolRun run_tool(const std::string& tool, FakeKernel& kernel, const std::filesystem::path& root,
+                 const std::vector<std::string>& args, const std::string& release, int stdin_fd) {
+    std::ostringstream out;
+    std::ostringstream err;
+    tools::ToolContext ctx{kernel, SystemRoot(root), release, out, err, stdin_fd};
+    std::vector<std::string> words{tool};
+    words.insert(words.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& w : words) {
+        argv.push_back(w.data());
+    }
+    argv.push_back(nullptr);
+    const int argc = static_cast<int>(words.size());
+    int status = -1;
+    if (tool == "insmod") {
+        status = tools::run_insmod(ctx, argc, argv.data());
+    } else if (tool == "rmmod") {
+        status = tools::run_rmmod(ctx, argc, argv.data());
+    } else if (tool == "lsmod") {
+        status = tools::run_lsmod(ctx, argc, argv.data());
+    } else {
+        throw std::invalid_argument("no tool " + tool);
+    }
+    return ToolRun{status, out.str(), err.str()};
+}
+
+}  // namespace modload::testing

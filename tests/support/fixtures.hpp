@@ -1,0 +1,52 @@
+// Where the fixtures are, a scratch folder per test, and running a tool in-process.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "fake_kernel.hpp"
+
+namespace modload::testing {
+
+/// A module built by the test build (tests/fixtures/meson.build), e.g. "fixture_plain.ko".
+std::string fixture_module(const std::string& file);
+
+/// A committed fixture root under tests/fixtures/roots/, e.g. "basic".
+std::filesystem::path fixture_root(const std::string& name);
+
+std::vector<std::byte> read_bytes(const std::filesystem::path& path);
+void write_bytes(const std::filesystem::path& path, const std::vector<std::byte>& bytes);
+void write_text(const std::filesystem::path& path, const std::string& text);
+
+/// A fresh folder, removed with everything in it when the object goes.
+class ScratchDir {
+public:
+    ScratchDir();
+    ~ScratchDir();
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// A writable copy of the fixture root `name` in `dir`; returns the copy's path.
+std::filesystem::path copy_fixture_root(const std::string& name, const ScratchDir& dir);
+
+/// What a tool printed and returned.
+struct ToolRun {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+
+/// Runs tools/<tool> in-process: `args` excludes the program name.
+ToolRun run_tool(const std::string& tool, FakeKernel& kernel, const std::filesystem::path& root,
+                 const std::vector<std::string>& args, const std::string& release = "6.1.0-test",
+                 int stdin_fd = 0);
+
+}  // namespace modload::testing

@@ -1,0 +1,90 @@
+#include <cerrno>
+
+#include <fcntl.h>
+
+#include <catch2/catch.hpp>
+
+#include <modload/removal.hpp>
+
+#include "fixtures.hpp"
+
+using namespace modload;
+using modload::testing::fixture_root;
+
+namespace {
+
+struct Basic {
+    SystemRoot root{fixture_root("basic")};
+    Snapshot snapshot = *Snapshot::read(root);
+    BuiltinModules builtin = *BuiltinModules::read(root, "6.1.0-test");
+
+    RemovalBlock check(std::string_view name) const {
+        return check_removal(snapshot, builtin, root, name).block;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("modules.builtin lists the builtin modules by normalized name", "[removal]") {
+    auto builtin = BuiltinModules::read(SystemRoot(fixture_root("basic")), "6.1.0-test");
+    REQUIRE(builtin);
+    CHECK(builtin->contains("ext4"));
+    CHECK(builtin->contains("crc_itu_t"));
+    CHECK_FALSE(builtin->contains("xfs"));
+}
+
+TEST_CASE("a missing modules.builtin is an empty list; a bad release is refused", "[removal]") {
+    auto builtin = BuiltinModules::read(SystemRoot(fixture_root("basic")), "5.0.0-other");
+    REQUIRE(builtin);
+    CHECK_FALSE(builtin->contains("ext4"));
+    CHECK_FALSE(BuiltinModules::read(SystemRoot(fixture_root("basic")), "../../etc"));
+    CHECK_FALSE(BuiltinModules::read(SystemRoot(fixture_root("basic")), ""));
+}
+
+TEST_CASE("removal checks follow kmod's order", "[removal]") {
+    const Basic b;
+    CHECK(b.check("ext4") == RemovalBlock::builtin);
+    CHECK(b.check("vt") == RemovalBlock::builtin);  // in /sys/module but not loaded
+    CHECK(b.check("nonexistent") == RemovalBlock::not_loaded);
+    CHECK(b.check("libcrc32c") == RemovalBlock::has_holders);
+    CHECK(b.check("lab_dev") == RemovalBlock::in_use);
+    CHECK(b.check("iptable_nat") == RemovalBlock::none);
+    CHECK(b.check("lab_permanent") == RemovalBlock::none);  // the kernel refuses it: EBUSY
+}
+
+TEST_CASE("a name that would leave /sys/module is never looked up there", "[removal]") {
+    const Basic b;
+    // "../module/vt" would reach the vt folder through the parent.
+    CHECK(b.check("../module/vt") == RemovalBlock::not_loaded);
+}
+
+TEST_CASE("without module unloading in the kernel, removal is unsupported", "[removal]") {
+    const SystemRoot root(fixture_root("nounload"));
+    const auto snapshot = Snapshot::read(root);
+    REQUIRE(snapshot);
+    CHECK(check_removal(*snapshot, BuiltinModules(), root, "xfs").block ==
+          RemovalBlock::unload_unsupported);
+}
+
+TEST_CASE("removal asks the kernel without blocking, and O_TRUNC when forced", "[removal]") {
+    testing::FakeKernel kernel;
+    REQUIRE(remove_module(kernel, "xfs", false));
+    REQUIRE(remove_module(kernel, "xfs", true));
+    REQUIRE(kernel.calls().size() == 2);
+    CHECK(kernel.calls()[0].syscall == "delete_module");
+    CHECK(kernel.calls()[0].name == "xfs");
+    CHECK(kernel.calls()[0].flags == O_NONBLOCK);
+    CHECK(kernel.calls()[1].flags == (O_NONBLOCK | O_TRUNC));
+}
+
+TEST_CASE("the kernel's refusal to remove comes back as its errno", "[removal]") {
+    testing::FakeKernel kernel;
+    kernel.fail_delete("xfs", EWOULDBLOCK);
+    auto r = remove_module(kernel, "xfs", false);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == EWOULDBLOCK);
+    auto bad = remove_module(kernel, "a/b", false);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().code == EINVAL);
+    CHECK(kernel.calls().size() == 1);  // the bad name never reached the kernel
+}

@@ -1,0 +1,168 @@
+# Shared helpers for scenario scripts (sourced; busybox ash inside the VM).
+#
+# A scenario emits TAP test lines ("ok N - ..." / "not ok N - ...") and
+# "# " diagnostics on stdout; the host harness adds its own final check and
+# the plan.  Tools are always called by full path: ours in $OURS, kmod's
+# reference tools in $KMOD.  Test modules are in $MODS (/lab/modules).
+#
+# Typical check:
+#   for who in ours kmod; do
+#       kload lab_provider                       # known state for each run
+#       run $who rmmod lab_provider
+#       kunload lab_provider
+#   done
+#   same_as_kmod "rmmod of an unused module"
+#
+# run stores the output (stdout+stderr) and exit status per tool, so the
+# comparison sees both even though the kernel state was reset in between.
+
+T_N=0
+T_FAILED=0
+
+ok() {
+	T_N=$((T_N + 1))
+	echo "ok $T_N - $*"
+}
+
+not_ok() {
+	T_N=$((T_N + 1))
+	T_FAILED=$((T_FAILED + 1))
+	echo "not ok $T_N - $*"
+}
+
+# diag TEXT: each line as a TAP diagnostic.
+diag() {
+	printf '%s\n' "$*" | sed 's/^/#   /'
+}
+
+# check DESC COMMAND...: ok if COMMAND succeeds.
+check() {
+	_desc=$1
+	shift
+	if "$@"; then ok "$_desc"; else not_ok "$_desc"; fi
+}
+
+# run WHO TOOL ARGS...: WHO is ours or kmod.  Sets OUT_<who>, RC_<who> and
+# CMD (what was run, for diagnostics).
+run() {
+	_who=$1 _tool=$2
+	shift 2
+	case $_who in
+	ours) _dir=$OURS ;;
+	kmod) _dir=$KMOD ;;
+	*) echo "run: bad tool owner $_who" >&2; return 2 ;;
+	esac
+	_out=$("$_dir/$_tool" "$@" 2>&1)
+	_rc=$?
+	eval "OUT_$_who=\$_out RC_$_who=\$_rc"
+	CMD="$_tool $*"
+}
+
+# show_both: diagnostics with both tools' results of the last runs.
+show_both() {
+	diag "\$ $CMD"
+	diag "ours (exit $RC_ours):"
+	diag "$OUT_ours"
+	diag "kmod (exit $RC_kmod):"
+	diag "$OUT_kmod"
+}
+
+# same_as_kmod DESC: ours must exit like kmod and print kmod's text.  Ours
+# may append detail after kmod's text (prefix match), but where kmod prints
+# nothing ours must print nothing either.
+same_as_kmod() {
+	if [ "$RC_ours" = "$RC_kmod" ] && output_matches "$OUT_ours" "$OUT_kmod"; then
+		ok "$1"
+		[ "${LAB_VERBOSE:-0}" = 1 ] && show_both
+	else
+		not_ok "$1"
+		show_both
+	fi
+	return 0
+}
+
+output_matches() {
+	if [ -z "$2" ]; then
+		[ -z "$1" ]
+		return
+	fi
+	case $1 in
+	"$2"*) return 0 ;;
+	esac
+	return 1
+}
+
+# --- kernel state, changed with kmod's tools (the reference) -------------
+
+# kload MODULE [PARAMS...]: insmod $MODS/MODULE.ko with kmod's insmod.
+kload() {
+	_m=$1
+	shift
+	if ! _o=$("$KMOD/insmod" "$MODS/$_m.ko" "$@" 2>&1); then
+		echo "# setup: kmod insmod $_m failed: $_o"
+		return 1
+	fi
+}
+
+# kunload NAME...: remove modules that are loaded; never complains.
+kunload() {
+	for _m in "$@"; do
+		is_loaded "$_m" && "$KMOD/rmmod" "$_m" >/dev/null 2>&1
+	done
+	return 0
+}
+
+# kunload_lab: remove every test module, dependents first.
+kunload_lab() {
+	kunload lab_consumer lab_provider lab_params lab_initfail lab_dev \
+		lab_hold lab_perm lab_dash
+}
+
+# loaded_modules: names of all loaded (not built-in) modules.
+loaded_modules() {
+	for _f in /sys/module/*/initstate; do
+		[ -e "$_f" ] || continue
+		_f=${_f%/initstate}
+		echo "${_f##*/}"
+	done
+}
+
+# snapshot / restore: restore removes every module loaded since snapshot,
+# so a run that loaded something (rightly or wrongly) leaves the same state
+# for the next tool.  Dependents are not known here: retry in rounds.
+snapshot() {
+	SNAPSHOT=$(loaded_modules)
+}
+
+restore() {
+	for _round in 1 2 3 4; do
+		_left=0
+		for _m in $(loaded_modules); do
+			case "
+$SNAPSHOT
+" in *"
+$_m
+"*) continue ;; esac
+			"$KMOD/rmmod" "$_m" >/dev/null 2>&1 || _left=1
+		done
+		[ $_left -eq 0 ] && return 0
+	done
+	echo "# restore: could not remove: $(loaded_modules | tr '\n' ' ')"
+	return 1
+}
+
+# is_loaded NAME: a loaded module has /sys/module/NAME/initstate (built-in
+# ones may have /sys/module/NAME but never initstate).
+is_loaded() {
+	[ -e "/sys/module/$1/initstate" ]
+}
+
+# param NAME PARAM: what the kernel holds for a module parameter.
+param() {
+	cat "/sys/module/$1/parameters/$2" 2>/dev/null
+}
+
+# finish: the scenario's exit status is 1 when a check failed.
+finish() {
+	[ "$T_FAILED" -eq 0 ]
+}
