@@ -3,7 +3,6 @@
 // kmod's lsmod reads /sys/module/NAME/{refcnt,holders,...} for every module; a module that goes
 // away between those reads shows up with nonsense (negative) numbers. One read of /proc/modules is
 // a consistent picture and much cheaper.
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <string>
@@ -53,11 +52,7 @@ int run_lsmod(ToolContext& ctx, int argc, char** argv) {
 
     auto snapshot = Snapshot::read(ctx.root);
     if (!snapshot) {
-        std::string text = "could not get list of modules: " + snapshot.error().message();
-        if (snapshot.error().code == ENOENT) {
-            text += ": this kernel has no loadable module support";
-        }
-        report.error(text);
+        report.error(snapshot_error_text(snapshot.error()));
         return 1;
     }
     std::string out = "Module                  Size  Used by\n";

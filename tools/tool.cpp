@@ -78,6 +78,27 @@ int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, R
     return -1;
 }
 
+std::string snapshot_error_text(const Error& error) {
+    std::string text = "could not get list of modules: " + error.message();
+    if (error.code == ENOENT) {
+        text += ": this kernel has no loadable module support";
+    }
+    return text;
+}
+
+std::string describe_users(const LoadedModule& module) {
+    std::string text = "refcount " + (module.refcount ? std::to_string(*module.refcount) : "-");
+    if (!module.holders.empty()) {
+        text += ", held by:";
+        for (const std::string& holder : module.holders) {
+            text += " " + holder;
+        }
+    } else if (module.external_references() > 0) {
+        text += ", from outside modules";
+    }
+    return text;
+}
+
 void print_version(ToolContext& ctx) {
     ctx.out << "modload version " << MODLOAD_VERSION << "\n+ZSTD +XZ +ZLIB\n";
 }

@@ -6,7 +6,9 @@
 
 #include <modload/kernel.hpp>
 #include <modload/result.hpp>
+#include <modload/snapshot.hpp>
 #include <modload/system_root.hpp>
+#include <modload/unload.hpp>
 
 namespace CLI {
 class App;
@@ -23,6 +25,7 @@ struct ToolContext {
     std::ostream& out;
     std::ostream& err;
     int stdin_fd = 0;
+    Clock& clock = system_clock();
 };
 
 /// The running system: "/", uname's release, std::cout and std::cerr.
@@ -64,6 +67,12 @@ std::string with_detail(const std::string& text, const Error& error);
 /// Parses the command line. Returns -1 to go on, or the exit status: 0 after --help, 1 after a
 /// usage error (as kmod: never CLI11's own codes).
 int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, Reporter& report);
+
+/// Why the loaded-module list could not be read, for "could not get list of modules: ...".
+std::string snapshot_error_text(const Error& error);
+
+/// "refcount 2, held by: a b" or "refcount 2, from outside modules": what keeps a module loaded.
+std::string describe_users(const LoadedModule& module);
 
 /// "modload version X" and the compressions this build reads.
 void print_version(ToolContext& ctx);

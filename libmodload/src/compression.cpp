@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -45,7 +46,16 @@ bool grow(std::vector<std::byte>& out, std::size_t max_output) {
     if (out.size() > max_output) {
         return false;
     }
-    out.resize(std::min(out.size() + kChunk, max_output + 1));
+    // Saturating: with max_output == SIZE_MAX ("no limit"), max_output + 1 wrapped to 0 and the
+    // buffer never grew, so every stream failed as corrupt.
+    const std::size_t ceiling = max_output < SIZE_MAX ? max_output + 1 : max_output;
+    const std::size_t size = std::min(out.size() + kChunk, ceiling);
+    // resize() alone lets vector double its capacity, which could allocate twice the limit;
+    // double here instead, but never past the ceiling.
+    if (size > out.capacity()) {
+        out.reserve(std::min(std::max(size, 2 * out.capacity()), ceiling));
+    }
+    out.resize(size);
     return true;
 }
 

@@ -263,10 +263,13 @@ Result<void> ImageReader::read_symbols(ModuleInfo& info) const {
             return b.error();
         }
         Elf_Data* data = elf_getdata(elf_getscn(elf_.get(), section.index), nullptr);
-        if (data == nullptr || section.header.sh_entsize == 0) {
+        const std::size_t symbol_size = gelf_fsize(elf_.get(), ELF_T_SYM, 1, EV_CURRENT);
+        if (data == nullptr || symbol_size == 0) {
             return invalid("unreadable symbol table");
         }
-        const std::size_t count = section.header.sh_size / section.header.sh_entsize;
+        // Counted in the class's Elf_Sym, as the kernel's simplify_symbols() does: sh_entsize is
+        // not trusted. Dividing by it refused 0, and a larger one silently skipped symbols.
+        const std::size_t count = section.header.sh_size / symbol_size;
         for (std::size_t i = 1; i < count; ++i) {
             GElf_Sym sym;
             if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) {

@@ -37,6 +37,11 @@ void write_bytes(const std::filesystem::path& path, const std::vector<std::byte>
     }
 }
 
+std::string read_text(const std::filesystem::path& path) {
+    const auto bytes = read_bytes(path);
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
 void write_text(const std::filesystem::path& path, const std::string& text) {
     std::filesystem::create_directories(path.parent_path());
     std::ofstream out(path);
@@ -66,10 +71,13 @@ std::filesystem::path copy_fixture_root(const std::string& name, const ScratchDi
 }
 
 ToolRun run_tool(const std::string& tool, FakeKernel& kernel, const std::filesystem::path& root,
-                 const std::vector<std::string>& args, const std::string& release, int stdin_fd) {
+                 const std::vector<std::string>& args, const std::string& release, int stdin_fd,
+                 Clock* clock) {
     std::ostringstream out;
     std::ostringstream err;
-    tools::ToolContext ctx{kernel, SystemRoot(root), release, out, err, stdin_fd};
+    tools::ToolContext ctx{kernel,   SystemRoot(root), release,
+                           out,      err,              stdin_fd,
+                           clock != nullptr ? *clock : system_clock()};
     std::vector<std::string> words{tool};
     words.insert(words.end(), args.begin(), args.end());
     std::vector<char*> argv;

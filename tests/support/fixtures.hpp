@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <modload/unload.hpp>
+
 #include "fake_kernel.hpp"
 
 namespace modload::testing {
@@ -18,6 +20,7 @@ std::filesystem::path fixture_root(const std::string& name);
 
 std::vector<std::byte> read_bytes(const std::filesystem::path& path);
 void write_bytes(const std::filesystem::path& path, const std::vector<std::byte>& bytes);
+std::string read_text(const std::filesystem::path& path);
 void write_text(const std::filesystem::path& path, const std::string& text);
 
 /// A fresh folder, removed with everything in it when the object goes.
@@ -47,6 +50,6 @@ struct ToolRun {
 /// Runs tools/<tool> in-process: `args` excludes the program name.
 ToolRun run_tool(const std::string& tool, FakeKernel& kernel, const std::filesystem::path& root,
                  const std::vector<std::string>& args, const std::string& release = "6.1.0-test",
-                 int stdin_fd = 0);
+                 int stdin_fd = 0, Clock* clock = nullptr);
 
 }  // namespace modload::testing

@@ -65,10 +65,16 @@ both_rmmod "force (-f) removes a module holding a self reference" \
 
 # Waiting for a reference to go away: refused while held, removed after.
 for who in ours kmod; do
-	kload lab_hold hold_ms=1500
+	kload lab_hold hold_ms=3000
 	run $who rmmod lab_hold
 	eval "HELD_$who=\$RC_$who"
-	sleep 2
+	# Wait for the release rather than sleeping a fixed time: emulation
+	# under load is slow and uneven.
+	_i=0
+	while [ "$(cat /sys/module/lab_hold/refcnt 2>/dev/null)" = 1 ] && [ $_i -lt 40 ]; do
+		sleep 0.25
+		_i=$((_i + 1))
+	done
 	run $who rmmod lab_hold
 	cleanup
 done
