@@ -1,4 +1,6 @@
-// insmod: load one module file, as kmod's insmod does, with parameters the kernel sees whole.
+// insmod: load one module file, as kmod's insmod does, with parameters the kernel sees whole; and
+// what kmod cannot do: say why the kernel refused (its own log), name missing dependencies, and
+// load them first (--deps).
 #include <string>
 #include <vector>
 
@@ -7,8 +9,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <modload/kernel_log.hpp>
+#include <modload/load_plan.hpp>
 #include <modload/loader.hpp>
 #include <modload/module_file.hpp>
+#include <modload/removal.hpp>
+#include <modload/snapshot.hpp>
 
 #include "tool.hpp"
 
@@ -40,11 +46,160 @@ Result<ModuleFile> open_module(ToolContext& ctx, const std::string& path) {
     return ModuleFile::adopt(std::move(in), path);
 }
 
+struct Options {
+    LoadOptions load;
+    bool deps = false;
+    bool dry_run = false;
+    std::string file;
+};
+
+class Inserter {
+public:
+    Inserter(ToolContext& ctx, Reporter& report, const Options& options)
+        : ctx_(ctx), report_(report), options_(options) {}
+
+    int run();
+
+private:
+    Result<std::vector<LoadStep>> plan_dependencies_of(const ModuleInfo& info);
+    // Loads one file; on failure says so in kmod's words, then what the kernel logged about it.
+    bool load(ModuleFile& file, const std::string& shown_as, const LoadOptions& options);
+
+    ToolContext& ctx_;
+    Reporter& report_;
+    const Options& options_;
+    Snapshot loaded_;
+    BuiltinModules builtin_;
+    std::optional<KernelLog> log_;
+    int last_error_ = 0;
+};
+
+Result<std::vector<LoadStep>> Inserter::plan_dependencies_of(const ModuleInfo& info) {
+    auto locator = ModuleLocator::from_modules_dep(ctx_.root, ctx_.kernel_release);
+    if (!locator) {
+        // No modules.dep: look beside FILE and below it.
+        const std::filesystem::path folder =
+            std::filesystem::path(options_.file).parent_path().empty()
+                ? std::filesystem::path(".")
+                : std::filesystem::path(options_.file).parent_path();
+        locator = ModuleLocator::from_folder(folder);
+        if (!locator) {
+            return locator.error();
+        }
+    }
+    return plan_dependencies(info, loaded_, builtin_, *locator);
+}
+
+bool Inserter::load(ModuleFile& file, const std::string& shown_as, const LoadOptions& options) {
+    auto loaded = load_module(ctx_.kernel, file, options, kernel_decompression(ctx_.root));
+    if (loaded) {
+        report_.info("inserted " + (*file.info())->name + " via " +
+                     std::string(method_name(*loaded)));
+        return true;
+    }
+    last_error_ = loaded.error().code;
+    report_.error(with_detail(
+        "could not insert module " + shown_as + ": " + load_error_text(loaded.error().code),
+        loaded.error()));
+    auto info = file.info();
+    if (log_ && info) {
+        if (auto messages = log_->read_new()) {
+            for (const std::string& m : messages_about(*messages, (*info)->name)) {
+                report_.note("kernel: " + m);
+            }
+        }
+    }
+    return false;
+}
+
+int Inserter::run() {
+    auto module = open_module(ctx_, options_.file);
+    if (!module) {
+        report_.error("could not load module " + options_.file + ": " + module.error().message());
+        return 1;
+    }
+    // A file that is not a module never reaches the kernel.
+    auto info = module->info();
+    if (!info) {
+        report_.error(with_detail("could not insert module " + options_.file + ": " +
+                                      load_error_text(info.error().code),
+                                  info.error()));
+        return 1;
+    }
+    // Without /proc/modules the kernel will refuse the load itself, in its own words.
+    loaded_ = Snapshot::read(ctx_.root).value_or(Snapshot());
+    builtin_ = BuiltinModules::read(ctx_.root, ctx_.kernel_release).value_or(BuiltinModules());
+    const std::vector<std::string> missing = missing_dependencies(**info, loaded_, builtin_);
+
+    std::vector<LoadStep> steps;
+    if (options_.deps) {
+        auto planned = plan_dependencies_of(**info);
+        if (!planned) {
+            report_.error("could not resolve the dependencies of " + options_.file + ": " +
+                          planned.error().message());
+            return 1;
+        }
+        steps = std::move(*planned);
+    } else {
+        for (const std::string& name : missing) {
+            report_.info((*info)->name + " depends on " + name + ", which is not loaded");
+        }
+    }
+    if (options_.dry_run) {
+        for (const LoadStep& step : steps) {
+            ctx_.out << step.path.string() << '\n';
+        }
+        ctx_.out << options_.file << '\n';
+        return 0;
+    }
+
+    if (auto log = KernelLog::open_at_end(ctx_.root)) {
+        log_.emplace(std::move(*log));
+    }
+    std::vector<std::string> inserted;
+    for (const LoadStep& step : steps) {
+        auto dep = ModuleFile::open(step.path.string());
+        if (!dep) {
+            report_.error("could not load module " + step.path.string() + ": " +
+                          dep.error().message());
+        }
+        // Dependencies take no parameters; forcing applies to them as to the module.
+        const LoadOptions dep_options{"", options_.load.ignore_modversions,
+                                      options_.load.ignore_vermagic};
+        if (!dep || !load(*dep, step.path.string(), dep_options)) {
+            std::string text = "stopped before loading " + options_.file + "; ";
+            if (inserted.empty()) {
+                text += "no dependency was loaded";
+            } else {
+                text += "loaded before the failure, and still loaded:";
+                for (const std::string& name : inserted) {
+                    text += " " + name;
+                }
+            }
+            report_.note(text);
+            return 1;
+        }
+        inserted.push_back(step.name);
+    }
+    if (!load(*module, options_.file, options_.load)) {
+        if (last_error_ == ENOENT && !missing.empty() && !options_.deps) {
+            std::string text = "missing dependencies:";
+            for (const std::string& name : missing) {
+                text += " " + name;
+            }
+            report_.note(text + " (load them first, or use insmod --deps)");
+        }
+        return 1;
+    }
+    return 0;
+}
+
 }  // namespace
 
 int run_insmod(ToolContext& ctx, int argc, char** argv) {
     Reporter report("insmod", ctx.err);
     CLI::App app("Insert a module into the Linux kernel.", "insmod");
+    Options options;
     bool force = false;
     bool force_modversion = false;
     bool force_vermagic = false;
@@ -52,16 +207,18 @@ int run_insmod(ToolContext& ctx, int argc, char** argv) {
     bool version = false;
     bool ignored = false;
     int verbose = 0;
-    std::string file;
     std::vector<std::string> parameters;
     app.add_flag("-f,--force", force, "ignore symbol versions and the version magic (taints)");
     app.add_flag("--force-modversion", force_modversion, "ignore symbol versions");
     app.add_flag("--force-vermagic", force_vermagic, "ignore the version magic");
+    app.add_flag("-d,--deps", options.deps,
+                 "load the missing dependencies first (from modules.dep, or FILE's folder)");
+    app.add_flag("-n,--dry-run", options.dry_run, "print the files that would be loaded, in order");
     app.add_flag("-s,--syslog", use_syslog, "report errors to syslog, not stderr");
     app.add_flag("-v,--verbose", verbose, "say what is done");
     app.add_flag("-V,--version", version, "show the version");
     app.add_flag("-p", ignored, "ignored, for compatibility")->group("");
-    app.add_option("FILE", file, "the module file, or - for standard input");
+    app.add_option("FILE", options.file, "the module file, or - for standard input");
     app.add_option("PARAM", parameters, "module parameters, NAME=VALUE");
 
     if (const int status = parse_command_line(app, argc, argv, ctx, report); status >= 0) {
@@ -75,27 +232,17 @@ int run_insmod(ToolContext& ctx, int argc, char** argv) {
         report.use_syslog();
     }
     report.set_verbosity(verbose);
-    if (file.empty()) {
+    if (options.file.empty()) {
         report.error("missing filename.");
         return 1;
     }
-
-    auto module = open_module(ctx, file);
-    if (!module) {
-        report.error("could not load module " + file + ": " + module.error().message());
+    if (options.deps && options.file == "-") {
+        report.error("--deps needs a module file, not standard input");
         return 1;
     }
-    const LoadOptions options{join_parameters(parameters), force || force_modversion,
-                              force || force_vermagic};
-    auto loaded = load_module(ctx.kernel, *module, options, kernel_decompression(ctx.root));
-    if (!loaded) {
-        report.error(with_detail(
-            "could not insert module " + file + ": " + load_error_text(loaded.error().code),
-            loaded.error()));
-        return 1;
-    }
-    report.info("inserted " + (*module->info())->name + " via " + std::string(method_name(*loaded)));
-    return 0;
+    options.load = LoadOptions{join_parameters(parameters), force || force_modversion,
+                               force || force_vermagic};
+    return Inserter(ctx, report, options).run();
 }
 
 }  // namespace modload::tools

@@ -182,8 +182,7 @@ WaitObserver Remover::observer() {
         }
         const std::string said = "waiting for " + std::string(name) + ": " + users_now(name);
         if (last_said_.empty() || (report_.verbosity() > 0 && said != last_said_)) {
-            ctx_.err << "rmmod: " << said << '\n';
-            ctx_.err.flush();
+            report_.note(said);
         }
         last_said_ = said;
         return true;

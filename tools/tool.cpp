@@ -31,12 +31,16 @@ void Reporter::use_syslog() {
 }
 
 void Reporter::emit(int priority, const char* label, const std::string& text) {
+    const std::string line = label[0] != '\0' ? std::string(label) + ": " + text : text;
     if (syslog_) {
-        ::syslog(priority, "%s: %s", label, text.c_str());
+        ::syslog(priority, "%s", line.c_str());
         return;
     }
-    err_ << program_ << ": " << label << ": " << text << '\n';
+    err_ << program_ << ": " << line << '\n';
+    err_.flush();
 }
+
+void Reporter::note(const std::string& text) { emit(LOG_NOTICE, "", text); }
 
 void Reporter::error(const std::string& text) { emit(LOG_ERR, "ERROR", text); }
 

@@ -44,6 +44,8 @@ public:
     int verbosity() const { return verbosity_; }
 
     void error(const std::string& text);
+    /// "PROGRAM: text": explanations that follow an error, and progress (waiting for X).
+    void note(const std::string& text);
     /// Printed only with -v.
     void info(const std::string& text);
 

@@ -28,7 +28,23 @@ Result<void> FakeKernel::answer(const std::string& syscall) {
     return {};
 }
 
+void FakeKernel::log_next_load(std::filesystem::path kmsg, std::string message) {
+    kmsg_ = std::move(kmsg);
+    kmsg_messages_.push_back(std::move(message));
+}
+
+void FakeKernel::log_pending() {
+    if (kmsg_messages_.empty()) {
+        return;
+    }
+    std::ofstream log(kmsg_, std::ios::app);
+    // prio,seq,usec,flags;message, and a continuation line the reader must skip.
+    log << "3,1001,2000000,-;" << kmsg_messages_.front() << "\n SUBSYSTEM=module\n";
+    kmsg_messages_.erase(kmsg_messages_.begin());
+}
+
 Result<void> FakeKernel::finit_module(int fd, const std::string& parameters, unsigned flags) {
+    log_pending();
     Call call{"finit_module", parameters, flags, {}, {}, ::fcntl(fd, F_GETFD) != -1};
     calls_.push_back(std::move(call));
     return answer("finit_module");
@@ -36,6 +52,7 @@ Result<void> FakeKernel::finit_module(int fd, const std::string& parameters, uns
 
 Result<void> FakeKernel::init_module(std::span<const std::byte> image,
                                      const std::string& parameters) {
+    log_pending();
     calls_.push_back(Call{"init_module", parameters, 0, {}, {image.begin(), image.end()}, false});
     return answer("init_module");
 }

@@ -32,6 +32,10 @@ public:
     /// module it held.
     void maintain_proc_modules(std::filesystem::path path) { proc_modules_ = std::move(path); }
 
+    /// The next load call appends `message` to the kernel log file at `kmsg` as a /dev/kmsg
+    /// record, as the kernel logs why it refused a module.
+    void log_next_load(std::filesystem::path kmsg, std::string message);
+
     const std::vector<Call>& calls() const { return calls_; }
 
     Result<void> finit_module(int fd, const std::string& parameters, unsigned flags) override;
@@ -47,6 +51,9 @@ private:
     std::map<std::string, std::vector<int>> scripted_;
     std::map<std::string, int> delete_failures_;
     std::filesystem::path proc_modules_;
+    std::filesystem::path kmsg_;
+    std::vector<std::string> kmsg_messages_;
+    void log_pending();
 };
 
 }  // namespace modload::testing

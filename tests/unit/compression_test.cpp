@@ -114,7 +114,9 @@ Bytes pack(Compression format, std::span<const std::byte> data) {
     return Bytes(data.begin(), data.end());
 }
 
-std::string name_of(Compression format) { return std::string(compression_name(format)); }
+std::string name_of(Compression format) {
+    return std::string(compression_name(format));
+}
 
 std::string fixture_for(Compression format) {
     switch (format) {
@@ -148,10 +150,9 @@ const Bytes& bomb(Compression format) {
 
 TEST_CASE("zstd, xz and gzip modules decompress to the same ELF", "[compression]") {
     const auto plain = read_bytes(fixture_module("fixture_plain.ko"));
-    for (const auto& [file, compression] :
-         {std::pair{"fixture_plain.ko.zst", Compression::zstd},
-          std::pair{"fixture_plain.ko.xz", Compression::xz},
-          std::pair{"fixture_plain.ko.gz", Compression::gzip}}) {
+    for (const auto& [file, compression] : {std::pair{"fixture_plain.ko.zst", Compression::zstd},
+                                            std::pair{"fixture_plain.ko.xz", Compression::xz},
+                                            std::pair{"fixture_plain.ko.gz", Compression::gzip}}) {
         INFO(file);
         const auto packed = read_bytes(fixture_module(file));
         REQUIRE(detect_compression(packed) == compression);
@@ -191,8 +192,10 @@ TEST_CASE("an ELF, text, other formats and an empty input are not compressed", "
     CHECK(detect_compression(read_bytes(fixture_module("fixture_plain.ko"))) == Compression::none);
     CHECK(detect_compression(bytes_of("obj-m += fixture.o\n")) == Compression::none);
     CHECK(detect_compression(bytes_of("BZh91AY&SY")) == Compression::none);  // bzip2
-    CHECK(detect_compression(bytes_of({0x04, 0x22, 0x4d, 0x18, 0x64})) == Compression::none);  // lz4
-    CHECK(detect_compression(bytes_of({0x5d, 0x00, 0x00, 0x80, 0x00})) == Compression::none);  // lzma
+    CHECK(detect_compression(bytes_of({0x04, 0x22, 0x4d, 0x18, 0x64})) ==
+          Compression::none);  // lz4
+    CHECK(detect_compression(bytes_of({0x5d, 0x00, 0x00, 0x80, 0x00})) ==
+          Compression::none);  // lzma
     // One wrong byte anywhere in a magic is enough.
     CHECK(detect_compression(bytes_of({0xfd, '7', 'z', 'X', 'Z', 0x01})) == Compression::none);
     CHECK(detect_compression(bytes_of({0x28, 0xb5, 0x2f, 0xfe})) == Compression::none);
@@ -267,7 +270,8 @@ TEST_CASE("a decompression bomb fails with EFBIG at the cap", "[compression]") {
         auto whole = decompress(format, packed, 64 * kMiB);
         REQUIRE(whole);
         CHECK(whole->size() == 64 * kMiB);
-        CHECK(std::all_of(whole->begin(), whole->end(), [](std::byte b) { return b == std::byte{0}; }));
+        CHECK(std::all_of(whole->begin(), whole->end(),
+                          [](std::byte b) { return b == std::byte{0}; }));
     }
 }
 
@@ -367,7 +371,9 @@ TEST_CASE("garbage right after the magic gives ENOEXEC naming the format", "[com
     for (const Compression format : kFormats) {
         INFO(name_of(format));
         const auto fixture = read_bytes(fixture_module(fixture_for(format)));
-        const std::size_t magic = format == Compression::gzip ? 2 : format == Compression::xz ? 6 : 4;
+        const std::size_t magic = format == Compression::gzip ? 2
+                                  : format == Compression::xz ? 6
+                                                              : 4;
         for (int round = 0; round < 20; ++round) {
             Bytes input(fixture.begin(), fixture.begin() + static_cast<std::ptrdiff_t>(magic));
             const std::size_t garbage = round == 0 ? 0 : 1 + rng() % 300;
@@ -396,7 +402,8 @@ TEST_CASE("a zstd frame that asks for a window over 128 MiB is refused", "[compr
     // descriptor, and one last raw block holding "x". Window_Descriptor = (log - 10) << 3.
     const auto frame = [](unsigned window_log) {
         return bytes_of({0x28, 0xb5, 0x2f, 0xfd, 0x00,
-                         static_cast<unsigned char>((window_log - 10) << 3), 0x09, 0x00, 0x00, 'x'});
+                         static_cast<unsigned char>((window_log - 10) << 3), 0x09, 0x00, 0x00,
+                         'x'});
     };
     auto small = decompress(Compression::zstd, frame(20), kMiB);
     REQUIRE(small);

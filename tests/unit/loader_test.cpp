@@ -30,7 +30,9 @@ bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }
 
-std::string join(std::vector<std::string> words) { return join_parameters(words); }
+std::string join(std::vector<std::string> words) {
+    return join_parameters(words);
+}
 
 ModuleFile open_fixture(const std::string& name) {
     auto file = ModuleFile::open(fixture_module(name));
@@ -123,13 +125,12 @@ TEST_CASE("the kernel's own decompression is read from /sys/module/compression",
     ScratchDir dir;
     const SystemRoot root(dir.path());
     CHECK_FALSE(kernel_decompression(root).has_value());  // no /sys at all
-    for (const auto& [text, expected] :
-         {std::pair{"zstd\n", std::optional{Compression::zstd}},
-          std::pair{"gzip\n", std::optional{Compression::gzip}},
-          std::pair{"xz", std::optional{Compression::xz}},
-          std::pair{"none\n", std::optional<Compression>{}},
-          std::pair{"lz4\n", std::optional<Compression>{}},
-          std::pair{"", std::optional<Compression>{}}}) {
+    for (const auto& [text, expected] : {std::pair{"zstd\n", std::optional{Compression::zstd}},
+                                         std::pair{"gzip\n", std::optional{Compression::gzip}},
+                                         std::pair{"xz", std::optional{Compression::xz}},
+                                         std::pair{"none\n", std::optional<Compression>{}},
+                                         std::pair{"lz4\n", std::optional<Compression>{}},
+                                         std::pair{"", std::optional<Compression>{}}}) {
         INFO('"' << text << '"');
         write_text(dir / "sys/module/compression", text);
         CHECK(kernel_decompression(root) == expected);
@@ -200,7 +201,8 @@ TEST_CASE("a module the kernel decompresses goes with MODULE_INIT_COMPRESSED_FIL
 
 TEST_CASE("init_module gets the decompressed ELF, not the file's bytes", "[loader]") {
     const Bytes plain = read_bytes(fixture_module("fixture_plain.ko"));
-    for (const char* name : {"fixture_plain.ko.zst", "fixture_plain.ko.gz", "fixture_plain.ko.xz"}) {
+    for (const char* name :
+         {"fixture_plain.ko.zst", "fixture_plain.ko.gz", "fixture_plain.ko.xz"}) {
         INFO(name);
         FakeKernel kernel;
         auto file = open_fixture(name);
@@ -246,8 +248,8 @@ TEST_CASE("forcing through init_module strips a private copy of the image", "[lo
         }
         FakeKernel kernel;
         auto file = open_fixture("fixture_plain.ko.zst");  // zstd: the kernel cannot take it
-        auto method = load_module(kernel, file, LoadOptions{"", modversions, vermagic},
-                                  Compression::xz);
+        auto method =
+            load_module(kernel, file, LoadOptions{"", modversions, vermagic}, Compression::xz);
         REQUIRE(method);
         CHECK(*method == LoadMethod::init);
         REQUIRE(kernel.calls().size() == 1);
@@ -287,9 +289,8 @@ TEST_CASE("a file that is no valid module never reaches the kernel", "[loader]")
     truncated.resize(truncated.size() / 2);
     const std::string text = "not a module\n";
     write_bytes(dir / "empty.ko", {});
-    write_bytes(dir / "text.ko",
-                {reinterpret_cast<const std::byte*>(text.data()),
-                 reinterpret_cast<const std::byte*>(text.data()) + text.size()});
+    write_bytes(dir / "text.ko", {reinterpret_cast<const std::byte*>(text.data()),
+                                  reinterpret_cast<const std::byte*>(text.data()) + text.size()});
     write_bytes(dir / "corrupt.ko.zst", corrupt);
     write_bytes(dir / "truncated.ko", truncated);
     for (const auto& path :

@@ -35,7 +35,7 @@ bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
 // A pipe whose write end a thread fills and closes, as a shell would for `cat m.ko | insmod -`;
 // the thread lets the data be larger than the pipe's buffer.
 class FilledPipe {
-public:
+  public:
     explicit FilledPipe(Bytes data) : data_(std::move(data)) {
         int fds[2];
         REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
@@ -58,7 +58,7 @@ public:
 
     UniqueFd take_read_end() { return std::move(read_end_); }
 
-private:
+  private:
     Bytes data_;
     UniqueFd read_end_;
     std::thread writer_;
@@ -119,10 +119,9 @@ TEST_CASE("a plain module's image is the file's bytes", "[module_file]") {
 
 TEST_CASE("a compressed module's image is the decompressed ELF", "[module_file]") {
     const Bytes plain = read_bytes(fixture_module("fixture_plain.ko"));
-    for (const auto& [name, compression] :
-         {std::pair{"fixture_plain.ko.zst", Compression::zstd},
-          std::pair{"fixture_plain.ko.xz", Compression::xz},
-          std::pair{"fixture_plain.ko.gz", Compression::gzip}}) {
+    for (const auto& [name, compression] : {std::pair{"fixture_plain.ko.zst", Compression::zstd},
+                                            std::pair{"fixture_plain.ko.xz", Compression::xz},
+                                            std::pair{"fixture_plain.ko.gz", Compression::gzip}}) {
         INFO(name);
         auto file = ModuleFile::open(fixture_module(name));
         REQUIRE(file);
@@ -214,7 +213,7 @@ TEST_CASE("a file without read permission gives EACCES", "[module_file]") {
     ScratchDir dir;
     const auto path = dir / "unreadable.ko";
     write_bytes(path, read_bytes(fixture_module("fixture_plain.ko")));
-    ::chmod(path.c_str(), 0200);  // owner may write, nobody may read
+    ::chmod(path.c_str(), 0200);        // owner may write, nobody may read
     ::chmod(dir.path().c_str(), 0755);  // so that the mode refuses, not the folder
     const auto open_as_other_user = [&]() -> int {
         auto file = ModuleFile::open(path.string());
@@ -391,4 +390,16 @@ TEST_CASE("each open has its own descriptor, closed with the file", "[module_fil
     // Nothing else in this single-threaded test opened a file since: the number is free again.
     CHECK(::fcntl(fd, F_GETFD) == -1);
     CHECK(errno == EBADF);
+}
+
+TEST_CASE("a size limit of SIZE_MAX means no limit", "[module_file]") {
+    for (const char* name : {"fixture_plain.ko", "fixture_plain.ko.zst", "fixture_plain.ko.xz",
+                             "fixture_plain.ko.gz"}) {
+        INFO(name);
+        auto file = ModuleFile::open(fixture_module(name), OpenOptions{SIZE_MAX});
+        REQUIRE(file);
+        auto image = file->image();
+        REQUIRE(image);
+        CHECK(same_bytes(*image, read_bytes(fixture_module("fixture_plain.ko"))));
+    }
 }

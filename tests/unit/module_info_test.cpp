@@ -41,7 +41,7 @@ bool contains(const std::vector<std::string>& list, std::string_view item) {
 // the library, so that tests can damage a copy of a fixture in a precise place and check what
 // the library rewrote.
 class RawElf {
-public:
+  public:
     struct Section {
         std::size_t index = 0;
         std::string name;
@@ -135,13 +135,15 @@ public:
         return std::span(bytes_).subspan(s.offset, s.size);
     }
 
-private:
+  private:
     Bytes bytes_;
     bool is64_ = true;
     bool big_ = false;
 };
 
-RawElf fixture_elf(const std::string& file) { return RawElf(read_bytes(fixture_module(file))); }
+RawElf fixture_elf(const std::string& file) {
+    return RawElf(read_bytes(fixture_module(file)));
+}
 
 // The error a bad image must give: ENOEXEC with a detail, never a crash or another errno.
 void check_refused(const Result<ModuleInfo>& r, std::string_view detail = {}) {
@@ -231,9 +233,9 @@ TEST_CASE("the force layout points at __versions' sh_flags and at the vermagic s
     const std::string_view expected = "vermagic=6.1.0-test SMP preempt mod_unload modversions ";
     CHECK(info->force_layout.vermagic_length == expected.size());
     const Bytes image = read_bytes(fixture_module("fixture_plain.ko"));
-    const std::string_view found(reinterpret_cast<const char*>(image.data()) +
-                                     *info->force_layout.vermagic_offset,
-                                 info->force_layout.vermagic_length);
+    const std::string_view found(
+        reinterpret_cast<const char*>(image.data()) + *info->force_layout.vermagic_offset,
+        info->force_layout.vermagic_length);
     CHECK(found == expected);
 }
 
@@ -398,7 +400,7 @@ TEST_CASE("a signature length that does not fit the file is refused", "[elf]") {
 
 TEST_CASE("a file too short for the signature trailer it ends with is refused", "[elf]") {
     // The ELF magic and the 28-byte signature magic in 32 bytes: no room for module_signature.
-    const Bytes image = bytes_of(std::string_view("\x7f" "ELF~Module signature appended~\n"));
+    const Bytes image = bytes_of(std::string_view("\177ELF~Module signature appended~\n"));
     REQUIRE(image.size() == 32);
     check_refused(parse_module_image(image), "signature");
 }
@@ -408,10 +410,12 @@ TEST_CASE("an empty image is refused", "[elf]") {
 }
 
 TEST_CASE("a text file is refused as not an ELF file", "[elf]") {
-    check_refused(parse_module_image(bytes_of("obj-m += fixture.o\nall:\n\tmake -C /lib/modules\n")),
-                  "not an ELF file");
-    check_refused(parse_module_image(bytes_of("\x7f" "ELF")), "not an ELF file");  // magic only
-    check_refused(parse_module_image(bytes_of("\x7f" "ELG and some more bytes to pass")),
+    check_refused(
+        parse_module_image(bytes_of("obj-m += fixture.o\nall:\n\tmake -C /lib/modules\n")),
+        "not an ELF file");
+    check_refused(parse_module_image(bytes_of("\177ELF")),
+                  "not an ELF file");  // magic only
+    check_refused(parse_module_image(bytes_of("\177ELG and some more bytes to pass")),
                   "not an ELF file");
 }
 
@@ -573,7 +577,8 @@ TEST_CASE("random byte flips never crash the parser", "[elf]") {
             for (int i = 0; i < flips; ++i) {
                 std::size_t at = rng() % image.size();
                 if (round % 3 == 0) {
-                    at = rng() % 2 == 0 ? rng() % 64 : headers_at + rng() % (image.size() - headers_at);
+                    at = rng() % 2 == 0 ? rng() % 64
+                                        : headers_at + rng() % (image.size() - headers_at);
                 }
                 image[at] ^= std::byte(static_cast<unsigned char>(1 + rng() % 255));
             }
@@ -684,10 +689,10 @@ TEST_CASE("stripping refuses a force layout outside the image", "[elf]") {
         image = original;
     }
     SECTION("vermagic running off the end") {
-        for (const auto& [at, length] : {std::pair{std::size_t{95}, std::size_t{6}},
-                                         std::pair{std::size_t{101}, std::size_t{0}},
-                                         std::pair{SIZE_MAX, std::size_t{2}},
-                                         std::pair{std::size_t{1}, SIZE_MAX}}) {
+        for (const auto& [at, length] :
+             {std::pair{std::size_t{95}, std::size_t{6}},
+              std::pair{std::size_t{101}, std::size_t{0}}, std::pair{SIZE_MAX, std::size_t{2}},
+              std::pair{std::size_t{1}, SIZE_MAX}}) {
             info.force_layout.vermagic_offset = at;
             info.force_layout.vermagic_length = length;
             const auto r = strip_vermagic(image, info);

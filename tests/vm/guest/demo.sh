@@ -2,7 +2,7 @@
 # kernel, each command echoed with a "$ " prefix before its output, the way
 # it would look typed at a shell.
 . /lab/tools.sh
-cd /lab/modules
+cd /lab/modules || exit 1
 
 # show CMD...: print the command line, then run it with its output.  The
 # exit status is shown only when non-zero, as a shell prompt would hint.

@@ -34,10 +34,13 @@ compare_lsmod() {
 		ok "$1 (identical)"
 		return
 	fi
+	[ "${LAB_VERBOSE:-0}" = 1 ] && show_both
+	_raw_ours=$OUT_ours
 	OUT_ours=$(printf '%s\n' "$OUT_ours" | sort_holders)
 	OUT_kmod=$(printf '%s\n' "$OUT_kmod" | sort_holders)
 	if [ "$OUT_ours" = "$OUT_kmod" ]; then
 		ok "$1 (identical up to the order within Used by)"
+		OUT_ours=$_raw_ours
 		return
 	fi
 	not_ok "$1"

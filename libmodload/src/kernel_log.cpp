@@ -1,0 +1,78 @@
+#include <modload/kernel_log.hpp>
+
+#include <cerrno>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace modload {
+
+namespace {
+
+// /dev/kmsg hands out one record per read(); a regular file (a test's log) hands out many.
+// Either way a record is "prio,seq,usec,flags[,...];message\n", and lines that start with a
+// space continue it with KEY=value pairs.
+void append_records(std::string_view chunk, std::vector<std::string>& out) {
+    while (!chunk.empty()) {
+        const auto newline = chunk.find('\n');
+        const std::string_view line = chunk.substr(0, newline);
+        chunk.remove_prefix(newline == std::string_view::npos ? chunk.size() : newline + 1);
+        if (line.empty() || line.front() == ' ') {
+            continue;
+        }
+        const auto semicolon = line.find(';');
+        if (semicolon == std::string_view::npos) {
+            continue;
+        }
+        out.emplace_back(line.substr(semicolon + 1));
+    }
+}
+
+}  // namespace
+
+Result<KernelLog> KernelLog::open_at_end(const SystemRoot& root) {
+    const auto path = root.path("/dev/kmsg");
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid()) {
+        return make_error(errno, path.string());
+    }
+    if (::lseek(fd.get(), 0, SEEK_END) < 0) {
+        return make_error(errno, path.string());
+    }
+    return KernelLog(std::move(fd));
+}
+
+Result<std::vector<std::string>> KernelLog::read_new() {
+    std::vector<std::string> messages;
+    // A record is at most about 8 KiB (the kernel's CONSOLE_EXT_LOG_MAX); 16 KiB holds one whole.
+    std::string buffer(16384, '\0');
+    for (int records = 0; records < 10000; ++records) {
+        const ssize_t n = ::read(fd_.get(), buffer.data(), buffer.size());
+        if (n > 0) {
+            append_records(std::string_view(buffer.data(), static_cast<std::size_t>(n)), messages);
+            continue;
+        }
+        if (n == 0 || errno == EAGAIN) {
+            break;  // EAGAIN: no more records (non-blocking); 0: end of a regular file
+        }
+        if (errno == EPIPE || errno == EINTR) {
+            continue;  // EPIPE: records were overwritten before we read them; go on after them
+        }
+        return make_error(errno, "/dev/kmsg");
+    }
+    return messages;
+}
+
+std::vector<std::string> messages_about(std::span<const std::string> messages,
+                                        std::string_view name) {
+    std::vector<std::string> out;
+    for (const std::string& m : messages) {
+        if (m.size() > name.size() + 1 && m.compare(0, name.size(), name) == 0 &&
+            m[name.size()] == ':') {
+            out.push_back(m);
+        }
+    }
+    return out;
+}
+
+}  // namespace modload

@@ -1,0 +1,184 @@
+// insmod's explanations (the kernel's log, missing dependencies) and --deps, in-process.
+#include <cerrno>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include <modload/kernel_log.hpp>
+#include <modload/load_plan.hpp>
+
+#include "fixtures.hpp"
+
+using modload::testing::FakeKernel;
+using modload::testing::fixture_module;
+using modload::testing::run_tool;
+using modload::testing::ScratchDir;
+using modload::testing::write_text;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A root with /proc/modules, modules.builtin (ext4), an old kernel log, and the fixture chain
+// copied into `modules/` (sub/ holds the base, one folder down).
+struct ChainRoot {
+    ScratchDir dir;
+    fs::path root = dir.path();
+    fs::path modules = root / "modules";
+
+    explicit ChainRoot(const std::string& loaded = "xfs 16384 0 - Live 0x0\n") {
+        write_text(root / "proc/modules", loaded);
+        write_text(root / "lib/modules/6.1.0-test/modules.builtin", "kernel/fs/ext4/ext4.ko\n");
+        write_text(root / "dev/kmsg", "6,1,100,-;an old record about fixture_consumer: x\n");
+        fs::create_directories(modules / "sub");
+        fs::copy_file(fixture_module("fixture_consumer.ko"), modules / "fixture_consumer.ko");
+        fs::copy_file(fixture_module("fixture-provider.ko"), modules / "fixture-provider.ko");
+        fs::copy_file(fixture_module("fixture_base.ko"), modules / "sub/fixture_base.ko");
+    }
+};
+
+std::vector<std::string> loaded_names(const FakeKernel& kernel) {
+    std::vector<std::string> out;
+    for (const auto& call : kernel.calls()) {
+        out.push_back(call.syscall + " " + call.parameters);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("the kernel log reader sees only records logged after it opened", "[insmod]") {
+    ScratchDir dir;
+    write_text(dir / "dev/kmsg", "6,1,100,-;before\n");
+    auto log = modload::KernelLog::open_at_end(modload::SystemRoot(dir.path()));
+    REQUIRE(log);
+    {
+        std::ofstream append(dir / "dev/kmsg", std::ios::app);
+        append << "3,2,200,-;lab: Unknown symbol x (err -2)\n KEY=value\n4,3,300,c;other: y\n";
+    }
+    auto messages = log->read_new();
+    REQUIRE(messages);
+    CHECK(*messages == std::vector<std::string>{"lab: Unknown symbol x (err -2)", "other: y"});
+    CHECK(modload::messages_about(*messages, "lab") ==
+          std::vector<std::string>{"lab: Unknown symbol x (err -2)"});
+    CHECK(modload::messages_about(*messages, "la").empty());
+    auto again = log->read_new();
+    REQUIRE(again);
+    CHECK(again->empty());
+}
+
+TEST_CASE("insmod prints what the kernel logged about the module it refused", "[insmod]") {
+    ChainRoot r;
+    FakeKernel kernel;
+    kernel.fail_next("finit_module", ENOENT);
+    kernel.log_next_load(r.root / "dev/kmsg", "fixture_consumer: Unknown symbol fixture_provider_value (err -2)");
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {file});
+    CHECK(run.status == 1);
+    CHECK(run.err ==
+          "insmod: ERROR: could not insert module " + file + ": Unknown symbol in module\n"
+          "insmod: kernel: fixture_consumer: Unknown symbol fixture_provider_value (err -2)\n"
+          "insmod: missing dependencies: fixture_provider (load them first, or use insmod --deps)\n");
+}
+
+TEST_CASE("insmod names no missing dependency when the failure is not an unknown symbol",
+          "[insmod]") {
+    ChainRoot r;
+    FakeKernel kernel;
+    kernel.fail_next("finit_module", EINVAL);
+    kernel.log_next_load(r.root / "dev/kmsg", "fixture_consumer: Unknown parameter `bogus'");
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {file, "bogus=1"});
+    CHECK(run.status == 1);
+    CHECK(run.err == "insmod: ERROR: could not insert module " + file + ": Invalid parameters\n"
+                     "insmod: kernel: fixture_consumer: Unknown parameter `bogus'\n");
+}
+
+TEST_CASE("insmod --deps loads the missing dependencies first, from FILE's folder down",
+          "[insmod]") {
+    ChainRoot r;
+    FakeKernel kernel;
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file, "count=1"});
+    CHECK(run.err.empty());
+    CHECK(run.status == 0);
+    // base, then provider, then the module with its parameters; ext4 is builtin.
+    CHECK(loaded_names(kernel) ==
+          std::vector<std::string>{"finit_module ", "finit_module ", "finit_module count=1"});
+}
+
+TEST_CASE("insmod --deps --dry-run prints the load plan and loads nothing", "[insmod]") {
+    ChainRoot r;
+    FakeKernel kernel;
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"-d", "-n", file});
+    CHECK(run.status == 0);
+    CHECK(run.out == (r.modules / "sub/fixture_base.ko").string() + "\n" +
+                         (r.modules / "fixture-provider.ko").string() + "\n" + file + "\n");
+    CHECK(kernel.calls().empty());
+}
+
+TEST_CASE("insmod --deps skips what is loaded and finds files through modules.dep", "[insmod]") {
+    ChainRoot r("fixture_base 16384 0 - Live 0x0\n");
+    write_text(r.root / "lib/modules/6.1.0-test/modules.dep",
+               "extra/fixture-provider.ko: extra/fixture_base.ko\nextra/fixture_base.ko:\n");
+    fs::create_directories(r.root / "lib/modules/6.1.0-test/extra");
+    fs::copy_file(fixture_module("fixture-provider.ko"),
+                  r.root / "lib/modules/6.1.0-test/extra/fixture-provider.ko");
+    FakeKernel kernel;
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", "--dry-run", file});
+    CHECK(run.status == 0);
+    CHECK(run.out == (r.root / "lib/modules/6.1.0-test/extra/fixture-provider.ko").string() +
+                         "\n" + file + "\n");
+}
+
+TEST_CASE("insmod --deps stops at a failing dependency and names what it loaded", "[insmod]") {
+    ChainRoot r;
+    FakeKernel kernel;
+    kernel.fail_next("finit_module", 0);
+    kernel.fail_next("finit_module", ENOEXEC);
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
+    CHECK(run.status == 1);
+    CHECK(run.err ==
+          "insmod: ERROR: could not insert module " + (r.modules / "fixture-provider.ko").string() +
+              ": Invalid module format\n"
+              "insmod: stopped before loading " + file +
+              "; loaded before the failure, and still loaded: fixture_base\n");
+    CHECK(kernel.calls().size() == 2);
+}
+
+TEST_CASE("insmod --deps names a dependency it cannot find, and loads nothing", "[insmod]") {
+    ChainRoot r;
+    fs::remove(r.modules / "sub/fixture_base.ko");
+    FakeKernel kernel;
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
+    CHECK(run.status == 1);
+    CHECK(run.err == "insmod: ERROR: could not resolve the dependencies of " + file +
+                         ": No such file or directory (dependency fixture_base not found in " +
+                         r.modules.string() + ")\n");
+    CHECK(kernel.calls().empty());
+}
+
+TEST_CASE("insmod --deps refuses a dependency cycle", "[insmod]") {
+    ScratchDir dir;
+    write_text(dir / "proc/modules", "");
+    fs::copy_file(fixture_module("fixture_cycle_a.ko"), dir / "fixture_cycle_a.ko");
+    fs::copy_file(fixture_module("fixture_cycle_b.ko"), dir / "fixture_cycle_b.ko");
+    FakeKernel kernel;
+    const std::string file = (dir / "fixture_cycle_a.ko").string();
+    const auto run = run_tool("insmod", kernel, dir.path(), {"--deps", file});
+    CHECK(run.status == 1);
+    CHECK(run.err.find("dependencies form a cycle: fixture_cycle_a -> fixture_cycle_b -> "
+                       "fixture_cycle_a") != std::string::npos);
+    CHECK(kernel.calls().empty());
+}
+
+TEST_CASE("insmod --deps with standard input is a usage error", "[insmod]") {
+    ScratchDir dir;
+    FakeKernel kernel;
+    const auto run = run_tool("insmod", kernel, dir.path(), {"--deps", "-"});
+    CHECK(run.status == 1);
+    CHECK(run.err == "insmod: ERROR: --deps needs a module file, not standard input\n");
+}
