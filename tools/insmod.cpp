@@ -203,35 +203,23 @@ int run_insmod(ToolContext& ctx, int argc, char** argv) {
     bool force = false;
     bool force_modversion = false;
     bool force_vermagic = false;
-    bool use_syslog = false;
-    bool version = false;
     bool ignored = false;
-    int verbose = 0;
     std::vector<std::string> parameters;
+    CommonFlags common;
     app.add_flag("-f,--force", force, "ignore symbol versions and the version magic (taints)");
     app.add_flag("--force-modversion", force_modversion, "ignore symbol versions");
     app.add_flag("--force-vermagic", force_vermagic, "ignore the version magic");
     app.add_flag("-d,--deps", options.deps,
                  "load the missing dependencies first (from modules.dep, or FILE's folder)");
     app.add_flag("-n,--dry-run", options.dry_run, "print the files that would be loaded, in order");
-    app.add_flag("-s,--syslog", use_syslog, "report errors to syslog, not stderr");
-    app.add_flag("-v,--verbose", verbose, "say what is done");
-    app.add_flag("-V,--version", version, "show the version");
+    add_common_flags(app, common);
     app.add_flag("-p", ignored, "ignored, for compatibility")->group("");
     app.add_option("FILE", options.file, "the module file, or - for standard input");
     app.add_option("PARAM", parameters, "module parameters, NAME=VALUE");
 
-    if (const int status = parse_command_line(app, argc, argv, ctx, report); status >= 0) {
+    if (const int status = parse_command_line(app, argc, argv, ctx, report, common); status >= 0) {
         return status;
     }
-    if (version) {
-        print_version(ctx);
-        return 0;
-    }
-    if (use_syslog) {
-        report.use_syslog();
-    }
-    report.set_verbosity(verbose);
     if (options.file.empty()) {
         report.error("missing filename.");
         return 1;

@@ -40,14 +40,10 @@ void append_row(std::string& out, const LoadedModule& m) {
 int run_lsmod(ToolContext& ctx, int argc, char** argv) {
     Reporter report("lsmod", ctx.err);
     CLI::App app("Show the modules loaded in the Linux kernel.", "lsmod");
-    bool version = false;
-    app.add_flag("-V,--version", version, "show the version");
-    if (const int status = parse_command_line(app, argc, argv, ctx, report); status >= 0) {
+    CommonFlags common;
+    add_common_flags(app, common, false);
+    if (const int status = parse_command_line(app, argc, argv, ctx, report, common); status >= 0) {
         return status;
-    }
-    if (version) {
-        print_version(ctx);
-        return 0;
     }
 
     auto snapshot = Snapshot::read(ctx.root);

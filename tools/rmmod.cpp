@@ -291,10 +291,8 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     Reporter report("rmmod", ctx.err);
     CLI::App app("Remove modules from the Linux kernel.", "rmmod");
     Options options;
-    bool use_syslog = false;
-    bool version = false;
-    int verbose = 0;
     std::string wait_value;
+    CommonFlags common;
     app.add_flag("-f,--force", options.force,
                  "remove even a module in use; needs CONFIG_MODULE_FORCE_UNLOAD. DANGEROUS");
     CLI::Option* wait = app.add_flag("-w,--wait{-1}", wait_value,
@@ -305,22 +303,12 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     app.add_flag("-r,--remove-deps", options.plan.remove_dependencies,
                  "then remove the modules MODULE used that are left unused");
     app.add_flag("-n,--dry-run", options.dry_run, "print what would be removed, in order");
-    app.add_flag("-s,--syslog", use_syslog, "report errors to syslog, not stderr");
-    app.add_flag("-v,--verbose", verbose, "say what is done");
-    app.add_flag("-V,--version", version, "show the version");
+    add_common_flags(app, common);
     app.add_option("MODULE", options.arguments, "module names or module files");
 
-    if (const int status = parse_command_line(app, argc, argv, ctx, report); status >= 0) {
+    if (const int status = parse_command_line(app, argc, argv, ctx, report, common); status >= 0) {
         return status;
     }
-    if (version) {
-        print_version(ctx);
-        return 0;
-    }
-    if (use_syslog) {
-        report.use_syslog();
-    }
-    report.set_verbosity(verbose);
     if (wait->count() > 0 && !parse_wait(wait_value, options.wait)) {
         report.error("--wait takes a number of milliseconds, not '" + wait_value + "'");
         return 1;

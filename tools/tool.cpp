@@ -69,7 +69,16 @@ std::string with_detail(const std::string& text, const Error& error) {
     return error.detail.empty() ? text : text + " (" + error.detail + ")";
 }
 
-int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, Reporter& report) {
+void add_common_flags(CLI::App& app, CommonFlags& flags, bool with_syslog) {
+    if (with_syslog) {
+        app.add_flag("-s,--syslog", flags.syslog, "report errors to syslog, not stderr");
+        app.add_flag("-v,--verbose", flags.verbose, "say what is done");
+    }
+    app.add_flag("-V,--version", flags.version, "show the version");
+}
+
+int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, Reporter& report,
+                       const CommonFlags& flags) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -79,6 +88,14 @@ int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, R
         report.error(e.what());
         return 1;
     }
+    if (flags.version) {
+        print_version(ctx);
+        return 0;
+    }
+    if (flags.syslog) {
+        report.use_syslog();
+    }
+    report.set_verbosity(flags.verbose);
     return -1;
 }
 

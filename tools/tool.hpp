@@ -66,9 +66,20 @@ std::string load_error_text(int code);
 /// `text`, then " (detail)" when the error has one.
 std::string with_detail(const std::string& text, const Error& error);
 
-/// Parses the command line. Returns -1 to go on, or the exit status: 0 after --help, 1 after a
-/// usage error (as kmod: never CLI11's own codes).
-int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, Reporter& report);
+/// The options every tool has: -s, -v and -V.
+struct CommonFlags {
+    bool syslog = false;
+    int verbose = 0;
+    bool version = false;
+};
+
+/// Adds -s/--syslog (unless `with_syslog` is false), -v/--verbose and -V/--version.
+void add_common_flags(CLI::App& app, CommonFlags& flags, bool with_syslog = true);
+
+/// Parses the command line and acts on the common flags. Returns -1 to go on, or the exit
+/// status: 0 after --help or --version, 1 after a usage error (as kmod: never CLI11's own codes).
+int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, Reporter& report,
+                       const CommonFlags& flags);
 
 /// Why the loaded-module list could not be read, for "could not get list of modules: ...".
 std::string snapshot_error_text(const Error& error);

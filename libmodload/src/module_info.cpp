@@ -87,6 +87,8 @@ private:
     const Section* find(std::string_view name) const;
     // The bytes of a section, checked to lie inside the image. Empty for SHT_NOBITS.
     Result<std::span<const std::byte>> bytes(const Section& section) const;
+    // The bytes of the section called `name`; nullopt when there is none.
+    Result<std::optional<std::span<const std::byte>>> named_bytes(std::string_view name) const;
     Result<void> read_modinfo(ModuleInfo& info) const;
     Result<void> read_this_module_name(ModuleInfo& info) const;
     Result<void> read_versions(ModuleInfo& info) const;
@@ -150,15 +152,28 @@ Result<std::span<const std::byte>> ImageReader::bytes(const Section& section) co
     return image_.subspan(h.sh_offset, h.sh_size);
 }
 
-Result<void> ImageReader::read_modinfo(ModuleInfo& info) const {
-    const Section* section = find(".modinfo");
+Result<std::optional<std::span<const std::byte>>> ImageReader::named_bytes(
+    std::string_view name) const {
+    const Section* section = find(name);
     if (section == nullptr) {
-        return invalid("no .modinfo section");
+        return std::optional<std::span<const std::byte>>();
     }
     auto data = bytes(*section);
     if (!data) {
         return data.error();
     }
+    return std::optional(*data);
+}
+
+Result<void> ImageReader::read_modinfo(ModuleInfo& info) const {
+    auto found = named_bytes(".modinfo");
+    if (!found) {
+        return found.error();
+    }
+    if (!*found) {
+        return invalid("no .modinfo section");
+    }
+    const auto data = *found;
     const std::byte* p = data->data();
     const std::byte* end = p + data->size();
     while (p < end) {
@@ -181,14 +196,14 @@ Result<void> ImageReader::read_modinfo(ModuleInfo& info) const {
 }
 
 Result<void> ImageReader::read_this_module_name(ModuleInfo& info) const {
-    const Section* section = find(".gnu.linkonce.this_module");
-    if (section == nullptr) {
+    auto found = named_bytes(".gnu.linkonce.this_module");
+    if (!found) {
+        return found.error();
+    }
+    if (!*found) {
         return {};
     }
-    auto data = bytes(*section);
-    if (!data) {
-        return data.error();
-    }
+    const auto data = *found;
     // struct module begins { enum module_state state; struct list_head list; char name[]; }:
     // the name sits after an int and two pointers, aligned to a pointer.
     const std::size_t offset = info.identity.bits == 64 ? 24 : 12;
@@ -202,14 +217,14 @@ Result<void> ImageReader::read_this_module_name(ModuleInfo& info) const {
 }
 
 Result<void> ImageReader::read_versions(ModuleInfo& info) const {
-    const Section* section = find("__versions");
-    if (section == nullptr) {
+    auto found = named_bytes("__versions");
+    if (!found) {
+        return found.error();
+    }
+    if (!*found) {
         return {};
     }
-    auto data = bytes(*section);
-    if (!data) {
-        return data.error();
-    }
+    const auto data = *found;
     if (data->size() % kModversionEntrySize != 0) {
         return invalid("__versions is not a whole number of entries");
     }
@@ -221,20 +236,20 @@ Result<void> ImageReader::read_versions(ModuleInfo& info) const {
             read_uint(entry, crc_width, info.identity.big_endian)});
     }
     info.force_layout.versions_flags_offset =
-        ehdr_.e_shoff + section->index * ehdr_.e_shentsize + 8;  // sh_flags follows two words
+        ehdr_.e_shoff + find("__versions")->index * ehdr_.e_shentsize + 8;  // after two words
     return {};
 }
 
 Result<void> ImageReader::read_exports(ModuleInfo& info) const {
     // The names of EXPORT_SYMBOL()s, one after another, NUL-separated.
-    const Section* section = find("__ksymtab_strings");
-    if (section == nullptr) {
+    auto found = named_bytes("__ksymtab_strings");
+    if (!found) {
+        return found.error();
+    }
+    if (!*found) {
         return {};
     }
-    auto data = bytes(*section);
-    if (!data) {
-        return data.error();
-    }
+    const auto data = *found;
     const std::byte* p = data->data();
     const std::byte* end = p + data->size();
     while (p < end) {

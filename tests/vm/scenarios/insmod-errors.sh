@@ -53,7 +53,15 @@ must_fail "module built for the other kernel ($LAB_OTHER_KVER): 'Invalid module 
 
 must_fail "non-ELF file: 'Invalid module format'" $MODS/notelf.ko
 
-must_fail "empty file" $MODS/empty.ko
+# An empty file: kmod 30 hands it to the kernel, which answers EINVAL, and
+# prints mod_strerror's "Invalid parameters" -- wrong, there are no
+# parameters.  Ours refuses the file before the kernel sees it and says why.
+run ours insmod $MODS/empty.ko
+run kmod insmod $MODS/empty.ko
+check "empty file: ours says 'Invalid module format (empty file)' (kmod 30 differs: 'Invalid parameters')" \
+	[ "$OUT_ours" = "insmod: ERROR: could not insert module $MODS/empty.ko: Invalid module format (empty file)" ]
+check "empty file: both exit 1" [ "$RC_ours" -eq 1 -a "$RC_kmod" -eq 1 ]
+diag "kmod 30 for comparison: $OUT_kmod"
 
 # Success cases, each tool from the same clean state.
 for who in ours kmod; do
