@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include <sys/utsname.h>
+#include <unistd.h>
 #include <syslog.h>
 
 #include <CLI/CLI.hpp>
@@ -14,7 +15,8 @@ namespace modload::tools {
 ToolContext system_context(Kernel& kernel) {
     struct utsname u {};
     std::string release = ::uname(&u) == 0 ? u.release : "";
-    return ToolContext{kernel, SystemRoot("/"), std::move(release), std::cout, std::cerr, 0};
+    return ToolContext{kernel, SystemRoot("/"), std::move(release), std::cout,
+                       std::cerr, 0,               system_clock(),     ::isatty(1) == 1};
 }
 
 Reporter::~Reporter() {

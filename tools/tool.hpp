@@ -26,6 +26,8 @@ struct ToolContext {
     std::ostream& err;
     int stdin_fd = 0;
     Clock& clock = system_clock();
+    /// Whether `out` is a terminal: lsmod --tree draws boxes only there.
+    bool out_is_terminal = false;
 };
 
 /// The running system: "/", uname's release, std::cout and std::cerr.

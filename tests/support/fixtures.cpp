@@ -72,12 +72,12 @@ std::filesystem::path copy_fixture_root(const std::string& name, const ScratchDi
 
 ToolRun run_tool(const std::string& tool, FakeKernel& kernel, const std::filesystem::path& root,
                  const std::vector<std::string>& args, const std::string& release, int stdin_fd,
-                 Clock* clock) {
+                 Clock* clock, bool out_is_terminal) {
     std::ostringstream out;
     std::ostringstream err;
     tools::ToolContext ctx{kernel,   SystemRoot(root), release,
                            out,      err,              stdin_fd,
-                           clock != nullptr ? *clock : system_clock()};
+                           clock != nullptr ? *clock : system_clock(), out_is_terminal};
     std::vector<std::string> words{tool};
     words.insert(words.end(), args.begin(), args.end());
     std::vector<char*> argv;

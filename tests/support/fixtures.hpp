@@ -50,6 +50,6 @@ struct ToolRun {
 /// Runs tools/<tool> in-process: `args` excludes the program name.
 ToolRun run_tool(const std::string& tool, FakeKernel& kernel, const std::filesystem::path& root,
                  const std::vector<std::string>& args, const std::string& release = "6.1.0-test",
-                 int stdin_fd = 0, Clock* clock = nullptr);
+                 int stdin_fd = 0, Clock* clock = nullptr, bool out_is_terminal = false);
 
 }  // namespace modload::testing

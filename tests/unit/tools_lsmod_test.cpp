@@ -73,3 +73,122 @@ TEST_CASE("lsmod usage: help, version and a bad option", "[lsmod]") {
     CHECK(bad.out.empty());
     CHECK(bad.err.rfind("lsmod: ERROR: ", 0) == 0);
 }
+
+TEST_CASE("lsmod MODULE shows only those modules, by any spelling of the name", "[lsmod]") {
+    FakeKernel kernel;
+    const auto run = run_tool("lsmod", kernel, fixture_root("basic"), {"nf-nat", "xfs"});
+    CHECK(run.status == 0);
+    CHECK(run.out ==
+          "Module                  Size  Used by\n"
+          "nf_nat                 57344  1 iptable_nat\n"
+          "xfs                  2002944  1\n");
+}
+
+TEST_CASE("lsmod MODULE exits 1 when one of them is not loaded, for scripts", "[lsmod]") {
+    FakeKernel kernel;
+    const auto run = run_tool("lsmod", kernel, fixture_root("basic"), {"xfs", "ext4"});
+    CHECK(run.status == 1);
+    CHECK(run.err == "lsmod: ERROR: Module ext4 is not currently loaded\n");
+    CHECK(run.out == "Module                  Size  Used by\nxfs                  2002944  1\n");
+}
+
+TEST_CASE("lsmod --sort orders by name, or by size and refcount largest first", "[lsmod]") {
+    FakeKernel kernel;
+    const auto by_size = run_tool("lsmod", kernel, fixture_root("basic"),
+                                  {"--sort=size", "ip_tables", "xfs", "nf_conntrack"});
+    CHECK(by_size.out ==
+          "Module                  Size  Used by\n"
+          "xfs                  2002944  1\n"
+          "nf_conntrack          188416  1 nf_nat\n"
+          "ip_tables              36864  1 iptable_nat\n");
+    const auto by_name = run_tool("lsmod", kernel, fixture_root("basic"),
+                                  {"-s", "name", "xfs", "ip_tables", "iptable_nat"});
+    CHECK(by_name.out ==
+          "Module                  Size  Used by\n"
+          "ip_tables              36864  1 iptable_nat\n"
+          "iptable_nat            16384  0\n"
+          "xfs                  2002944  1\n");
+    const auto by_refs = run_tool("lsmod", kernel, fixture_root("basic"),
+                                  {"--sort", "refcount", "xfs", "libcrc32c", "lab_dev"});
+    CHECK(by_refs.out ==
+          "Module                  Size  Used by\n"
+          "libcrc32c              16384  3 nf_nat,nf_conntrack,xfs\n"
+          "lab_dev                16384  2\n"
+          "xfs                  2002944  1\n");
+    const auto bad = run_tool("lsmod", kernel, fixture_root("basic"), {"--sort=age"});
+    CHECK(bad.status == 1);
+    CHECK(bad.out.empty());
+}
+
+TEST_CASE("lsmod --json gives every fact of every module under stable keys", "[lsmod]") {
+    FakeKernel kernel;
+    const auto run = run_tool("lsmod", kernel, fixture_root("basic"),
+                              {"--json", "libcrc32c", "lab_permanent", "lab_going"});
+    CHECK(run.status == 0);
+    CHECK(run.out ==
+          "[\n"
+          "  {\"name\": \"libcrc32c\", \"size\": 16384, \"refcount\": 3, \"holders\": [\"nf_nat\", "
+          "\"nf_conntrack\", \"xfs\"], \"state\": \"Live\", \"taints\": \"\", \"permanent\": false},\n"
+          "  {\"name\": \"lab_permanent\", \"size\": 16384, \"refcount\": 0, \"holders\": [], "
+          "\"state\": \"Live\", \"taints\": \"OE\", \"permanent\": true},\n"
+          "  {\"name\": \"lab_going\", \"size\": 16384, \"refcount\": 0, \"holders\": [], "
+          "\"state\": \"Unloading\", \"taints\": \"OE\", \"permanent\": false}\n"
+          "]\n");
+}
+
+TEST_CASE("lsmod --json: null refcount without unloading, [] with nothing loaded", "[lsmod]") {
+    FakeKernel kernel;
+    const auto nounload = run_tool("lsmod", kernel, fixture_root("nounload"), {"-j", "xfs"});
+    CHECK(nounload.out.find("\"refcount\": null") != std::string::npos);
+    const auto empty = run_tool("lsmod", kernel, fixture_root("empty"), {"-j"});
+    CHECK(empty.out == "[]\n");
+    const auto both = run_tool("lsmod", kernel, fixture_root("basic"), {"-j", "-t"});
+    CHECK(both.status == 1);
+}
+
+TEST_CASE("lsmod --tree nests each module's dependencies under it, in ASCII off a terminal",
+          "[lsmod]") {
+    FakeKernel kernel;
+    const auto run = run_tool("lsmod", kernel, fixture_root("basic"), {"--tree", "iptable_nat", "xfs"});
+    CHECK(run.status == 0);
+    CHECK(run.out ==
+          "iptable_nat\n"
+          "|-- nf_nat\n"
+          "|   |-- nf_conntrack\n"
+          "|   |   |-- nf_defrag_ipv6\n"
+          "|   |   |-- nf_defrag_ipv4\n"
+          "|   |   `-- libcrc32c\n"
+          "|   `-- libcrc32c\n"
+          "|-- ip_tables\n"
+          "|   `-- x_tables\n"
+          "`-- x_tables\n"
+          "xfs [1 reference from outside modules]\n"
+          "`-- libcrc32c\n");
+}
+
+TEST_CASE("lsmod --tree starts from the modules nothing holds and draws boxes on a terminal",
+          "[lsmod]") {
+    FakeKernel kernel;
+    const auto run = run_tool("lsmod", kernel, fixture_root("basic"), {"-t"}, "6.1.0-test", 0,
+                              nullptr, true);
+    CHECK(run.status == 0);
+    CHECK(run.out.rfind("lab_going\nlab_permanent\nlab_dev [2 references from outside modules]\n"
+                        "iptable_nat\n├── nf_nat\n│   ├── nf_conntrack\n", 0) == 0);
+    CHECK(run.out.find("└── libcrc32c") != std::string::npos);
+    // Every module appears, and only the unheld ones at the top.
+    for (const char* top : {"\nxfs", "\na_module_with_a_very_long_name_that_overflows"}) {
+        CHECK(run.out.find(top) != std::string::npos);
+    }
+    CHECK(run.out.find("\nlibcrc32c") == std::string::npos);
+}
+
+TEST_CASE("lsmod --tree marks a holder cycle in a corrupt snapshot instead of looping",
+          "[lsmod]") {
+    modload::testing::ScratchDir dir;
+    modload::testing::write_text(dir / "proc/modules",
+                                 "top 1 0 - Live 0x0\na 1 2 top,c, Live 0x0\nc 1 1 a, Live 0x0\n");
+    FakeKernel kernel;
+    const auto run = run_tool("lsmod", kernel, dir.path(), {"--tree"});
+    CHECK(run.status == 0);
+    CHECK(run.out == "top\n`-- a\n    `-- c\n        `-- a [cycle]\n");
+}

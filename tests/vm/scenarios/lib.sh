@@ -42,8 +42,51 @@ check() {
 	if "$@"; then ok "$_desc"; else not_ok "$_desc"; fi
 }
 
-# run WHO TOOL ARGS...: WHO is ours or kmod.  Sets OUT_<who>, RC_<who> and
-# CMD (what was run, for diagnostics).
+# todo DESC REASON COMMAND...: a check of behaviour that is wanted but not
+# there yet.  TAP's TODO directive: a failure is expected (meson counts it
+# as EXPECTEDFAIL and the test still passes); once it passes, meson reports
+# UNEXPECTEDPASS, a reminder to turn it into a plain check.  DESC and REASON
+# must not contain '#'.
+todo() {
+	_desc=$1 _why=$2
+	shift 2
+	T_N=$((T_N + 1))
+	if "$@"; then
+		echo "ok $T_N - $_desc # TODO $_why"
+	else
+		echo "not ok $T_N - $_desc # TODO $_why"
+	fi
+}
+
+# uptime_ms VAR: milliseconds since boot into VAR (from /proc/uptime, in
+# 10 ms steps; no fork, so cheap enough around every tool run).
+uptime_ms() {
+	read _up _idle </proc/uptime
+	eval "$1=\$(( \${_up%.*} * 1000 + (1\${_up#*.} - 100) * 10 ))"
+}
+
+# wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds;
+# fails after SECONDS.  For states that emulation reaches at uneven speed.
+wait_until() {
+	_limit=$(($1 * 10))
+	shift
+	_i=0
+	until "$@"; do
+		[ $_i -ge $_limit ] && return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+}
+
+# has_line TEXT LINE: TEXT has a line equal to LINE.
+has_line() {
+	printf '%s\n' "$1" | grep -qxF -- "$2"
+}
+
+# run WHO TOOL ARGS...: WHO is ours or kmod.  Sets OUT_<who>, RC_<who>,
+# MS_<who> (wall time in ms) and CMD (what was run, for diagnostics).  With
+# RUN_TIMEOUT set (seconds), the tool is killed after that long (exit 143):
+# see run_limited.
 run() {
 	_who=$1 _tool=$2
 	shift 2
@@ -52,8 +95,14 @@ run() {
 	kmod) _dir=$KMOD ;;
 	*) echo "run: bad tool owner $_who" >&2; return 2 ;;
 	esac
-	_out=$("$_dir/$_tool" "$@" 2>&1)
+	uptime_ms _t0
+	# Without fd 3, which scenarios use to hold /dev/lab_dev open: busybox
+	# timeout leaves a watcher process behind for up to a second, and that
+	# must not keep the device open after the scenario closed it.
+	_out=$(${RUN_TIMEOUT:+timeout "$RUN_TIMEOUT"} "$_dir/$_tool" "$@" 2>&1 3<&-)
 	_rc=$?
+	uptime_ms _t1
+	eval "MS_$_who=\$((_t1 - _t0))"
 	# libkmod logs its own errors with a source location before the
 	# tool's message ("rmmod: ERROR: ../libkmod/libkmod-module.c:856
 	# kmod_module_remove_module() could not remove ..."): an artefact of
@@ -61,6 +110,16 @@ run() {
 	[ "$_who" = kmod ] && _out=$(printf '%s\n' "$_out" | sed '/^[a-z]*: ERROR: \.\.\/libkmod\//d')
 	eval "OUT_$_who=\$_out RC_$_who=\$_rc"
 	CMD="$_tool $*"
+}
+
+# run_limited SECONDS WHO TOOL ARGS...: run, but the tool is killed after
+# SECONDS (exit 143): for waiting tools, so that a wait that never ends
+# fails a check instead of the whole VM.
+run_limited() {
+	RUN_TIMEOUT=$1
+	shift
+	run "$@"
+	RUN_TIMEOUT=
 }
 
 # show_both: diagnostics with both tools' results of the last runs.
@@ -119,7 +178,7 @@ kunload() {
 
 # kunload_lab: remove every test module, dependents first.
 kunload_lab() {
-	kunload lab_consumer lab_provider lab_params lab_initfail lab_dev \
+	kunload lab_user lab_consumer lab_provider lab_params lab_initfail lab_dev \
 		lab_hold lab_perm lab_dash
 }
 
@@ -154,6 +213,23 @@ $_m
 	done
 	echo "# restore: could not remove: $(loaded_modules | tr '\n' ' ')"
 	return 1
+}
+
+# install_lab_modules: copy the test modules to /lib/modules/$LAB_KVER/extra
+# and run kmod's depmod, as `make modules_install` would: modules.dep then
+# lists them, so kmod's modprobe can load and remove them by name.
+install_lab_modules() {
+	mkdir -p "/lib/modules/$LAB_KVER/extra"
+	for _m in lab_provider lab_consumer lab_dev lab_hold lab_perm lab_user; do
+		cp "$MODS/$_m.ko" "/lib/modules/$LAB_KVER/extra/"
+	done
+	"$KMOD/depmod" -a || echo "# setup: depmod -a failed"
+}
+
+# uninstall_lab_modules: undo install_lab_modules.
+uninstall_lab_modules() {
+	rm -rf "/lib/modules/$LAB_KVER/extra"
+	"$KMOD/depmod" -a || echo "# setup: depmod -a failed"
 }
 
 # is_loaded NAME: a loaded module has /sys/module/NAME/initstate (built-in

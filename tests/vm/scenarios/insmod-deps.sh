@@ -1,0 +1,258 @@
+# insmod explaining a refusal (the kernel's own log records about the
+# module, and the dependencies that are not loaded) and loading dependencies
+# first (-d, --deps; -n, --dry-run prints the plan): from modules.dep for the
+# distribution's iptable_nat chain, from FILE's folder and below for test
+# modules, a dependency the kernel refuses, parameters next to a dependency
+# load.
+#
+# kmod 30's insmod has neither; modprobe, its nearest, works from modules.dep
+# only and is run on the same cases for the record.
+. /lab/scenarios/lib.sh
+
+KDIR=/lib/modules/$LAB_KVER
+DEP=$KDIR/modules.dep
+DIST=$(find "$KDIR/kernel" -name 'iptable_nat.ko*' | head -n 1)
+
+lines() {
+	printf '%s\n' "$@"
+}
+
+last_line() {
+	printf '%s\n' "$1" | tail -n 1
+}
+
+# expect DESC EXPECTED_RC EXPECTED_OUTPUT: ours' last run, exactly.
+expect() {
+	if [ "$RC_ours" = "$2" ] && [ "$OUT_ours" = "$3" ]; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diag "\$ $CMD" "expected (exit $2):" "$3" "ours (exit $RC_ours):" "$OUT_ours"
+	fi
+}
+
+# expect_loaded DESC LIST: exactly the modules of LIST are loaded (of the
+# lab's and of the iptable_nat chain).
+expect_loaded() {
+	_want=$(for _m in $2; do echo "$_m"; done | sort | tr '\n' ' ' | sed 's/ $//')
+	_got=$(loaded_modules | grep -E '^(lab_|iptable_nat|nf_|ip_tables|x_tables|libcrc32c)' | sort | tr '\n' ' ' | sed 's/ $//')
+	if [ "$_got" = "$_want" ]; then
+		ok "$1: loaded: ${_got:-nothing}"
+	else
+		not_ok "$1: loaded: ${_want:-nothing}"
+		diag "loaded: ${_got:-nothing}" "\$ $CMD (exit $RC_ours)" "$OUT_ours"
+	fi
+}
+
+# deps_of REL: the dependencies modules.dep lists for REL (a path relative
+# to $KDIR), one a line.
+deps_of() {
+	awk -v r="$1" '{ p = $1; sub(/:$/, "", p) } p == r { for (i = 2; i <= NF; i++) print $i }' "$DEP"
+}
+
+module_of() {
+	_n=${1##*/}
+	_n=${_n%%.ko*}
+	echo "$_n" | tr - _
+}
+
+# load_order_ok FILES: every file comes after its dependencies (by
+# modules.dep) unless they are loaded already.  Sets ORDER_ERR when not.
+load_order_ok() {
+	_seen=" " ORDER_ERR=
+	for _f in $1; do
+		_rel=${_f#"$KDIR"/}
+		for _d in $(deps_of "$_rel"); do
+			is_loaded "$(module_of "$_d")" && continue
+			case $_seen in
+			*" $_d "*) ;;
+			*) ORDER_ERR="$_rel comes before its dependency $_d"; return 1 ;;
+			esac
+		done
+		_seen="$_seen$_rel "
+	done
+}
+
+# check_dist_plan DESC EXPECTED_DEPS: ours' last run was insmod -d -n $DIST;
+# the dependencies it lists (all but the last line, which is $DIST) must be
+# exactly EXPECTED_DEPS (relative paths), in a loadable order.
+check_dist_plan() {
+	_want=$(printf '%s\n' $2 | sed "s|^|$KDIR/|" | sort | tr '\n' ' ')
+	_got=$(printf '%s\n' "$OUT_ours" | sed '$d' | sort | tr '\n' ' ')
+	if [ "$RC_ours" = 0 ] && [ "$_got" = "$_want" ] && [ "$(last_line "$OUT_ours")" = "$DIST" ]; then
+		ok "$1: the dependencies not loaded yet, then the file"
+	else
+		not_ok "$1: the dependencies not loaded yet, then the file"
+		diag "\$ $CMD (exit $RC_ours)" "$OUT_ours" "expected, in some order: $_want then $DIST"
+	fi
+	if load_order_ok "$OUT_ours"; then
+		ok "$1: each file after its dependencies"
+	else
+		not_ok "$1: each file after its dependencies"
+		diag "$ORDER_ERR"
+	fi
+}
+
+snapshot
+
+# --- a refusal explained --------------------------------------------------------
+
+run ours insmod $MODS/lab_consumer.ko
+run kmod insmod $MODS/lab_consumer.ko
+same_as_kmod "unknown symbol: kmod's 'Unknown symbol in module' first"
+check "unknown symbol: then the kernel's record 'insmod: kernel: lab_consumer: Unknown symbol lab_provider_value (err -2)'" \
+	has_line "$OUT_ours" "insmod: kernel: lab_consumer: Unknown symbol lab_provider_value (err -2)"
+check "unknown symbol: last 'insmod: missing dependencies: lab_provider (load them first, or use insmod --deps)'" \
+	[ "$(last_line "$OUT_ours")" = "insmod: missing dependencies: lab_provider (load them first, or use insmod --deps)" ]
+[ "${LAB_VERBOSE:-0}" = 1 ] || diag "ours:" "$OUT_ours"
+
+run ours insmod $MODS/lab_user.ko
+check "two missing: both of the kernel's records" \
+	eval 'has_line "$OUT_ours" "insmod: kernel: lab_user: Unknown symbol lab_dev_value (err -2)" &&
+		has_line "$OUT_ours" "insmod: kernel: lab_user: Unknown symbol lab_provider_value (err -2)"'
+check "two missing: 'insmod: missing dependencies: lab_dev lab_provider (...)'" \
+	[ "$(last_line "$OUT_ours")" = "insmod: missing dependencies: lab_dev lab_provider (load them first, or use insmod --deps)" ]
+kload lab_provider
+run ours insmod $MODS/lab_user.ko
+check "one of two loaded: 'insmod: missing dependencies: lab_dev (...)'" \
+	[ "$(last_line "$OUT_ours")" = "insmod: missing dependencies: lab_dev (load them first, or use insmod --deps)" ]
+expect_loaded "failed loads leave only what was there" lab_provider
+kunload_lab
+
+# --- dependencies from FILE's folder (no modules.dep) -----------------------------
+
+mv "$DEP" "$DEP.hidden"
+
+run ours insmod -d -n $MODS/lab_consumer.ko
+expect "no modules.dep: insmod -d -n lab_consumer.ko prints lab_provider.ko beside it, then itself" 0 \
+	"$(lines $MODS/lab_provider.ko $MODS/lab_consumer.ko)"
+expect_loaded "insmod -d -n loads nothing" ""
+run ours insmod -d $MODS/lab_consumer.ko
+expect "no modules.dep: insmod -d lab_consumer.ko succeeds silently" 0 ""
+expect_loaded "insmod -d lab_consumer.ko" "lab_provider lab_consumer"
+check "lab_consumer holds lab_provider" [ -e /sys/module/lab_provider/holders/lab_consumer ]
+kunload_lab
+
+mkdir -p /tmp/tree/sub
+cp $MODS/lab_consumer.ko /tmp/tree/
+cp $MODS/lab_provider.ko /tmp/tree/sub/
+run ours insmod -d -n /tmp/tree/lab_consumer.ko
+expect "no modules.dep: a dependency in a folder below FILE's" 0 \
+	"$(lines /tmp/tree/sub/lab_provider.ko /tmp/tree/lab_consumer.ko)"
+run ours insmod -d /tmp/tree/lab_consumer.ko
+expect "... and loaded from there" 0 ""
+expect_loaded "insmod -d /tmp/tree/lab_consumer.ko" "lab_provider lab_consumer"
+kunload_lab
+
+# Parameters go to FILE only: a dependency given tag= would make the kernel
+# log "unknown parameter 'tag' ignored".
+dmesg -c >/dev/null
+run ours insmod -d $MODS/lab_user.ko 'tag=two words'
+expect "insmod -d lab_user.ko 'tag=two words': two dependencies and a parameter" 0 ""
+expect_loaded "insmod -d lab_user.ko" "lab_dev lab_provider lab_user"
+check "lab_user's tag is 'two words'" [ "$(param lab_user tag)" = "two words" ]
+check "the dependencies were given no parameters (no 'unknown parameter' in the kernel log)" \
+	eval '! dmesg | grep -q "unknown parameter"'
+kunload_lab
+
+# A dependency the kernel refuses: a stale lab_provider.ko, built for the
+# other kernel, next to a good lab_dev.ko.  lab_user depends on both.
+mkdir -p /tmp/stale
+cp $MODS/lab_user.ko $MODS/lab_dev.ko /tmp/stale/
+cp /lab/other/lab_provider.ko /tmp/stale/
+run ours insmod -d -n /tmp/stale/lab_user.ko
+PLAN=$OUT_ours
+check "stale dependency: the plan lists lab_dev.ko and lab_provider.ko, then lab_user.ko" \
+	[ "$(printf '%s\n' "$PLAN" | sort | tr '\n' ' ')" = "/tmp/stale/lab_dev.ko /tmp/stale/lab_provider.ko /tmp/stale/lab_user.ko " ]
+# What was loaded before the failure: the plan's lines before the stale file.
+before=$(printf '%s\n' "$PLAN" | sed '/lab_provider\.ko$/,$d' | sed 's|.*/||; s|\.ko$||' | tr '\n' ' ' | sed 's/ $//')
+if [ -n "$before" ]; then
+	stopped="insmod: stopped before loading /tmp/stale/lab_user.ko; loaded before the failure, and still loaded: $before"
+else
+	stopped="insmod: stopped before loading /tmp/stale/lab_user.ko; no dependency was loaded"
+fi
+run ours insmod -d /tmp/stale/lab_user.ko
+check "stale dependency: exit 1" [ "$RC_ours" = 1 ]
+check "stale dependency: 'could not insert module /tmp/stale/lab_provider.ko: Invalid module format' first" \
+	[ "$(printf '%s\n' "$OUT_ours" | head -n 1)" = "insmod: ERROR: could not insert module /tmp/stale/lab_provider.ko: Invalid module format" ]
+# 6.1 logs "lab_provider: disagrees about version of symbol module_layout",
+# 6.12 "module lab_provider: .gnu.linkonce.this_module section size must
+# match ...": both are the kernel's records about lab_provider.
+if printf '%s\n' "$OUT_ours" | grep -Eq "^insmod: kernel: (module )?lab_provider: "; then
+	ok "stale dependency: the kernel's record about lab_provider"
+else
+	not_ok "stale dependency: the kernel's record about lab_provider"
+	diag "the kernel logged:" "$(dmesg | grep -F lab_provider | sed 's/^\[[ 0-9.]*\] //' | tail -n 2)"
+fi
+check "stale dependency: last '$stopped'" [ "$(last_line "$OUT_ours")" = "$stopped" ]
+[ "${LAB_VERBOSE:-0}" = 1 ] || diag "ours:" "$OUT_ours"
+expect_loaded "stale dependency: what was loaded before stays loaded" "$before"
+kunload_lab
+
+mkdir -p /tmp/lonely
+cp $MODS/lab_consumer.ko /tmp/lonely/
+run ours insmod -d /tmp/lonely/lab_consumer.ko
+check "a dependency found nowhere: exit 1, one line naming lab_provider" \
+	eval '[ "$RC_ours" = 1 ] && [ "$(printf "%s\n" "$OUT_ours" | wc -l)" = 1 ] && printf "%s\n" "$OUT_ours" | grep -q "lab_provider"'
+diag "ours: $OUT_ours"
+expect_loaded "a dependency found nowhere: nothing loaded" ""
+
+mv "$DEP.hidden" "$DEP"
+
+# --- modules.dep exists but does not list FILE's dependencies ---------------------
+
+# The guest's natural state: modules.dep describes the distribution's
+# modules; the test modules are elsewhere.  Today insmod --deps looks only
+# in modules.dep when there is one, so it cannot load lab_consumer's
+# dependency from the folder it sits in.
+run ours insmod -d -n $MODS/lab_consumer.ko
+todo "modules.dep without lab modules: insmod -d -n lab_consumer.ko still finds lab_provider.ko beside it" \
+	"insmod --deps reads only modules.dep when it exists" \
+	[ "$RC_ours" = 0 -a "$OUT_ours" = "$(lines $MODS/lab_provider.ko $MODS/lab_consumer.ko)" ]
+diag "ours (exit $RC_ours): $OUT_ours"
+restore
+
+# --- the distribution's iptable_nat chain, from modules.dep -------------------------
+
+REL=${DIST#"$KDIR"/}
+DIST_DEPS=$(deps_of "$REL")
+run ours insmod -d -n "$DIST"
+check_dist_plan "insmod -d -n ${DIST##*/}" "$DIST_DEPS"
+expect_loaded "insmod -d -n ${DIST##*/} loads nothing" ""
+[ "${LAB_VERBOSE:-0}" = 1 ] || diag "ours:" "$OUT_ours"
+run kmod modprobe -D iptable_nat
+diag "kmod 30: modprobe -D iptable_nat (exit $RC_kmod), with libcrc32c's softdep:" "$OUT_kmod"
+
+names=iptable_nat
+for d in $DIST_DEPS; do names="$names $(module_of "$d")"; done
+run ours insmod -d "$DIST"
+expect "insmod -d ${DIST##*/} succeeds silently" 0 ""
+expect_loaded "insmod -d ${DIST##*/}" "$names"
+run ours lsmod
+check "lsmod: iptable_nat loaded, unused" eval 'printf "%s\n" "$OUT_ours" | grep -Eq "^iptable_nat +[0-9]+  0$"'
+check "lsmod: nf_nat used by iptable_nat" eval 'printf "%s\n" "$OUT_ours" | grep -Eq "^nf_nat +[0-9]+  1 iptable_nat$"'
+OURS_SET=$(loaded_modules | sort | tr '\n' ' ')
+restore
+"$KMOD/modprobe" iptable_nat
+diag "loaded after ours: $OURS_SET" "loaded after kmod's modprobe iptable_nat: $(loaded_modules | sort | tr '\n' ' ')"
+restore
+
+# Part of the chain already there: only the rest is planned.
+"$KMOD/modprobe" nf_conntrack
+run ours insmod -d -n "$DIST"
+rest=
+for d in $DIST_DEPS; do is_loaded "$(module_of "$d")" || rest="$rest $d"; done
+check_dist_plan "nf_conntrack already loaded: insmod -d -n ${DIST##*/}" "$rest"
+restore
+
+# --- test modules listed in modules.dep (installed, as modules_install does) ------
+
+install_lab_modules
+run ours insmod -d -n $MODS/lab_consumer.ko
+expect "lab modules in modules.dep: insmod -d -n lab_consumer.ko takes lab_provider from there" 0 \
+	"$(lines $KDIR/extra/lab_provider.ko $MODS/lab_consumer.ko)"
+run ours insmod -d $MODS/lab_consumer.ko
+expect "... and loads it" 0 ""
+expect_loaded "insmod -d lab_consumer.ko with modules.dep" "lab_provider lab_consumer"
+
+finish
