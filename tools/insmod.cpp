@@ -74,18 +74,26 @@ private:
     int last_error_ = 0;
 };
 
+// A module installed under /lib/modules/RELEASE has its dependencies in depmod's modules.dep. Any
+// other file is out of tree: its dependencies are most likely beside it or below its folder (which
+// modules.dep never lists), and otherwise in-tree modules that modules.dep finds.
 Result<std::vector<LoadStep>> Inserter::plan_dependencies_of(const ModuleInfo& info) {
-    auto locator = ModuleLocator::from_modules_dep(ctx_.root, ctx_.kernel_release);
+    auto modules_dep = ModuleLocator::from_modules_dep(ctx_.root, ctx_.kernel_release);
+    std::error_code ec;
+    const std::filesystem::path file = std::filesystem::weakly_canonical(options_.file, ec);
+    const std::filesystem::path tree =
+        std::filesystem::weakly_canonical(ctx_.root.path("/lib/modules/" + ctx_.kernel_release), ec);
+    const bool in_tree = file.string().rfind(tree.string() + "/", 0) == 0;
+    if (in_tree && modules_dep) {
+        return plan_dependencies(info, loaded_, builtin_, *modules_dep);
+    }
+    const std::filesystem::path folder = file.parent_path().empty() ? "." : file.parent_path();
+    auto locator = ModuleLocator::from_folder(folder);
     if (!locator) {
-        // No modules.dep: look beside FILE and below it.
-        const std::filesystem::path folder =
-            std::filesystem::path(options_.file).parent_path().empty()
-                ? std::filesystem::path(".")
-                : std::filesystem::path(options_.file).parent_path();
-        locator = ModuleLocator::from_folder(folder);
-        if (!locator) {
-            return locator.error();
-        }
+        return locator.error();
+    }
+    if (modules_dep) {
+        locator->add_fallback(*modules_dep);
     }
     return plan_dependencies(info, loaded_, builtin_, *locator);
 }

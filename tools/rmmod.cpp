@@ -194,6 +194,9 @@ void Remover::report_removal_error(const std::string& argument, const std::strin
     if (error.code == ETIMEDOUT) {
         report_.error("could not remove module " + argument + ": still in use " + error.detail +
                       ": " + users_now(name));
+    } else if (error.code == EWOULDBLOCK || error.code == EAGAIN) {
+        report_.error("could not remove module " + argument + ": " + error.message() +
+                      " (still in use: " + users_now(name) + ")");
     } else if (error.code == ECANCELED) {
         report_.error("interrupted while waiting for " + name + ": " + users_now(name));
     } else {

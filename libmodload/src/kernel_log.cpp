@@ -65,10 +65,12 @@ Result<std::vector<std::string>> KernelLog::read_new() {
 
 std::vector<std::string> messages_about(std::span<const std::string> messages,
                                         std::string_view name) {
+    // "name: ..." for most records; Linux 6.12 writes "module name: ..." for the layout checks.
+    const std::string plain = std::string(name) + ": ";
+    const std::string with_word = "module " + plain;
     std::vector<std::string> out;
     for (const std::string& m : messages) {
-        if (m.size() > name.size() + 1 && m.compare(0, name.size(), name) == 0 &&
-            m[name.size()] == ':') {
+        if (m.rfind(plain, 0) == 0 || m.rfind(with_word, 0) == 0) {
             out.push_back(m);
         }
     }

@@ -146,6 +146,11 @@ Result<ModuleLocator> ModuleLocator::from_folder(const std::filesystem::path& fo
     return locator;
 }
 
+void ModuleLocator::add_fallback(const ModuleLocator& other) {
+    files_.insert(other.files_.begin(), other.files_.end());  // keeps existing names
+    source_ += " and " + other.source_;
+}
+
 std::optional<std::filesystem::path> ModuleLocator::find(const std::string& name) const {
     const auto it = files_.find(name);
     if (it == files_.end()) {

@@ -127,6 +127,7 @@ Result<Snapshot> Snapshot::read(const SystemRoot& root) {
 
 Result<Snapshot> Snapshot::parse(std::string_view text) {
     std::vector<LoadedModule> modules;
+    modules.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
     std::size_t line_number = 0;
     while (!text.empty()) {
         const auto newline = text.find('\n');

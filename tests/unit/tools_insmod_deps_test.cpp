@@ -117,8 +117,9 @@ TEST_CASE("insmod --deps --dry-run prints the load plan and loads nothing", "[in
     CHECK(kernel.calls().empty());
 }
 
-TEST_CASE("insmod --deps skips what is loaded and finds files through modules.dep", "[insmod]") {
+TEST_CASE("insmod --deps skips what is loaded and falls back to modules.dep", "[insmod]") {
     ChainRoot r("fixture_base 16384 0 - Live 0x0\n");
+    fs::remove(r.modules / "fixture-provider.ko");  // not beside FILE: modules.dep has it
     write_text(r.root / "lib/modules/6.1.0-test/modules.dep",
                "extra/fixture-provider.ko: extra/fixture_base.ko\nextra/fixture_base.ko:\n");
     fs::create_directories(r.root / "lib/modules/6.1.0-test/extra");

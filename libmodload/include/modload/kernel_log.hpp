@@ -28,7 +28,7 @@ private:
 };
 
 /// The messages about module `name`: the kernel prefixes them "name: " (for example
-/// "lab_consumer: Unknown symbol lab_provider_value (err -2)").
+/// "lab_consumer: Unknown symbol lab_provider_value (err -2)"), or "module name: ".
 std::vector<std::string> messages_about(std::span<const std::string> messages,
                                         std::string_view name);
 

@@ -26,6 +26,9 @@ public:
     /// the first one found for a name wins, nearest folder first.
     static Result<ModuleLocator> from_folder(const std::filesystem::path& folder);
 
+    /// Adds the files of `other` for names this locator does not know yet: a fallback.
+    void add_fallback(const ModuleLocator& other);
+
     /// The file for `name` (normalized), or nullopt.
     std::optional<std::filesystem::path> find(const std::string& name) const;
     /// "modules.dep" or the folder searched, for messages.

@@ -226,12 +226,6 @@ install_lab_modules() {
 	"$KMOD/depmod" -a || echo "# setup: depmod -a failed"
 }
 
-# uninstall_lab_modules: undo install_lab_modules.
-uninstall_lab_modules() {
-	rm -rf "/lib/modules/$LAB_KVER/extra"
-	"$KMOD/depmod" -a || echo "# setup: depmod -a failed"
-}
-
 # is_loaded NAME: a loaded module has /sys/module/NAME/initstate (built-in
 # ones may have /sys/module/NAME but never initstate).
 is_loaded() {

@@ -6,7 +6,7 @@
 #
 # kmod 30's rmmod has no --wait: it fails at once with "is in use", which is
 # compared where the answer must agree.  kmod 30's own waiting removal,
-# `modprobe -r --wait MSEC`, is run on the same states for the record only
+# `modprobe -r --wait MSEC`, is run on the held lab_dev for the record only
 # (the test modules are installed into /lib/modules/$LAB_KVER/extra for it):
 # at the time limit it exits 0 with the module still loaded, or, when its
 # last sleep overshoots the deadline, spins forever (busy loop in
@@ -100,12 +100,6 @@ else
 	expect_output "--wait lab_hold: the waiting line names the self reference" \
 		"rmmod: waiting for lab_hold: refcount 1, from outside modules"
 fi
-kunload lab_hold
-
-# kmod's modprobe -r --wait on the same state, for the record.
-kload lab_hold hold_ms=1500
-run_limited 10 kmod modprobe -r --wait 5000 lab_hold
-diag "kmod 30: modprobe -r --wait 5000 lab_hold (held 1.5 s): exit $RC_kmod after ${MS_kmod} ms, lab_hold loaded afterwards: $(is_loaded lab_hold && echo yes || echo no)${OUT_kmod:+, said: $OUT_kmod}"
 kunload lab_hold
 
 # --- the time limit -----------------------------------------------------------
