@@ -241,11 +241,16 @@ restore
 
 # --- test modules listed in modules.dep (installed, as modules_install does) ------
 
+# A FILE installed under /lib/modules/$(uname -r) takes its dependencies from
+# modules.dep (depmod's answer); an out-of-tree FILE looks beside itself first.
 install_lab_modules
+run ours insmod -d -n $KDIR/extra/lab_consumer.ko
+expect "lab modules in modules.dep: insmod -d -n extra/lab_consumer.ko takes lab_provider from there" 0 \
+	"$(lines $KDIR/extra/lab_provider.ko $KDIR/extra/lab_consumer.ko)"
 run ours insmod -d -n $MODS/lab_consumer.ko
-expect "lab modules in modules.dep: insmod -d -n lab_consumer.ko takes lab_provider from there" 0 \
-	"$(lines $KDIR/extra/lab_provider.ko $MODS/lab_consumer.ko)"
-run ours insmod -d $MODS/lab_consumer.ko
+expect "lab modules in modules.dep: out-of-tree lab_consumer.ko still takes lab_provider beside it" 0 \
+	"$(lines $MODS/lab_provider.ko $MODS/lab_consumer.ko)"
+run ours insmod -d $KDIR/extra/lab_consumer.ko
 expect "... and loads it" 0 ""
 expect_loaded "insmod -d lab_consumer.ko with modules.dep" "lab_provider lab_consumer"
 
