@@ -94,6 +94,30 @@ ours_line '^lab_hold +[0-9]+  1$' "ours: lab_hold refcount 1 from its self refer
 ours_line '^lab_dash +[0-9]+  0$' "ours: lab-dash.ko listed as lab_dash"
 ours_line '^libcrc32c +[0-9]+  [0-9]+ ([a-z_]+,)+[a-z_]+$' "ours: libcrc32c with several holders"
 
+# lsmod for scripts and people, on the same real state.
+# ours_has ERE: a line of ours' last output matches ERE as a whole.
+ours_has() { printf '%s\n' "$OUT_ours" | grep -qxE -- "$1"; }
+run ours lsmod --json
+check "ours --json: one object per /proc/modules line" \
+	[ "$(printf '%s\n' "$OUT_ours" | grep -c '"name": ')" -eq "$(wc -l < /proc/modules)" ]
+check "ours --json: lab_dev has refcount 1, no holders, taints, Live" \
+	ours_has '  \{"name": "lab_dev", "size": [0-9]+, "refcount": 1, "holders": \[\], "state": "Live", "taints": "[A-Z]*O[A-Z]*", "permanent": false\},?'
+check "ours --json: lab_perm is permanent" \
+	ours_has '.*"name": "lab_perm",.*"permanent": true\},?'
+run ours lsmod --tree
+check "ours --tree: lab_consumer at the top, lab_provider below it" \
+	has_line "$OUT_ours" 'lab_consumer'
+check "ours --tree: lab_provider nested under lab_consumer" \
+	has_line "$OUT_ours" '`-- lab_provider'
+check "ours --tree: lab_dev marked as used from outside modules" \
+	has_line "$OUT_ours" 'lab_dev [1 reference from outside modules]'
+run ours lsmod --sort=size xfs lab_dev
+check "ours --sort=size with names: xfs before lab_dev" \
+	[ "$(printf '%s\n' "$OUT_ours" | sed -n '2s/ .*//p;3s/ .*//p' | tr '\n' ' ')" = "xfs lab_dev " ]
+run ours lsmod lab_dev no_such_module
+check "ours lsmod NAME: exit 1 when one is not loaded, naming it" \
+	[ "$RC_ours" -eq 1 -a -n "$(printf '%s\n' "$OUT_ours" | grep -x 'lsmod: ERROR: Module no_such_module is not currently loaded')" ]
+
 # Change refcounts and holders, compare again.
 exec 3<&-
 kunload lab_consumer lab_dash
