@@ -62,8 +62,14 @@ public:
 
 private:
     Result<std::vector<LoadStep>> plan_dependencies_of(const ModuleInfo& info);
+    enum class Loaded { inserted, by_someone_else, failed };
     // Loads one file; on failure says so in kmod's words, then what the kernel logged about it.
-    bool load(ModuleFile& file, const std::string& shown_as, const LoadOptions& options);
+    // A dependency that someone else loaded meanwhile (udev does at boot) answers EEXIST: that
+    // is what was wanted, not a failure.
+    Loaded load(ModuleFile& file, const std::string& shown_as, const LoadOptions& options,
+                bool dependency);
+    // What was loaded before a failure or a signal stopped the run.
+    void say_stopped(const std::vector<std::string>& inserted);
 
     ToolContext& ctx_;
     Reporter& report_;
@@ -98,12 +104,21 @@ Result<std::vector<LoadStep>> Inserter::plan_dependencies_of(const ModuleInfo& i
     return plan_dependencies(info, loaded_, builtin_, *locator);
 }
 
-bool Inserter::load(ModuleFile& file, const std::string& shown_as, const LoadOptions& options) {
+Inserter::Loaded Inserter::load(ModuleFile& file, const std::string& shown_as,
+                                const LoadOptions& options, bool dependency) {
+    if (stop_signal() != 0) {
+        report_.error("interrupted before loading " + shown_as);
+        return Loaded::failed;
+    }
     auto loaded = load_module(ctx_.kernel, file, options, kernel_decompression(ctx_.root));
     if (loaded) {
         report_.info("inserted " + (*file.info())->name + " via " +
                      std::string(method_name(*loaded)));
-        return true;
+        return Loaded::inserted;
+    }
+    if (dependency && loaded.error().code == EEXIST) {
+        report_.info((*file.info())->name + " was loaded meanwhile by another process");
+        return Loaded::by_someone_else;
     }
     last_error_ = loaded.error().code;
     report_.error(with_detail(
@@ -117,7 +132,20 @@ bool Inserter::load(ModuleFile& file, const std::string& shown_as, const LoadOpt
             }
         }
     }
-    return false;
+    return Loaded::failed;
+}
+
+void Inserter::say_stopped(const std::vector<std::string>& inserted) {
+    std::string text = "stopped before loading " + options_.file + "; ";
+    if (inserted.empty()) {
+        text += "no dependency was loaded";
+    } else {
+        text += "loaded before the failure, and still loaded:";
+        for (const std::string& name : inserted) {
+            text += " " + name;
+        }
+    }
+    report_.note(text);
 }
 
 int Inserter::run() {
@@ -174,22 +202,20 @@ int Inserter::run() {
         // Dependencies take no parameters; forcing applies to them as to the module.
         const LoadOptions dep_options{"", options_.load.ignore_modversions,
                                       options_.load.ignore_vermagic};
-        if (!dep || !load(*dep, step.path.string(), dep_options)) {
-            std::string text = "stopped before loading " + options_.file + "; ";
-            if (inserted.empty()) {
-                text += "no dependency was loaded";
-            } else {
-                text += "loaded before the failure, and still loaded:";
-                for (const std::string& name : inserted) {
-                    text += " " + name;
-                }
-            }
-            report_.note(text);
+        const Loaded loaded =
+            dep ? load(*dep, step.path.string(), dep_options, true) : Loaded::failed;
+        if (loaded == Loaded::failed) {
+            say_stopped(inserted);
             return 1;
         }
-        inserted.push_back(step.name);
+        if (loaded == Loaded::inserted) {
+            inserted.push_back(step.name);
+        }
     }
-    if (!load(*module, options_.file, options_.load)) {
+    if (load(*module, options_.file, options_.load, false) == Loaded::failed) {
+        if (stop_signal() != 0 && !steps.empty()) {
+            say_stopped(inserted);
+        }
         if (last_error_ == ENOENT && !missing.empty() && !options_.deps) {
             std::string text = "missing dependencies:";
             for (const std::string& name : missing) {
@@ -238,6 +264,7 @@ int run_insmod(ToolContext& ctx, int argc, char** argv) {
     }
     options.load = LoadOptions{join_parameters(parameters), force || force_modversion,
                                force || force_vermagic};
+    const StopSignals signals;
     return Inserter(ctx, report, options).run();
 }
 

@@ -1,11 +1,7 @@
-// rmmod: remove loaded modules, with kmod's checks in kmod's order and words; and what kmod cannot
-// do: wait for a module in use (--wait), remove its holders first (--remove-holders) and the
-// dependencies it leaves unused (--remove-deps).
-#include <algorithm>
+// rmmod: remove loaded modules. The library decides (remove_modules); this file parses options
+// and chooses words: kmod's where kmod has them, with the reason after.
 #include <cerrno>
 #include <charconv>
-#include <csignal>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -13,9 +9,6 @@
 
 #include <modload/names.hpp>
 #include <modload/removal.hpp>
-#include <modload/removal_plan.hpp>
-#include <modload/snapshot.hpp>
-#include <modload/unload.hpp>
 
 #include "tool.hpp"
 
@@ -23,72 +16,117 @@ namespace modload::tools {
 
 namespace {
 
-volatile std::sig_atomic_t g_stop_signal = 0;
-
-extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
-
-// SIGINT and SIGTERM end a wait cleanly: the handler only notes the signal, and without
-// SA_RESTART the backoff sleep returns at once so the wait loop sees it.
-class StopSignals {
-public:
-    StopSignals() {
-        g_stop_signal = 0;
-        struct sigaction action {};
-        action.sa_handler = on_stop_signal;
-        sigemptyset(&action.sa_mask);
-        (void)sigaction(SIGINT, &action, &old_int_);
-        (void)sigaction(SIGTERM, &action, &old_term_);
+std::string joined(const std::vector<std::string>& names) {
+    std::string text;
+    for (const std::string& name : names) {
+        text += " " + name;
     }
-    ~StopSignals() {
-        (void)sigaction(SIGINT, &old_int_, nullptr);
-        (void)sigaction(SIGTERM, &old_term_, nullptr);
-    }
-    StopSignals(const StopSignals&) = delete;
-    StopSignals& operator=(const StopSignals&) = delete;
-
-private:
-    struct sigaction old_int_ {};
-    struct sigaction old_term_ {};
-};
-
-// Prints why `check` forbids removal; false when nothing does.
-bool explain_block(Reporter& report, const std::string& name, const RemovalCheck& check) {
-    switch (check.block) {
-        case RemovalBlock::none:
-            return false;
-        case RemovalBlock::builtin:
-            report.error("Module " + name + " is builtin.");
-            break;
-        case RemovalBlock::not_loaded:
-            report.error("Module " + name + " is not currently loaded");
-            break;
-        case RemovalBlock::has_holders: {
-            std::string text = "Module " + name + " is in use by:";
-            for (const std::string& holder : check.module->holders) {
-                text += " " + holder;
-            }
-            report.error(text);
-            break;
-        }
-        case RemovalBlock::in_use:
-            report.error("Module " + name + " is in use");
-            break;
-        case RemovalBlock::unload_unsupported:
-            report.error("Module unloading is not supported");
-            break;
-    }
-    return true;
+    return text;
 }
 
-struct Options {
-    bool force = false;
-    std::optional<WaitPolicy> wait;
-    PlanOptions plan;
-    bool dry_run = false;
-    std::vector<std::string> arguments;
+// Says what a wait is about: quiet for the first second (most waits end sooner), then once what
+// holds the module, and with -v again whenever that changes. Stops at SIGINT or SIGTERM.
+class Progress final : public RemovalObserver {
+public:
+    explicit Progress(Reporter& report) : report_(report) {}
+
+    bool keep_going() override { return stop_signal() == 0; }
+
+    void waiting(const LoadedModule& module, Obstacle obstacle,
+                 std::chrono::milliseconds waited) override {
+        waited_for_ = module.name;
+        if (waited < std::chrono::seconds(1)) {
+            return;
+        }
+        std::string said = "waiting for " + module.name + ": ";
+        said += obstacle == Obstacle::loading     ? "still initializing"
+                : obstacle == Obstacle::unloading ? "another process is removing it"
+                                                  : describe_users(module);
+        if (last_said_.empty() || (report_.verbosity() > 0 && said != last_said_)) {
+            report_.note(said);
+        }
+        last_said_ = said;
+    }
+
+    bool waited_for(const std::string& name) const { return waited_for_ == name; }
+
+private:
+    Reporter& report_;
+    std::string waited_for_;
+    std::string last_said_;
 };
 
-// -w and --wait wait without limit; --wait=MSEC for at most MSEC milliseconds.
+void report_failure(Reporter& report, const Progress& progress, const RemovalFailure& failure) {
+    const std::string& name = failure.name;
+    const std::string users = failure.module ? describe_users(*failure.module) : "not listed";
+    switch (failure.obstacle) {
+        case Obstacle::builtin:
+            return report.error("Module " + name + " is builtin.");
+        case Obstacle::not_loaded:
+            return report.error("Module " + name + " is not currently loaded");
+        case Obstacle::has_holders:
+            if (failure.error.code != ETIMEDOUT) {
+                return report.error("Module " + name + " is in use by:" +
+                                    joined(failure.module->holders));
+            }
+            break;
+        case Obstacle::in_use:
+            if (failure.error.code != ETIMEDOUT) {
+                return report.error("Module " + name + " is in use");
+            }
+            break;
+        case Obstacle::loading:
+            if (failure.error.code != ETIMEDOUT) {
+                report.error("Module " + name + " is in use");
+                return report.note(name + " is still initializing: its init function has not "
+                                          "returned (--wait waits for it)");
+            }
+            return report.error("could not remove module " + name +
+                                ": still initializing " + failure.error.detail);
+        case Obstacle::unloading:
+            report.error("Module " + name + " is being removed");
+            return report.note("another process is removing " + name + " (" +
+                               failure.error.detail + ")");
+        case Obstacle::unload_unsupported:
+            return report.error("Module unloading is not supported");
+        case Obstacle::none:
+            break;
+    }
+    if (failure.error.code == ETIMEDOUT) {
+        report.error("could not remove module " + name + ": still in use " + failure.error.detail +
+                     ": " + users);
+    } else if (failure.error.code == ECANCELED) {
+        report.error(progress.waited_for(name) ? "interrupted while waiting for " + name + ": " + users
+                                               : "interrupted before removing " + name);
+    } else if (failure.stage == RemovalStage::listing) {
+        report.error(snapshot_error_text(failure.error));
+    } else if (failure.stage == RemovalStage::planning) {
+        report.error("cannot plan the removal: " + failure.error.message());
+    } else if (failure.error.code == EINVAL && !is_valid_module_name(name)) {
+        report.error("could not use module " + name + ": " + failure.error.message());
+    } else {
+        report.error("could not remove module " + name + ": " + failure.error.message());
+    }
+}
+
+// kmod's modprobe takes `-w MSEC` as two words; so do we: a word of digits right after -w is
+// its value. -w alone and --wait wait without limit.
+std::vector<std::string> joined_wait_values(int argc, char** argv) {
+    std::vector<std::string> words(argv, argv + argc);
+    for (std::size_t i = 1; i + 1 < words.size(); ++i) {
+        const std::string& next = words[i + 1];
+        if (words[i] == "--") {
+            break;
+        }
+        if (words[i] == "-w" && !next.empty() &&
+            next.find_first_not_of("0123456789") == std::string::npos) {
+            words[i] = "--wait=" + next;
+            words.erase(words.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+        }
+    }
+    return words;
+}
+
 bool parse_wait(const std::string& value, std::optional<WaitPolicy>& wait) {
     wait = WaitPolicy{};
     if (value.empty() || value == "true" || value == "-1") {
@@ -103,234 +141,105 @@ bool parse_wait(const std::string& value, std::optional<WaitPolicy>& wait) {
     return true;
 }
 
-class Remover {
-public:
-    Remover(ToolContext& ctx, Reporter& report, const Options& options, Snapshot snapshot)
-        : ctx_(ctx),
-          report_(report),
-          options_(options),
-          snapshot_(std::move(snapshot)),
-          builtin_(BuiltinModules::read(ctx.root, ctx.kernel_release).value_or(BuiltinModules())) {}
-
-    int run();
-
-private:
-    // The kernel's name for `argument` when kmod's checks let it go; reports and counts failures.
-    std::optional<std::string> check(const std::string& argument);
-    int run_each();
-    int run_planned();
-    WaitObserver observer();
-    std::string users_now(std::string_view name);
-    void report_removal_error(const std::string& argument, const std::string& name,
-                              const Error& error);
-
-    ToolContext& ctx_;
-    Reporter& report_;
-    const Options& options_;
-    Snapshot snapshot_;
-    BuiltinModules builtin_;
-    int failures_ = 0;
-    std::string waiting_for_;
-    std::string last_said_;
-};
-
-std::optional<std::string> Remover::check(const std::string& argument) {
-    std::string name = module_name_from_argument(argument);
-    if (!is_valid_module_name(name)) {
-        report_.error("could not use module " + argument + ": " + std::strerror(EINVAL) +
-                      " (not a module name)");
-        ++failures_;
-        return std::nullopt;
-    }
-    if (options_.force) {
-        return name;
-    }
-    RemovalCheck check = check_removal(snapshot_, builtin_, ctx_.root, name);
-    // What a wait waits for, and what removing the holders first clears, is no reason to refuse.
-    const bool waitable =
-        check.block == RemovalBlock::has_holders || check.block == RemovalBlock::in_use;
-    if ((options_.wait && waitable) ||
-        (options_.plan.remove_holders && check.block == RemovalBlock::has_holders)) {
-        check.block = RemovalBlock::none;
-    }
-    if (explain_block(report_, name, check)) {
-        ++failures_;
-        return std::nullopt;
-    }
-    return name;
-}
-
-std::string Remover::users_now(std::string_view name) {
-    auto now = Snapshot::read(ctx_.root);
-    const LoadedModule* m = now ? now->find(name) : nullptr;
-    return m != nullptr ? describe_users(*m) : "no longer listed";
-}
-
-WaitObserver Remover::observer() {
-    return [this](std::string_view name, std::chrono::milliseconds waited) {
-        if (g_stop_signal != 0) {
-            return false;
-        }
-        if (name != waiting_for_) {
-            waiting_for_ = name;
-            last_said_.clear();
-        }
-        // Quiet for the first second: most waits end sooner. Then say once what holds the
-        // module, and with -v again whenever that changes.
-        if (waited < std::chrono::seconds(1)) {
-            return true;
-        }
-        const std::string said = "waiting for " + std::string(name) + ": " + users_now(name);
-        if (last_said_.empty() || (report_.verbosity() > 0 && said != last_said_)) {
-            report_.note(said);
-        }
-        last_said_ = said;
-        return true;
-    };
-}
-
-void Remover::report_removal_error(const std::string& argument, const std::string& name,
-                                   const Error& error) {
-    if (error.code == ETIMEDOUT) {
-        report_.error("could not remove module " + argument + ": still in use " + error.detail +
-                      ": " + users_now(name));
-    } else if (error.code == EWOULDBLOCK || error.code == EAGAIN) {
-        report_.error("could not remove module " + argument + ": " + error.message() +
-                      " (still in use: " + users_now(name) + ")");
-    } else if (error.code == ECANCELED) {
-        report_.error("interrupted while waiting for " + name + ": " + users_now(name));
-    } else {
-        report_.error("could not remove module " + argument + ": " + error.message());
-    }
-}
-
-int Remover::run_each() {
-    for (const std::string& argument : options_.arguments) {
-        const std::optional<std::string> name = check(argument);
-        if (!name) {
-            continue;
-        }
-        if (options_.dry_run) {
-            ctx_.out << *name << '\n';
-            continue;
-        }
-        auto removed = options_.wait ? remove_module_waiting(ctx_.kernel, *name, options_.force,
-                                                             *options_.wait, ctx_.clock, observer())
-                                     : remove_module(ctx_.kernel, *name, options_.force);
-        if (!removed) {
-            report_removal_error(argument, *name, removed.error());
-            ++failures_;
-            if (removed.error().code == ECANCELED) {
-                break;
-            }
-            continue;
-        }
-        report_.info("removed " + *name);
-        // The next argument may have been held by this one: judge it on a fresh snapshot, as
-        // kmod does by reading sysfs for each module.
-        if (auto fresh = Snapshot::read(ctx_.root)) {
-            snapshot_ = std::move(*fresh);
-        }
-    }
-    return failures_ == 0 ? 0 : 1;
-}
-
-int Remover::run_planned() {
-    std::vector<std::string> targets;
-    for (const std::string& argument : options_.arguments) {
-        if (auto name = check(argument)) {
-            targets.push_back(std::move(*name));
-        }
-    }
-    if (failures_ > 0) {
-        return 1;  // a plan is all or nothing: a target that cannot go stops it before it starts
-    }
-    auto plan = plan_removal(snapshot_, targets, options_.plan);
-    if (!plan) {
-        report_.error("cannot plan the removal: " + plan.error().message());
-        return 1;
-    }
-    if (options_.dry_run) {
-        for (const PlanStep& step : plan->steps) {
-            ctx_.out << step.name << '\n';
-        }
-        return 0;
-    }
-    const PlanOutcome outcome =
-        run_plan(ctx_.kernel, *plan, options_.force, options_.wait, ctx_.clock, observer());
-    for (const std::string& name : outcome.removed) {
-        report_.info("removed " + name);
-    }
-    for (const std::string& name : outcome.already_gone) {
-        report_.info(name + " was already gone");
-    }
-    if (outcome.ok()) {
-        return 0;
-    }
-    report_removal_error(outcome.left.front(), outcome.left.front(), *outcome.error);
-    std::string summary = "stopped: removed";
-    for (const std::string& m : outcome.removed) {
-        summary += " " + m;
-    }
-    summary += outcome.removed.empty() ? " nothing" : "";
-    summary += "; left";
-    for (const std::string& m : outcome.left) {
-        summary += " " + m;
-    }
-    report_.error(summary);
-    return 1;
-}
-
-int Remover::run() {
-    if (options_.plan.remove_holders || options_.plan.remove_dependencies) {
-        return run_planned();
-    }
-    return run_each();
-}
-
 }  // namespace
 
 int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     Reporter report("rmmod", ctx.err);
     CLI::App app("Remove modules from the Linux kernel.", "rmmod");
-    Options options;
+    RemovalOptions options;
+    std::vector<std::string> arguments;
     std::string wait_value;
     CommonFlags common;
     app.add_flag("-f,--force", options.force,
                  "remove even a module in use; needs CONFIG_MODULE_FORCE_UNLOAD. DANGEROUS");
     CLI::Option* wait = app.add_flag("-w,--wait{-1}", wait_value,
-                                     "wait until the module can be removed; --wait=MSEC for at "
-                                     "most MSEC milliseconds");
+                                     "wait until the module can be removed; -w MSEC or "
+                                     "--wait=MSEC for at most MSEC milliseconds each");
     app.add_flag("--remove-holders", options.plan.remove_holders,
                  "first remove the modules that use MODULE");
     app.add_flag("-r,--remove-deps", options.plan.remove_dependencies,
                  "then remove the modules MODULE used that are left unused");
     app.add_flag("-n,--dry-run", options.dry_run, "print what would be removed, in order");
     add_common_flags(app, common);
-    app.add_option("MODULE", options.arguments, "module names or module files");
+    app.add_option("MODULE", arguments, "module names or module files");
 
-    if (const int status = parse_command_line(app, argc, argv, ctx, report, common); status >= 0) {
+    std::vector<std::string> words = joined_wait_values(argc, argv);
+    std::vector<char*> word_pointers;
+    for (std::string& word : words) {
+        word_pointers.push_back(word.data());
+    }
+    const int status = parse_command_line(app, static_cast<int>(word_pointers.size()),
+                                          word_pointers.data(), ctx, report, common);
+    if (status >= 0) {
         return status;
     }
     if (wait->count() > 0 && !parse_wait(wait_value, options.wait)) {
         report.error("--wait takes a number of milliseconds, not '" + wait_value + "'");
         return 1;
     }
-    if (options.arguments.empty()) {
+    if (arguments.empty()) {
         report.error("missing module name.");
         return 1;
     }
+    std::vector<std::string> names;
+    for (const std::string& argument : arguments) {
+        names.push_back(module_name_from_argument(argument));
+    }
+    const BuiltinModules builtin =
+        BuiltinModules::read(ctx.root, ctx.kernel_release).value_or(BuiltinModules());
+    const StopSignals signals;
+    Progress progress(report);
 
-    auto snapshot = Snapshot::read(ctx.root);
-    if (!snapshot) {
-        report.error(snapshot_error_text(snapshot.error()));
-        return 1;
+    // A plan is all or nothing; without one each argument goes alone, judged on its own read of
+    // /proc/modules, and one that fails does not stop the others (kmod's way).
+    const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
+    std::vector<std::vector<std::string>> runs;
+    if (planned) {
+        runs.push_back(names);
+    } else {
+        for (const std::string& name : names) {
+            runs.push_back({name});
+        }
     }
-    std::optional<StopSignals> signals;
-    if (options.wait) {
-        signals.emplace();
+    int failures = 0;
+    std::vector<std::string> removed;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const RemovalOutcome outcome = remove_modules(ctx.kernel, ctx.root, builtin, runs[i],
+                                                      options, ctx.clock, progress);
+        if (options.dry_run) {
+            for (const PlanStep& step : outcome.plan.steps) {
+                ctx.out << step.name << '\n';
+            }
+        }
+        for (const std::string& name : outcome.removed) {
+            report.info("removed " + name);
+        }
+        for (const std::string& name : outcome.gone) {
+            report.info(name + " was already gone: removed by another process");
+        }
+        for (const LoadedModule& module : outcome.kept) {
+            report.info("kept " + module.name + ": it is in use again (" + describe_users(module) +
+                        ")");
+        }
+        removed.insert(removed.end(), outcome.removed.begin(), outcome.removed.end());
+        for (const RemovalFailure& failure : outcome.failures) {
+            report_failure(report, progress, failure);
+            ++failures;
+        }
+        const bool interrupted = stop_signal() != 0;
+        if ((planned && !outcome.left.empty()) || (interrupted && i + 1 < runs.size())) {
+            std::vector<std::string> left = outcome.left;
+            for (std::size_t j = i + 1; j < runs.size(); ++j) {
+                left.insert(left.end(), runs[j].begin(), runs[j].end());
+            }
+            report.error("stopped: removed" + (removed.empty() ? " nothing" : joined(removed)) +
+                         "; left" + joined(left));
+        }
+        if (interrupted) {
+            break;
+        }
     }
-    return Remover(ctx, report, options, std::move(*snapshot)).run();
+    return failures == 0 ? 0 : 1;
 }
 
 }  // namespace modload::tools

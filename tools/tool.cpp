@@ -1,6 +1,7 @@
 #include "tool.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <iostream>
 
@@ -120,6 +121,59 @@ std::string describe_users(const LoadedModule& module) {
         text += ", from outside modules";
     }
     return text;
+}
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+}  // namespace
+
+struct StopSignals::Saved {
+    struct sigaction interrupt {};
+    struct sigaction terminate {};
+};
+
+StopSignals::StopSignals() : saved_(new Saved) {
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    (void)sigaction(SIGINT, nullptr, &saved_->interrupt);
+    (void)sigaction(SIGTERM, nullptr, &saved_->terminate);
+    // A signal the caller ignores (a background job of a script ignores SIGINT) stays ignored.
+    if (saved_->interrupt.sa_handler != SIG_IGN) {
+        (void)sigaction(SIGINT, &action, nullptr);
+    }
+    if (saved_->terminate.sa_handler != SIG_IGN) {
+        (void)sigaction(SIGTERM, &action, nullptr);
+    }
+}
+
+StopSignals::~StopSignals() {
+    (void)sigaction(SIGINT, &saved_->interrupt, nullptr);
+    (void)sigaction(SIGTERM, &saved_->terminate, nullptr);
+    delete saved_;
+}
+
+int stop_signal() { return g_stop_signal; }
+
+void note_stop_signal(int signal) { g_stop_signal = signal; }
+
+void clear_stop_signal() { g_stop_signal = 0; }
+
+int exit_status_or_reraise(int status) {
+    const int signal = g_stop_signal;
+    if (signal == 0) {
+        return status;
+    }
+    // Dying of the signal, not exiting 1, is what tells a calling shell to stop too.
+    std::cout.flush();
+    (void)std::signal(signal, SIG_DFL);
+    (void)std::raise(signal);
+    return status;
 }
 
 void print_version(ToolContext& ctx) {

@@ -8,7 +8,7 @@
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
 #include <modload/system_root.hpp>
-#include <modload/unload.hpp>
+#include <modload/clock.hpp>
 
 namespace CLI {
 class App;
@@ -88,6 +88,32 @@ std::string snapshot_error_text(const Error& error);
 
 /// "refcount 2, held by: a b" or "refcount 2, from outside modules": what keeps a module loaded.
 std::string describe_users(const LoadedModule& module);
+
+/// SIGINT and SIGTERM while a tool works: its handler only notes the signal (no SA_RESTART, so a
+/// sleep or a blocking system call returns early), and the tool stops before its next system
+/// call. The tool's main() then restores the default action and raises the signal again, so the
+/// calling shell stops as it does for any interrupted command.
+class StopSignals {
+public:
+    StopSignals();  ///< installs the handlers and clears any earlier note
+    ~StopSignals();  ///< restores the previous handlers; the note stays for main()
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
+
+private:
+    struct Saved;
+    Saved* saved_;
+};
+
+/// The stop signal noted since the last StopSignals was installed, or 0.
+int stop_signal();
+/// What the handler does; tests call it to deliver a signal at a chosen point.
+void note_stop_signal(int signal);
+/// Forgets a noted signal (run_tool does, before each in-process run).
+void clear_stop_signal();
+/// For main(): when a stop signal was noted, restores its default action and raises it, so the
+/// process dies of it; otherwise returns `status`.
+int exit_status_or_reraise(int status);
 
 /// "modload version X" and the compressions this build reads.
 void print_version(ToolContext& ctx);

@@ -49,10 +49,31 @@ bool BuiltinModules::contains(std::string_view name) const {
     return std::binary_search(names_.begin(), names_.end(), name);
 }
 
-RemovalCheck check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
-                           const SystemRoot& root, std::string_view name) {
+Obstacle obstacle_of(const LoadedModule& module) {
+    switch (module.state) {
+        case ModuleState::loading:
+            return Obstacle::loading;
+        case ModuleState::unloading:
+            return Obstacle::unloading;
+        case ModuleState::live:
+            break;
+    }
+    if (!module.holders.empty()) {
+        return Obstacle::has_holders;
+    }
+    if (!module.refcount) {
+        return Obstacle::unload_unsupported;
+    }
+    if (*module.refcount != 0) {
+        return Obstacle::in_use;
+    }
+    return Obstacle::none;
+}
+
+Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
+                       const SystemRoot& root, std::string_view name) {
     if (builtin.contains(name)) {
-        return {RemovalBlock::builtin, nullptr};
+        return Obstacle::builtin;
     }
     const LoadedModule* module = snapshot.find(name);
     if (module == nullptr) {
@@ -61,20 +82,11 @@ RemovalCheck check_removal(const Snapshot& snapshot, const BuiltinModules& built
         std::error_code ec;
         if (is_valid_module_name(name) &&
             std::filesystem::is_directory(root.path("/sys/module/" + std::string(name)), ec)) {
-            return {RemovalBlock::builtin, nullptr};
+            return Obstacle::builtin;
         }
-        return {RemovalBlock::not_loaded, nullptr};
+        return Obstacle::not_loaded;
     }
-    if (!module->holders.empty()) {
-        return {RemovalBlock::has_holders, module};
-    }
-    if (!module->refcount) {
-        return {RemovalBlock::unload_unsupported, module};
-    }
-    if (*module->refcount != 0) {
-        return {RemovalBlock::in_use, module};
-    }
-    return {RemovalBlock::none, module};
+    return obstacle_of(*module);
 }
 
 Result<void> remove_module(Kernel& kernel, std::string_view name, bool force) {

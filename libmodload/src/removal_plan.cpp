@@ -1,7 +1,7 @@
 // The kernel's rule is simple: delete_module fails while a module has holders (other modules
 // using its symbols) or references. So a plan is a topological order of the holder graph in which
 // each module comes after everything that holds it.
-#include <modload/removal_plan.hpp>
+#include <modload/removal.hpp>
 
 #include <algorithm>
 #include <cerrno>

@@ -5,7 +5,7 @@
 #include <functional>
 #include <vector>
 
-#include <modload/unload.hpp>
+#include <modload/clock.hpp>
 
 namespace modload::testing {
 

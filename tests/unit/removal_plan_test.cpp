@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <modload/removal_plan.hpp>
+#include <modload/removal.hpp>
 
 #include "fixtures.hpp"
 

@@ -18,8 +18,8 @@ struct Basic {
     Snapshot snapshot = *Snapshot::read(root);
     BuiltinModules builtin = *BuiltinModules::read(root, "6.1.0-test");
 
-    RemovalBlock check(std::string_view name) const {
-        return check_removal(snapshot, builtin, root, name).block;
+    Obstacle check(std::string_view name) const {
+        return check_removal(snapshot, builtin, root, name);
     }
 };
 
@@ -43,27 +43,45 @@ TEST_CASE("a missing modules.builtin is an empty list; a bad release is refused"
 
 TEST_CASE("removal checks follow kmod's order", "[removal]") {
     const Basic b;
-    CHECK(b.check("ext4") == RemovalBlock::builtin);
-    CHECK(b.check("vt") == RemovalBlock::builtin);  // in /sys/module but not loaded
-    CHECK(b.check("nonexistent") == RemovalBlock::not_loaded);
-    CHECK(b.check("libcrc32c") == RemovalBlock::has_holders);
-    CHECK(b.check("lab_dev") == RemovalBlock::in_use);
-    CHECK(b.check("iptable_nat") == RemovalBlock::none);
-    CHECK(b.check("lab_permanent") == RemovalBlock::none);  // the kernel refuses it: EBUSY
+    CHECK(b.check("ext4") == Obstacle::builtin);
+    CHECK(b.check("vt") == Obstacle::builtin);  // in /sys/module but not loaded
+    CHECK(b.check("nonexistent") == Obstacle::not_loaded);
+    CHECK(b.check("libcrc32c") == Obstacle::has_holders);
+    CHECK(b.check("lab_dev") == Obstacle::in_use);
+    CHECK(b.check("iptable_nat") == Obstacle::none);
+    CHECK(b.check("lab_permanent") == Obstacle::none);  // the kernel refuses it: EBUSY
+    CHECK(b.check("lab_going") == Obstacle::unloading);
+}
+
+TEST_CASE("a module's state comes before its users", "[removal]") {
+    LoadedModule m{"m", 4096, 1, {"h"}, ModuleState::loading, 0, "", false};
+    CHECK(obstacle_of(m) == Obstacle::loading);
+    m.state = ModuleState::unloading;
+    m.refcount = -1;
+    CHECK(obstacle_of(m) == Obstacle::unloading);
+    m.state = ModuleState::live;
+    m.refcount = 1;
+    CHECK(obstacle_of(m) == Obstacle::has_holders);
+    m.holders.clear();
+    CHECK(obstacle_of(m) == Obstacle::in_use);
+    m.refcount = 0;
+    CHECK(obstacle_of(m) == Obstacle::none);
+    m.refcount.reset();
+    CHECK(obstacle_of(m) == Obstacle::unload_unsupported);
 }
 
 TEST_CASE("a name that would leave /sys/module is never looked up there", "[removal]") {
     const Basic b;
     // "../module/vt" would reach the vt folder through the parent.
-    CHECK(b.check("../module/vt") == RemovalBlock::not_loaded);
+    CHECK(b.check("../module/vt") == Obstacle::not_loaded);
 }
 
 TEST_CASE("without module unloading in the kernel, removal is unsupported", "[removal]") {
     const SystemRoot root(fixture_root("nounload"));
     const auto snapshot = Snapshot::read(root);
     REQUIRE(snapshot);
-    CHECK(check_removal(*snapshot, BuiltinModules(), root, "xfs").block ==
-          RemovalBlock::unload_unsupported);
+    CHECK(check_removal(*snapshot, BuiltinModules(), root, "xfs") ==
+          Obstacle::unload_unsupported);
 }
 
 TEST_CASE("removal asks the kernel without blocking, and O_TRUNC when forced", "[removal]") {

@@ -1,11 +1,20 @@
-// Removing a loaded module: the checks rmmod makes before asking the kernel, and the request.
+// Removing loaded modules: what stands in the way, the plan, and carrying it out while the kernel
+// changes underneath (lifecycle.hpp gives the kernel's rules this relies on).
+//
+// One call, remove_modules(), does what rmmod does: it judges each target on a first read of
+// /proc/modules as kmod's rmmod does, plans the order (holders first, unused dependencies last),
+// and then judges every step again on a fresh read just before its delete_module, because other
+// processes load, remove and use modules meanwhile.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <modload/clock.hpp>
 #include <modload/kernel.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
@@ -26,28 +35,154 @@ private:
     std::vector<std::string> names_;  // sorted
 };
 
-/// Why a module cannot be removed, in the order kmod's rmmod checks.
-enum class RemovalBlock {
-    none,                ///< it can go
+/// What stands in the way of removing a module, as /proc/modules shows it: the one vocabulary of
+/// checks, plans and waits.
+enum class Obstacle {
+    none,                ///< nothing: delete_module should succeed
     builtin,             ///< part of the kernel image
     not_loaded,          ///< not in /proc/modules
-    has_holders,         ///< other modules use it
-    in_use,              ///< references from outside modules (open files, users)
+    has_holders,         ///< other modules use it; waiting or removing the holders clears it
+    in_use,              ///< references from outside modules (open files, users); waiting clears it
+    loading,             ///< its init is still running; waiting clears it
+    unloading,           ///< another process is removing it; it will be gone when its exit returns
     unload_unsupported,  ///< the kernel was built without CONFIG_MODULE_UNLOAD
 };
 
-struct RemovalCheck {
-    RemovalBlock block = RemovalBlock::none;
-    const LoadedModule* module = nullptr;  ///< the snapshot entry, when loaded
+/// What stands in the way of removing `module`, judged from its /proc/modules entry alone.
+/// Permanent modules are left to the kernel, which answers EBUSY, as kmod's rmmod does.
+Obstacle obstacle_of(const LoadedModule& module);
+
+/// What stands in the way of removing `name` (normalized), in kmod's order: builtin (when
+/// modules.builtin lists it, or <root>/sys/module/NAME exists while /proc/modules does not list
+/// it), not loaded, then obstacle_of().
+Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
+                       const SystemRoot& root, std::string_view name);
+
+/// Asks the kernel to remove `name` once, without blocking (O_NONBLOCK); `force` adds O_TRUNC,
+/// which needs CONFIG_MODULE_FORCE_UNLOAD. The kernel's errno on refusal.
+Result<void> remove_module(Kernel& kernel, std::string_view name, bool force);
+
+// ---- plans -------------------------------------------------------------------------------------
+
+struct PlanOptions {
+    /// First remove, recursively, the modules that hold each target, each after its own holders.
+    bool remove_holders = false;
+    /// After the targets, remove every module they depended on that is then unused (no holders
+    /// left, no references from outside modules, not permanent), transitively.
+    bool remove_dependencies = false;
 };
 
-/// What stands in the way of removing `name` (normalized), judged from the snapshot. A module that
-/// is not loaded is builtin when modules.builtin lists it or <root>/sys/module/NAME exists.
-RemovalCheck check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
-                           const SystemRoot& root, std::string_view name);
+/// Why a module is in a plan.
+enum class PlanReason { target, holder, unused_dependency };
 
-/// Asks the kernel to remove `name` without blocking (O_NONBLOCK; the kernel answers EWOULDBLOCK
-/// while references remain). `force` adds O_TRUNC, which needs CONFIG_MODULE_FORCE_UNLOAD.
-Result<void> remove_module(Kernel& kernel, std::string_view name, bool force);
+struct PlanStep {
+    std::string name;
+    PlanReason reason = PlanReason::target;
+};
+
+/// Modules in removal order: every module comes after all the modules that hold it.
+struct RemovalPlan {
+    std::vector<PlanStep> steps;
+};
+
+/// Plans the removal of `targets` (normalized names, all loaded) from `snapshot`: a pure function.
+/// Fails with ENOENT for a target that is not loaded, EBUSY when a holder that must go is
+/// permanent, and ELOOP when the holder lists form a cycle (a corrupt or forged snapshot).
+Result<RemovalPlan> plan_removal(const Snapshot& snapshot, std::span<const std::string> targets,
+                                 const PlanOptions& options);
+
+// ---- carrying it out ---------------------------------------------------------------------------
+
+/// How long to wait for a target or holder that is in use, held, or still loading.
+struct WaitPolicy {
+    /// How long to wait for each module; nullopt waits without limit.
+    std::optional<std::chrono::milliseconds> timeout;
+    std::chrono::milliseconds first_delay{4};
+    std::chrono::milliseconds max_delay{1000};
+};
+
+struct RemovalOptions {
+    PlanOptions plan;
+    /// Wait for targets and holders that are in use or loading; nullopt: one judgement each.
+    /// Unused dependencies are never waited on: one that gained a user is kept.
+    std::optional<WaitPolicy> wait;
+    /// Skip the checks and add O_TRUNC (kmod's rmmod -f).
+    bool force = false;
+    /// Plan and judge the targets, but remove nothing.
+    bool dry_run = false;
+    /// Without `wait`: how long to wait for a module another process is removing (Unloading)
+    /// before saying it is still being removed. With `wait`, its timeout applies.
+    std::chrono::milliseconds unloading_limit{5000};
+};
+
+/// Told what happens as it happens; the library itself never prints.
+class RemovalObserver {
+public:
+    virtual ~RemovalObserver() = default;
+    /// Asked before every system call and after every sleep: false stops the removal before its
+    /// next system call (a signal arrived).
+    virtual bool keep_going() { return true; }
+    /// Before each sleep while waiting for `module` (its entry as just read), `waited` so far.
+    virtual void waiting(const LoadedModule& module, Obstacle obstacle,
+                         std::chrono::milliseconds waited) {
+        (void)module, (void)obstacle, (void)waited;
+    }
+};
+
+/// Where a removal failed.
+enum class RemovalStage {
+    listing,   ///< the first read of /proc/modules
+    checking,  ///< a target's first check: nothing was done
+    planning,  ///< plan_removal() refused (a permanent holder, a cycle)
+    removing,  ///< a step of the plan
+};
+
+/// Why a module could not be removed.
+struct RemovalFailure {
+    RemovalStage stage = RemovalStage::removing;
+    std::string name;  ///< empty when no one module failed (listing, planning)
+    /// What /proc/modules showed in the way; none when only the kernel's answer explains it.
+    Obstacle obstacle = Obstacle::none;
+    /// The errno: the kernel's answer, EINVAL for a bad name, ETIMEDOUT when a wait's limit
+    /// passed, ECANCELED when the observer stopped it, or the error of reading /proc/modules.
+    Error error;
+    /// The module's entry as last read, when it was listed.
+    std::optional<LoadedModule> module;
+};
+
+/// What remove_modules() did.
+struct RemovalOutcome {
+    /// The plan made from the first read (in a dry run, what would be removed).
+    RemovalPlan plan;
+    /// Removed by this call, in order.
+    std::vector<std::string> removed;
+    /// Gone before or during their turn without this call removing them: another process removed
+    /// them, or their init failed.
+    std::vector<std::string> gone;
+    /// Unused dependencies that gained a holder or a reference before their turn: left loaded.
+    std::vector<LoadedModule> kept;
+    /// Targets that failed the first checks (nothing was done then), or the one step that failed.
+    std::vector<RemovalFailure> failures;
+    /// The failed step and every step after it, which were not attempted.
+    std::vector<std::string> left;
+
+    bool ok() const { return failures.empty(); }
+};
+
+/// Removes `targets` (normalized names) as rmmod does.
+/// - Each target is judged on one read of /proc/modules first; a target that is not loaded, is
+///   built in, or (without `wait` or `remove_holders`) is held, in use or loading fails here, and
+///   then nothing is removed at all. `force` skips these checks.
+/// - The plan is made from that read; each step is then judged again on a fresh read just before
+///   its delete_module:
+///   - a module that is no longer listed is `gone`;
+///   - an Unloading module is waited for until it is gone (success: someone else removed it);
+///   - an unused dependency that gained a holder or reference is `kept`, never waited on;
+///   - a target or holder that is held, in use or loading is waited for with `wait`, and fails
+///     without it.
+/// - The first failing step stops the plan; `left` names what was not attempted.
+RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
+                              std::span<const std::string> targets, const RemovalOptions& options,
+                              Clock& clock, RemovalObserver& observer);
 
 }  // namespace modload

@@ -8,16 +8,11 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/lifecycle.hpp>
 #include <modload/result.hpp>
 #include <modload/system_root.hpp>
 
 namespace modload {
-
-/// The kernel's module states as /proc/modules shows them.
-enum class ModuleState { live, loading, unloading };
-
-/// "Live", "Loading" or "Unloading".
-std::string_view module_state_name(ModuleState state);
 
 /// One line of /proc/modules.
 struct LoadedModule {

@@ -1,0 +1,316 @@
+// Carrying out a removal while the kernel changes underneath: every step is judged again on a
+// fresh read of /proc/modules just before its delete_module, and every answer is read against
+// the lifecycle (lifecycle.hpp).
+#include <modload/removal.hpp>
+
+#include <algorithm>
+#include <cerrno>
+
+#include <modload/names.hpp>
+
+namespace modload {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+bool kernel_says_in_use(const Error& error) {
+    return error.code == EWOULDBLOCK || error.code == EAGAIN;
+}
+
+// The errno that stands for an obstacle when the library, not the kernel, refuses.
+int errno_of(Obstacle obstacle) {
+    switch (obstacle) {
+        case Obstacle::builtin:
+        case Obstacle::not_loaded:
+            return ENOENT;
+        case Obstacle::has_holders:
+        case Obstacle::in_use:
+            return EWOULDBLOCK;
+        case Obstacle::loading:
+        case Obstacle::unloading:
+            return EBUSY;
+        case Obstacle::unload_unsupported:
+            return ENOSYS;
+        case Obstacle::none:
+            break;
+    }
+    return 0;
+}
+
+std::string after(milliseconds waited) { return "after " + std::to_string(waited.count()) + " ms"; }
+
+enum class StepEnd { removed, gone, kept, failed };
+
+class Remover {
+public:
+    Remover(Kernel& kernel, const SystemRoot& root, const RemovalOptions& options, Clock& clock,
+            RemovalObserver& observer, RemovalOutcome& outcome)
+        : kernel_(kernel),
+          root_(root),
+          options_(options),
+          clock_(clock),
+          observer_(observer),
+          outcome_(outcome) {}
+
+    StepEnd run(const PlanStep& step);
+
+private:
+    // One step's waiting: when it began and the next backoff delay.
+    struct Wait {
+        std::chrono::steady_clock::time_point start;
+        milliseconds delay;
+    };
+
+    // Sleeps before the next look at `module`. False, with the failure recorded, once `limit`
+    // has passed.
+    bool pause(Wait& wait, const LoadedModule& module, Obstacle obstacle,
+               std::optional<milliseconds> limit);
+    StepEnd fail(const std::string& name, Obstacle obstacle, Error error,
+                 const std::optional<LoadedModule>& module);
+    StepEnd keep(const LoadedModule& module);
+
+    Kernel& kernel_;
+    const SystemRoot& root_;
+    const RemovalOptions& options_;
+    Clock& clock_;
+    RemovalObserver& observer_;
+    RemovalOutcome& outcome_;
+};
+
+StepEnd Remover::fail(const std::string& name, Obstacle obstacle, Error error,
+                      const std::optional<LoadedModule>& module) {
+    outcome_.failures.push_back(RemovalFailure{RemovalStage::removing, name, obstacle, std::move(error), module});
+    return StepEnd::failed;
+}
+
+StepEnd Remover::keep(const LoadedModule& module) {
+    outcome_.kept.push_back(module);
+    return StepEnd::kept;
+}
+
+bool Remover::pause(Wait& wait, const LoadedModule& module, Obstacle obstacle,
+                    std::optional<milliseconds> limit) {
+    const auto waited = std::chrono::duration_cast<milliseconds>(clock_.now() - wait.start);
+    if (limit && waited >= *limit) {
+        // A going module that outlasts the limit is still going: the kernel's EBUSY. Anything
+        // else simply did not become free in time.
+        Error error = obstacle == Obstacle::unloading ? make_error(EBUSY, "still being removed " +
+                                                                              after(waited))
+                                                      : make_error(ETIMEDOUT, after(waited));
+        fail(module.name, obstacle, std::move(error), module);
+        return false;
+    }
+    observer_.waiting(module, obstacle, waited);
+    milliseconds sleep = wait.delay;
+    if (limit) {
+        sleep = std::min(sleep, *limit - waited);  // one last look at the deadline
+    }
+    clock_.sleep_for(sleep);
+    const WaitPolicy backoff = options_.wait.value_or(WaitPolicy{});
+    wait.delay = std::min(wait.delay * 2, backoff.max_delay);
+    return true;
+}
+
+StepEnd Remover::run(const PlanStep& step) {
+    const std::string& name = step.name;
+    const bool dependency = step.reason == PlanReason::unused_dependency;
+    // Only targets and their holders are waited for: a dependency that gained a user is kept.
+    const bool waits = options_.wait.has_value() && !dependency;
+    const std::optional<milliseconds> wait_limit =
+        options_.wait ? options_.wait->timeout : std::optional<milliseconds>();
+    // A going module is gone once its exit returns; without --wait, only a short while is given.
+    const std::optional<milliseconds> unloading_limit =
+        options_.wait ? wait_limit : std::optional<milliseconds>(options_.unloading_limit);
+    Wait wait{clock_.now(), options_.wait.value_or(WaitPolicy{}).first_delay};
+    std::optional<LoadedModule> seen;
+
+    for (;;) {
+        if (!observer_.keep_going()) {
+            return fail(name, Obstacle::none, make_error(ECANCELED, "interrupted"), seen);
+        }
+        auto snapshot = Snapshot::read(root_);
+        if (!snapshot) {
+            return fail(name, Obstacle::none, snapshot.error(), seen);
+        }
+        const LoadedModule* module = snapshot->find(name);
+        if (module == nullptr) {
+            outcome_.gone.push_back(name);
+            return StepEnd::gone;
+        }
+        seen = *module;
+        const Obstacle obstacle = obstacle_of(*module);
+        if (obstacle == Obstacle::unloading) {
+            if (!pause(wait, *module, obstacle, unloading_limit)) {
+                return StepEnd::failed;
+            }
+            continue;
+        }
+        if (dependency && obstacle != Obstacle::none) {
+            return keep(*module);
+        }
+        const bool waitable = obstacle == Obstacle::has_holders || obstacle == Obstacle::in_use ||
+                              obstacle == Obstacle::loading;
+        if (waitable && !options_.force) {
+            if (!waits) {
+                return fail(name, obstacle, make_error(errno_of(obstacle)), seen);
+            }
+            if (!pause(wait, *module, obstacle, wait_limit)) {
+                return StepEnd::failed;
+            }
+            continue;
+        }
+
+        if (!observer_.keep_going()) {
+            return fail(name, Obstacle::none, make_error(ECANCELED, "interrupted"), seen);
+        }
+        auto removed = remove_module(kernel_, name, options_.force);
+        if (removed) {
+            outcome_.removed.push_back(name);
+            return StepEnd::removed;
+        }
+        const Error& error = removed.error();
+        if (error.code == ENOENT) {  // removed by someone else since the read
+            outcome_.gone.push_back(name);
+            return StepEnd::gone;
+        }
+        if (kernel_says_in_use(error)) {  // it gained a holder or a reference since the read
+            if (dependency) {
+                return keep(*module);
+            }
+            if (!waits) {
+                return fail(name, Obstacle::in_use, error, seen);
+            }
+            if (!pause(wait, *module, Obstacle::in_use, wait_limit)) {
+                return StepEnd::failed;
+            }
+            continue;
+        }
+        if (error.code == EBUSY) {
+            // EBUSY means not Live (it began loading or unloading since the read) or permanent.
+            // Look again: the loop judges a module that changed state; a Live one stays refused.
+            auto again = Snapshot::read(root_);
+            const LoadedModule* now = again ? again->find(name) : nullptr;
+            if (again && (now == nullptr || now->state == ModuleState::unloading)) {
+                continue;
+            }
+            if (now != nullptr && now->state == ModuleState::loading) {
+                if (!waits || dependency) {
+                    return dependency ? keep(*now) : fail(name, Obstacle::loading, error, *now);
+                }
+                if (!pause(wait, *now, Obstacle::loading, wait_limit)) {
+                    return StepEnd::failed;
+                }
+                continue;
+            }
+        }
+        return fail(name, Obstacle::none, error, seen);
+    }
+}
+
+// kmod's rmmod -f asks the kernel without looking first: a target that is not listed is still
+// one delete_module, and the kernel's answer stands.
+bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string& name,
+                    RemovalOutcome& outcome) {
+    if (snapshot.find(name) != nullptr) {
+        return false;
+    }
+    auto removed = remove_module(kernel, name, true);
+    if (removed) {
+        outcome.removed.push_back(name);
+    } else {
+        outcome.failures.push_back(
+            RemovalFailure{RemovalStage::checking, name, Obstacle::none, removed.error(), {}});
+    }
+    return true;
+}
+
+// Whether the first check lets a target through: what the options will wait for or clear.
+bool allowed(Obstacle obstacle, const RemovalOptions& options) {
+    switch (obstacle) {
+        case Obstacle::none:
+        case Obstacle::unloading:  // it will be gone: the step waits for that
+            return true;
+        case Obstacle::has_holders:
+            return options.wait.has_value() || options.plan.remove_holders;
+        case Obstacle::in_use:
+        case Obstacle::loading:
+            return options.wait.has_value();
+        case Obstacle::builtin:
+        case Obstacle::not_loaded:
+        case Obstacle::unload_unsupported:
+            break;
+    }
+    return false;
+}
+
+}  // namespace
+
+RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
+                              std::span<const std::string> targets, const RemovalOptions& options,
+                              Clock& clock, RemovalObserver& observer) {
+    RemovalOutcome outcome;
+    for (const std::string& name : targets) {
+        if (!is_valid_module_name(name)) {
+            outcome.failures.push_back(
+                RemovalFailure{RemovalStage::checking, name, Obstacle::none,
+                               make_error(EINVAL, "not a module name"), {}});
+        }
+    }
+    if (!outcome.ok()) {
+        return outcome;
+    }
+    auto snapshot = Snapshot::read(root);
+    if (!snapshot) {
+        outcome.failures.push_back(
+            RemovalFailure{RemovalStage::listing, {}, Obstacle::none, snapshot.error(), {}});
+        return outcome;
+    }
+
+    std::vector<std::string> planned;
+    for (const std::string& name : targets) {
+        if (options.force) {
+            if (options.dry_run || !force_unlisted(kernel, *snapshot, name, outcome)) {
+                planned.push_back(name);
+            }
+            continue;
+        }
+        const Obstacle obstacle = check_removal(*snapshot, builtin, root, name);
+        if (!allowed(obstacle, options)) {
+            const LoadedModule* module = snapshot->find(name);
+            outcome.failures.push_back(RemovalFailure{
+                RemovalStage::checking, name, obstacle, make_error(errno_of(obstacle)),
+                module != nullptr ? std::optional<LoadedModule>(*module) : std::nullopt});
+            continue;
+        }
+        planned.push_back(name);
+    }
+    // A plan is all or nothing: a target that cannot go stops it before it starts.
+    if (!outcome.ok()) {
+        return outcome;
+    }
+    auto plan = plan_removal(*snapshot, planned, options.plan);
+    if (!plan) {
+        outcome.failures.push_back(
+            RemovalFailure{RemovalStage::planning, {}, Obstacle::none, plan.error(), {}});
+        return outcome;
+    }
+    outcome.plan = std::move(*plan);
+    if (options.dry_run) {
+        return outcome;
+    }
+
+    Remover remover(kernel, root, options, clock, observer, outcome);
+    const std::vector<PlanStep>& steps = outcome.plan.steps;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        if (remover.run(steps[i]) == StepEnd::failed) {
+            for (std::size_t j = i; j < steps.size(); ++j) {
+                outcome.left.push_back(steps[j].name);
+            }
+            break;
+        }
+    }
+    return outcome;
+}
+
+}  // namespace modload
