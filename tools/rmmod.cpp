@@ -2,6 +2,7 @@
 // and chooses words: kmod's where kmod has them, with the reason after.
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -102,8 +103,6 @@ void report_failure(Reporter& report, const Progress& progress, const RemovalFai
         report.error(snapshot_error_text(failure.error));
     } else if (failure.stage == RemovalStage::planning) {
         report.error("cannot plan the removal: " + failure.error.message());
-    } else if (failure.error.code == EINVAL && !is_valid_module_name(name)) {
-        report.error("could not use module " + name + ": " + failure.error.message());
     } else {
         report.error("could not remove module " + name + ": " + failure.error.message());
     }
@@ -181,9 +180,21 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         report.error("missing module name.");
         return 1;
     }
+    int failures = 0;
     std::vector<std::string> names;
     for (const std::string& argument : arguments) {
-        names.push_back(module_name_from_argument(argument));
+        std::string name = module_name_from_argument(argument);
+        if (is_valid_module_name(name)) {
+            names.push_back(std::move(name));
+            continue;
+        }
+        report.error("could not use module " + argument + ": " + std::strerror(EINVAL) +
+                     " (not a module name)");
+        ++failures;
+    }
+    const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
+    if (planned && failures > 0) {
+        return 1;  // a plan is all or nothing
     }
     const BuiltinModules builtin =
         BuiltinModules::read(ctx.root, ctx.kernel_release).value_or(BuiltinModules());
@@ -192,7 +203,6 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
 
     // A plan is all or nothing; without one each argument goes alone, judged on its own read of
     // /proc/modules, and one that fails does not stop the others (kmod's way).
-    const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
     std::vector<std::vector<std::string>> runs;
     if (planned) {
         runs.push_back(names);
@@ -201,7 +211,6 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
             runs.push_back({name});
         }
     }
-    int failures = 0;
     std::vector<std::string> removed;
     for (std::size_t i = 0; i < runs.size(); ++i) {
         const RemovalOutcome outcome = remove_modules(ctx.kernel, ctx.root, builtin, runs[i],

@@ -70,9 +70,10 @@ std::filesystem::path copy_fixture_root(const std::string& name, const ScratchDi
     return copy;
 }
 
-ToolRun run_tool(const std::string& tool, FakeKernel& kernel, const std::filesystem::path& root,
+ToolRun run_tool(const std::string& tool, Kernel& kernel, const std::filesystem::path& root,
                  const std::vector<std::string>& args, const std::string& release, int stdin_fd,
                  Clock* clock, bool out_is_terminal) {
+    tools::clear_stop_signal();
     std::ostringstream out;
     std::ostringstream err;
     tools::ToolContext ctx{kernel,   SystemRoot(root), release,

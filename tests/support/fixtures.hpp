@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include <modload/unload.hpp>
+#include <modload/clock.hpp>
 
 #include "fake_kernel.hpp"
 
@@ -47,8 +47,9 @@ struct ToolRun {
     std::string err;
 };
 
-/// Runs tools/<tool> in-process: `args` excludes the program name.
-ToolRun run_tool(const std::string& tool, FakeKernel& kernel, const std::filesystem::path& root,
+/// Runs tools/<tool> in-process against `kernel` (a FakeKernel or a ModelKernel): `args` excludes
+/// the program name. Forgets any stop signal noted before.
+ToolRun run_tool(const std::string& tool, Kernel& kernel, const std::filesystem::path& root,
                  const std::vector<std::string>& args, const std::string& release = "6.1.0-test",
                  int stdin_fd = 0, Clock* clock = nullptr, bool out_is_terminal = false);
 

@@ -1,5 +1,6 @@
 // insmod's explanations (the kernel's log, missing dependencies) and --deps, in-process.
 #include <cerrno>
+#include <csignal>
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -8,6 +9,8 @@
 #include <modload/load_plan.hpp>
 
 #include "fixtures.hpp"
+#include "model_kernel.hpp"
+#include "tool.hpp"
 
 using modload::testing::FakeKernel;
 using modload::testing::fixture_module;
@@ -182,4 +185,63 @@ TEST_CASE("insmod --deps with standard input is a usage error", "[insmod]") {
     const auto run = run_tool("insmod", kernel, dir.path(), {"--deps", "-"});
     CHECK(run.status == 1);
     CHECK(run.err == "insmod: ERROR: --deps needs a module file, not standard input\n");
+}
+
+TEST_CASE("insmod --deps carries on when someone else loads a dependency first", "[insmod]") {
+    ChainRoot r;
+    modload::testing::ModelKernel kernel(r.root, {"ext4"});
+    // udev loads fixture_base between our read of /proc/modules and our finit_module of it.
+    kernel.on_step([&, done = false](modload::testing::StepPoint point) mutable {
+        if (!done && point == modload::testing::StepPoint::syscall_entry) {
+            done = true;
+            REQUIRE(kernel.other_load("fixture_base", {}) == 0);
+        }
+    });
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"-v", "--deps", file});
+    CHECK(run.status == 0);
+    CHECK(run.err.find("insmod: INFO: fixture_base was loaded meanwhile by another process\n") !=
+          std::string::npos);
+    REQUIRE(kernel.calls().size() == 3);
+    CHECK(kernel.calls()[0].answer == EEXIST);
+    CHECK(kernel.find("fixture_consumer") != nullptr);
+    CHECK(kernel.find("fixture_provider") != nullptr);
+}
+
+TEST_CASE("insmod says File exists when the module it was asked for is already loaded",
+          "[insmod]") {
+    ChainRoot r;
+    modload::testing::ModelKernel kernel(r.root, {"ext4"});
+    kernel.add({.name = "fixture_base"});
+    kernel.add({.name = "fixture_provider", .uses = {"fixture_base"}});
+    kernel.on_step([&, done = false](modload::testing::StepPoint point) mutable {
+        if (!done && point == modload::testing::StepPoint::syscall_entry) {
+            done = true;
+            REQUIRE(kernel.other_load("fixture_consumer", {"fixture_provider"}) == 0);
+        }
+    });
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
+    CHECK(run.status == 1);
+    CHECK(run.err == "insmod: ERROR: could not insert module " + file + ": File exists\n");
+}
+
+TEST_CASE("insmod --deps stops before the next load once a signal arrived", "[insmod]") {
+    ChainRoot r;
+    modload::testing::ModelKernel kernel(r.root, {"ext4"});
+    kernel.on_step([&](modload::testing::StepPoint point) {
+        if (point == modload::testing::StepPoint::syscall_entry) {
+            modload::tools::note_stop_signal(SIGINT);  // during the first load
+        }
+    });
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
+    CHECK(run.status == 1);
+    CHECK(run.err == "insmod: ERROR: interrupted before loading " +
+                         (r.modules / "fixture-provider.ko").string() +
+                         "\ninsmod: stopped before loading " + file +
+                         "; loaded before the failure, and still loaded: fixture_base\n");
+    CHECK(kernel.calls().size() == 1);
+    CHECK(modload::tools::stop_signal() == SIGINT);
+    modload::tools::clear_stop_signal();
 }

@@ -102,11 +102,11 @@ TEST_CASE("rmmod reports the kernel's refusal with strerror", "[rmmod]") {
 
 TEST_CASE("rmmod goes on after a failed argument and exits 1", "[rmmod]") {
     FakeKernel kernel;
-    const auto run = rmmod(kernel, {"nonexistent", "iptable_nat", "libcrc32c", "lab_going"});
+    const auto run = rmmod(kernel, {"nonexistent", "iptable_nat", "libcrc32c", "lab_permanent"});
     CHECK(run.status == 1);
     REQUIRE(kernel.calls().size() == 2);
     CHECK(kernel.calls()[0].name == "iptable_nat");
-    CHECK(kernel.calls()[1].name == "lab_going");
+    CHECK(kernel.calls()[1].name == "lab_permanent");
 }
 
 TEST_CASE("rmmod -f skips the checks and forces with O_TRUNC", "[rmmod]") {

@@ -1,106 +1,185 @@
-// rmmod's waiting and dependency-aware removal, run in-process with a fake kernel and clock.
+// rmmod while the kernel changes underneath: waiting, plans, modules that are loading or being
+// removed by someone else, signals. Run in-process on the model kernel and its simulated clock, so
+// every answer is one the kernel's rules give.
 #include <cerrno>
 #include <csignal>
 
-#include <fcntl.h>
-
 #include <catch2/catch.hpp>
 
-#include "fake_clock.hpp"
 #include "fixtures.hpp"
+#include "model_kernel.hpp"
+#include "tool.hpp"
 
+using modload::LoadedModule;
+using modload::ModuleState;
 using modload::testing::copy_fixture_root;
-using modload::testing::FakeClock;
-using modload::testing::FakeKernel;
-using modload::testing::fixture_root;
+using modload::testing::Millis;
+using modload::testing::ModelClock;
+using modload::testing::ModelKernel;
+using modload::testing::ModelModule;
 using modload::testing::run_tool;
 using modload::testing::ScratchDir;
+using modload::testing::StepPoint;
+using modload::tools::note_stop_signal;
+using modload::tools::stop_signal;
 
 namespace {
-modload::testing::ToolRun rmmod(FakeKernel& kernel, FakeClock& clock,
-                                const std::vector<std::string>& args,
-                                const std::filesystem::path& root = fixture_root("basic")) {
-    return run_tool("rmmod", kernel, root, args, "6.1.0-test", 0, &clock);
-}
+
+// The basic fixture root (modules.builtin lists ext4; /sys/module/vt exists) with the model's
+// /proc/modules: iptable_nat's chain, xfs sharing libcrc32c, lab_dev held by two open files, and
+// a permanent module.
+struct World {
+    ScratchDir dir;
+    std::filesystem::path root = copy_fixture_root("basic", dir);
+    ModelKernel kernel{root, {"ext4"}};
+    ModelClock clock{kernel};
+
+    World() {
+        for (ModelModule m : std::vector<ModelModule>{
+                 {.name = "libcrc32c"},
+                 {.name = "xfs", .references = 1, .uses = {"libcrc32c"}},
+                 {.name = "nf_defrag_ipv4"},
+                 {.name = "nf_defrag_ipv6"},
+                 {.name = "nf_conntrack", .uses = {"libcrc32c", "nf_defrag_ipv4", "nf_defrag_ipv6"}},
+                 {.name = "x_tables"},
+                 {.name = "ip_tables", .uses = {"x_tables"}},
+                 {.name = "nf_nat", .uses = {"libcrc32c", "nf_conntrack"}},
+                 {.name = "iptable_nat", .uses = {"nf_nat", "ip_tables", "x_tables"}},
+                 {.name = "lab_dev", .references = 2, .taints = "OE"},
+                 {.name = "lab_permanent", .permanent = true},
+             }) {
+            kernel.add(std::move(m));
+        }
+        clock.interrupt_when([] { return stop_signal() != 0; });
+    }
+
+    modload::testing::ToolRun rmmod(const std::vector<std::string>& args) {
+        return run_tool("rmmod", kernel, root, args, "6.1.0-test", 0, &clock);
+    }
+
+    // At simulated time `at`, once: `action` (another process acting).
+    void at(Millis when, std::function<void()> action) {
+        kernel.on_step([this, when, action = std::move(action), done = false](StepPoint) mutable {
+            if (!done && kernel.now() >= when) {
+                done = true;
+                action();
+            }
+        });
+    }
+
+    std::vector<std::string> our_deletes() const {
+        std::vector<std::string> names;
+        for (const auto& call : kernel.calls()) {
+            names.push_back(call.name);
+        }
+        return names;
+    }
+};
+
 }  // namespace
 
 TEST_CASE("rmmod --wait removes a module in use once it is free, quietly under a second",
           "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    for (int i = 0; i < 5; ++i) {
-        kernel.fail_next("delete_module", EWOULDBLOCK);
-    }
-    const auto run = rmmod(kernel, clock, {"--wait", "lab_dev"});
+    World w;
+    w.at(Millis{300}, [&] {
+        w.kernel.put_reference("lab_dev");
+        w.kernel.put_reference("lab_dev");
+    });
+    const auto run = w.rmmod({"--wait", "lab_dev"});
     CHECK(run.status == 0);
     CHECK(run.err.empty());
-    CHECK(kernel.calls().size() == 6);
+    CHECK(w.kernel.find("lab_dev") == nullptr);
+    CHECK(w.our_deletes() == std::vector<std::string>{"lab_dev"});  // no attempt while held
 }
 
 TEST_CASE("rmmod --wait says once what it waits for after the first second", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    for (int i = 0; i < 14; ++i) {
-        kernel.fail_next("delete_module", EWOULDBLOCK);
-    }
-    const auto run = rmmod(kernel, clock, {"-w", "lab_dev"});
+    World w;
+    w.at(Millis{2500}, [&] {
+        w.kernel.put_reference("lab_dev");
+        w.kernel.put_reference("lab_dev");
+    });
+    const auto run = w.rmmod({"-w", "lab_dev"});
     CHECK(run.status == 0);
     CHECK(run.err == "rmmod: waiting for lab_dev: refcount 2, from outside modules\n");
 }
 
 TEST_CASE("rmmod --wait names the holders it waits for", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    for (int i = 0; i < 10; ++i) {
-        kernel.fail_next("delete_module", EWOULDBLOCK);
-    }
-    const auto run = rmmod(kernel, clock, {"--wait", "libcrc32c"});
-    CHECK(run.status == 0);
-    CHECK(run.err == "rmmod: waiting for libcrc32c: refcount 3, held by: nf_nat nf_conntrack xfs\n");
+    World w;
+    const auto run = w.rmmod({"--wait=3000", "libcrc32c"});
+    CHECK(run.status == 1);
+    CHECK(run.err ==
+          "rmmod: waiting for libcrc32c: refcount 3, held by: nf_nat nf_conntrack xfs\n"
+          "rmmod: ERROR: could not remove module libcrc32c: still in use after 3000 ms: "
+          "refcount 3, held by: nf_nat nf_conntrack xfs\n");
+    CHECK(w.kernel.calls().empty());
 }
 
-TEST_CASE("rmmod --wait=MSEC times out with the module's users, exit 1", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    kernel.fail_delete("lab_dev", EWOULDBLOCK);
-    const auto run = rmmod(kernel, clock, {"--wait=2000", "lab_dev"});
+TEST_CASE("rmmod --wait=MSEC and -w MSEC time out with the module's users, exit 1", "[rmmod]") {
+    const std::vector<std::string> args =
+        GENERATE(std::vector<std::string>{"--wait=2000", "lab_dev"},
+                 std::vector<std::string>{"-w", "2000", "lab_dev"},
+                 std::vector<std::string>{"-v", "-w", "2000", "lab_dev"});
+    World w;
+    const auto run = w.rmmod(args);
     CHECK(run.status == 1);
     CHECK(run.err ==
           "rmmod: waiting for lab_dev: refcount 2, from outside modules\n"
           "rmmod: ERROR: could not remove module lab_dev: still in use after 2000 ms: "
           "refcount 2, from outside modules\n");
+    CHECK(w.kernel.now() >= Millis{2000});
+    CHECK(w.kernel.now() < Millis{2100});
 }
 
-TEST_CASE("rmmod --wait stops cleanly on SIGINT or SIGTERM", "[rmmod]") {
+TEST_CASE("-w followed by a word that is not digits waits without limit on that module",
+          "[rmmod]") {
+    World w;
+    w.at(Millis{5000}, [&] {
+        w.kernel.put_reference("lab_dev");
+        w.kernel.put_reference("lab_dev");
+    });
+    const auto run = w.rmmod({"-w", "lab_dev"});
+    CHECK(run.status == 0);
+    CHECK(w.kernel.find("lab_dev") == nullptr);
+}
+
+TEST_CASE("rmmod --wait stops on SIGINT or SIGTERM before its next system call", "[rmmod]") {
     const int signal = GENERATE(SIGINT, SIGTERM);
-    FakeKernel kernel;
-    FakeClock clock;
-    kernel.fail_delete("lab_dev", EWOULDBLOCK);
+    World w;
     struct sigaction before {};
     REQUIRE(sigaction(signal, nullptr, &before) == 0);
-    int sleeps = 0;
-    clock.on_sleep([&] {
-        if (++sleeps == 3) {
-            (void)std::raise(signal);  // rmmod's handler notes it; the wait ends
-        }
-    });
-    const auto run = rmmod(kernel, clock, {"--wait", "lab_dev", "iptable_nat"});
+    w.at(Millis{1500}, [&] { note_stop_signal(signal); });
+    const auto run = w.rmmod({"--wait", "lab_dev", "iptable_nat"});
     CHECK(run.status == 1);
-    CHECK(run.err == "rmmod: ERROR: interrupted while waiting for lab_dev: refcount 2, from "
-                     "outside modules\n");
-    CHECK(kernel.calls().size() == 3);  // and iptable_nat was not touched
+    CHECK(run.err ==
+          "rmmod: waiting for lab_dev: refcount 2, from outside modules\n"
+          "rmmod: ERROR: interrupted while waiting for lab_dev: refcount 2, from outside modules\n"
+          "rmmod: ERROR: stopped: removed nothing; left lab_dev iptable_nat\n");
+    CHECK(w.kernel.calls().empty());  // iptable_nat was not touched
+    CHECK(stop_signal() == signal);   // main() raises it again
     // rmmod's handler is gone again: whatever was there before is back.
     struct sigaction now {};
     REQUIRE(sigaction(signal, nullptr, &now) == 0);
     CHECK(now.sa_handler == before.sa_handler);
 }
 
+TEST_CASE("a signal between two steps of a plan stops it and says what was removed", "[rmmod]") {
+    World w;
+    w.kernel.on_step([&](StepPoint point) {
+        if (point == StepPoint::syscall_entry && w.kernel.calls().size() == 1) {
+            note_stop_signal(SIGINT);  // arrives as the second delete_module begins
+        }
+    });
+    const auto run = w.rmmod({"-r", "iptable_nat"});
+    CHECK(run.status == 1);
+    CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat", "nf_nat"});
+    CHECK(run.err == "rmmod: ERROR: interrupted before removing ip_tables\n"
+                     "rmmod: ERROR: stopped: removed iptable_nat nf_nat; left ip_tables x_tables "
+                     "nf_conntrack nf_defrag_ipv6 nf_defrag_ipv4\n");
+}
+
 TEST_CASE("rmmod --wait still refuses what no wait can fix", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    kernel.fail_next("delete_module", EWOULDBLOCK);
-    kernel.fail_next("delete_module", EBUSY);
-    const auto run = rmmod(kernel, clock, {"--wait", "ext4", "nonexistent", "lab_permanent"});
+    World w;
+    const auto run = w.rmmod({"--wait", "ext4", "nonexistent", "lab_permanent"});
     CHECK(run.status == 1);
     CHECK(run.err ==
           "rmmod: ERROR: Module ext4 is builtin.\n"
@@ -109,109 +188,207 @@ TEST_CASE("rmmod --wait still refuses what no wait can fix", "[rmmod]") {
 }
 
 TEST_CASE("rmmod --wait with a value that is not milliseconds is a usage error", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    const auto run = rmmod(kernel, clock, {"--wait=soon", "lab_dev"});
+    World w;
+    const auto run = w.rmmod({"--wait=soon", "lab_dev"});
     CHECK(run.status == 1);
     CHECK(run.err == "rmmod: ERROR: --wait takes a number of milliseconds, not 'soon'\n");
-    CHECK(kernel.calls().empty());
+    CHECK(w.kernel.calls().empty());
+}
+
+TEST_CASE("rmmod of a Loading module says kmod's words, then why", "[rmmod]") {
+    World w;
+    w.kernel.configure("slow", Millis{3000});
+    REQUIRE(w.kernel.other_load("slow", {}) == 0);
+    const auto run = w.rmmod({"slow"});
+    CHECK(run.status == 1);
+    CHECK(run.err == "rmmod: ERROR: Module slow is in use\n"
+                     "rmmod: slow is still initializing: its init function has not returned "
+                     "(--wait waits for it)\n");
+    CHECK(w.kernel.calls().empty());
+}
+
+TEST_CASE("rmmod --wait of a Loading module waits until it is Live, then removes it",
+          "[rmmod]") {
+    World w;
+    w.kernel.configure("slow", Millis{3000});
+    REQUIRE(w.kernel.other_load("slow", {}) == 0);
+    const auto run = w.rmmod({"--wait=10000", "slow"});
+    CHECK(run.status == 0);
+    CHECK(run.err == "rmmod: waiting for slow: still initializing\n");
+    CHECK(w.kernel.find("slow") == nullptr);
+    REQUIRE(w.kernel.calls().size() == 1);
+    CHECK(w.kernel.calls()[0].at >= Millis{3000});
+}
+
+TEST_CASE("rmmod --wait of a Loading module whose init fails ends when it is gone", "[rmmod]") {
+    World w;
+    w.kernel.configure("failing", Millis{500}, Millis{0}, ENODEV);
+    REQUIRE(w.kernel.other_load("failing", {}) == 0);
+    const auto run = w.rmmod({"-v", "--wait", "failing"});
+    CHECK(run.status == 0);
+    CHECK(run.err == "rmmod: INFO: failing was already gone: removed by another process\n");
+    CHECK(w.kernel.calls().empty());
+}
+
+TEST_CASE("rmmod of a module another process is removing waits for it to be gone, exit 0",
+          "[rmmod]") {
+    const bool with_wait = GENERATE(false, true);
+    World w;
+    w.kernel.configure("lab_dev", Millis{0}, Millis{1200});
+    w.kernel.put_reference("lab_dev");
+    w.kernel.put_reference("lab_dev");
+    REQUIRE(w.kernel.other_remove("lab_dev") == 0);
+    std::vector<std::string> args{"-v", "lab_dev"};
+    if (with_wait) {
+        args.insert(args.begin(), "--wait");
+    }
+    const auto run = w.rmmod(args);
+    CHECK(run.status == 0);
+    CHECK(run.err == "rmmod: waiting for lab_dev: another process is removing it\n"
+                     "rmmod: INFO: lab_dev was already gone: removed by another process\n");
+    CHECK(w.kernel.calls().empty());
+    CHECK(w.kernel.find("lab_dev") == nullptr);
+}
+
+TEST_CASE("rmmod says a module is being removed when its exit outlasts the bound", "[rmmod]") {
+    const std::vector<std::string> args = GENERATE(std::vector<std::string>{"lab_dev"},
+                                                   std::vector<std::string>{"--wait=500", "lab_dev"});
+    World w;
+    w.kernel.configure("lab_dev", Millis{0}, Millis{60000});
+    w.kernel.put_reference("lab_dev");
+    w.kernel.put_reference("lab_dev");
+    REQUIRE(w.kernel.other_remove("lab_dev") == 0);
+    const auto run = w.rmmod(args);
+    CHECK(run.status == 1);
+    const std::string limit = args.size() == 1 ? "5000" : "500";
+    CHECK(run.err.find("rmmod: ERROR: Module lab_dev is being removed\n"
+                       "rmmod: another process is removing lab_dev (still being removed after " +
+                       limit + " ms)\n") != std::string::npos);
+    CHECK(w.kernel.calls().empty());
+}
+
+TEST_CASE("two rmmods at once: the one that loses the race waits and exits 0", "[rmmod]") {
+    World w;
+    w.kernel.configure("iptable_nat", Millis{0}, Millis{800});
+    // The other rmmod wins between our read of /proc/modules and our delete_module.
+    w.kernel.on_step([&, done = false](StepPoint point) mutable {
+        if (!done && point == StepPoint::syscall_entry) {
+            done = true;
+            REQUIRE(w.kernel.other_remove("iptable_nat") == 0);
+        }
+    });
+    const auto run = w.rmmod({"-v", "iptable_nat"});
+    CHECK(run.status == 0);
+    CHECK(run.err == "rmmod: INFO: iptable_nat was already gone: removed by another process\n");
+    REQUIRE(w.kernel.calls().size() == 1);
+    CHECK(w.kernel.calls()[0].answer == EBUSY);  // the kernel's answer for a going module
+}
+
+TEST_CASE("rmmod -w -r keeps a dependency that gained a user during the wait, never waiting on it",
+          "[rmmod]") {
+    World w;
+    w.kernel.add({.name = "lab_waiter", .references = 1, .uses = {"lab_dev"}});
+    w.kernel.put_reference("lab_dev");
+    w.kernel.put_reference("lab_dev");  // lab_dev: only lab_waiter holds it
+    // While we wait for lab_waiter, someone opens /dev/lab_dev; later lab_waiter lets go.
+    w.kernel.on_step([&, opened = false, released = false](StepPoint) mutable {
+        if (!opened && w.kernel.now() >= Millis{500}) {
+            opened = w.kernel.get_reference("lab_dev");
+        }
+        if (!released && w.kernel.now() >= Millis{2000}) {
+            released = w.kernel.put_reference("lab_waiter");
+        }
+    });
+    const auto run = w.rmmod({"-v", "-w", "-r", "lab_waiter"});
+    CHECK(run.status == 0);
+    CHECK(run.err == "rmmod: waiting for lab_waiter: refcount 1, from outside modules\n"
+                     "rmmod: INFO: removed lab_waiter\n"
+                     "rmmod: INFO: kept lab_dev: it is in use again (refcount 1, from outside "
+                     "modules)\n");
+    CHECK(w.our_deletes() == std::vector<std::string>{"lab_waiter"});
+    CHECK(w.kernel.find("lab_dev") != nullptr);
+    CHECK(w.kernel.now() < Millis{3200});  // ended once lab_waiter was free
 }
 
 TEST_CASE("rmmod -r removes the module and the dependencies it leaves unused", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    const auto run = rmmod(kernel, clock, {"-r", "iptable_nat"});
+    World w;
+    const auto run = w.rmmod({"-r", "iptable_nat"});
     CHECK(run.status == 0);
     CHECK(run.err.empty());
-    std::vector<std::string> removed;
-    for (const auto& call : kernel.calls()) {
-        removed.push_back(call.name);
-    }
-    CHECK(removed == std::vector<std::string>{"iptable_nat", "nf_nat", "ip_tables", "x_tables",
-                                              "nf_conntrack", "nf_defrag_ipv6", "nf_defrag_ipv4"});
+    CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat", "nf_nat", "ip_tables",
+                                                      "x_tables", "nf_conntrack", "nf_defrag_ipv6",
+                                                      "nf_defrag_ipv4"});
+    CHECK(w.kernel.find("libcrc32c") != nullptr);  // xfs still uses it
 }
 
 TEST_CASE("rmmod --dry-run prints the plan and touches nothing", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    const auto run = rmmod(kernel, clock, {"-n", "--remove-holders", "-r", "nf_conntrack"});
+    World w;
+    const auto run = w.rmmod({"-n", "--remove-holders", "-r", "nf_conntrack"});
     CHECK(run.status == 0);
     CHECK(run.out == "iptable_nat\nnf_nat\nnf_conntrack\nip_tables\nx_tables\nnf_defrag_ipv6\n"
                      "nf_defrag_ipv4\n");
-    CHECK(kernel.calls().empty());
+    CHECK(w.kernel.calls().empty());
 
-    const auto plain = rmmod(kernel, clock, {"--dry-run", "iptable_nat", "libcrc32c"});
+    const auto plain = w.rmmod({"--dry-run", "iptable_nat", "libcrc32c"});
     CHECK(plain.status == 1);
     CHECK(plain.out == "iptable_nat\n");
     CHECK(plain.err == "rmmod: ERROR: Module libcrc32c is in use by: nf_nat nf_conntrack xfs\n");
-    CHECK(kernel.calls().empty());
+    CHECK(w.kernel.calls().empty());
 }
 
 TEST_CASE("rmmod --remove-holders removes the holders first, each after its own", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    const auto run = rmmod(kernel, clock, {"--remove-holders", "nf_conntrack"});
+    World w;
+    const auto run = w.rmmod({"--remove-holders", "nf_conntrack"});
     CHECK(run.status == 0);
-    std::vector<std::string> removed;
-    for (const auto& call : kernel.calls()) {
-        removed.push_back(call.name);
-    }
-    CHECK(removed == std::vector<std::string>{"iptable_nat", "nf_nat", "nf_conntrack"});
+    CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat", "nf_nat", "nf_conntrack"});
 }
 
 TEST_CASE("a plan stops at the first failure and says what was removed and what is left",
           "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    kernel.fail_delete("x_tables", EBUSY);
-    const auto run = rmmod(kernel, clock, {"-r", "iptable_nat"});
+    World w;
+    // Someone sets /proc/sys/kernel/modules_disabled during the plan.
+    w.kernel.on_step([&](StepPoint point) {
+        if (point == StepPoint::syscall_entry && w.kernel.calls().size() == 3) {
+            w.kernel.set_modules_disabled(true);
+        }
+    });
+    const auto run = w.rmmod({"-r", "iptable_nat"});
     CHECK(run.status == 1);
     CHECK(run.err ==
-          "rmmod: ERROR: could not remove module x_tables: Device or resource busy\n"
+          "rmmod: ERROR: could not remove module x_tables: Operation not permitted\n"
           "rmmod: ERROR: stopped: removed iptable_nat nf_nat ip_tables; left x_tables "
           "nf_conntrack nf_defrag_ipv6 nf_defrag_ipv4\n");
 }
 
 TEST_CASE("a plan refuses up front when a target cannot go", "[rmmod]") {
-    FakeKernel kernel;
-    FakeClock clock;
-    const auto run = rmmod(kernel, clock, {"-r", "iptable_nat", "nonexistent"});
+    World w;
+    const auto run = w.rmmod({"-r", "iptable_nat", "nonexistent"});
     CHECK(run.status == 1);
     CHECK(run.err == "rmmod: ERROR: Module nonexistent is not currently loaded\n");
-    CHECK(kernel.calls().empty());
+    CHECK(w.kernel.calls().empty());
 }
 
 TEST_CASE("a plan with a permanent holder is refused before anything is removed", "[rmmod]") {
-    ScratchDir dir;
-    const auto root = dir.path();
-    modload::testing::write_text(root / "proc/modules",
-                                 "perm 16384 0 [permanent], Live 0x0\n"
-                                 "base 16384 1 perm, Live 0x0\n");
-    FakeKernel kernel;
-    FakeClock clock;
-    const auto run = rmmod(kernel, clock, {"--remove-holders", "base"}, root);
+    World w;
+    w.kernel.add({.name = "perm", .uses = {"lab_dev"}, .permanent = true});
+    const auto run = w.rmmod({"--remove-holders", "lab_dev"});
     CHECK(run.status == 1);
     CHECK(run.err == "rmmod: ERROR: cannot plan the removal: Device or resource busy (holder perm "
                      "is permanent and cannot be removed)\n");
-    CHECK(kernel.calls().empty());
+    CHECK(w.kernel.calls().empty());
 }
 
-TEST_CASE("rmmod -w --remove-holders -r combine: the plan waits for each step", "[rmmod]") {
-    ScratchDir dir;
-    const auto root = copy_fixture_root("basic", dir);
-    FakeKernel kernel;
-    kernel.maintain_proc_modules(root / "proc/modules");
-    FakeClock clock;
-    kernel.fail_next("delete_module", 0);
-    kernel.fail_next("delete_module", EWOULDBLOCK);
-    kernel.fail_next("delete_module", EWOULDBLOCK);
-    const auto run = rmmod(kernel, clock, {"-w", "--remove-holders", "-r", "nf_nat"}, root);
+TEST_CASE("rmmod -w --remove-holders -r combine: the plan waits for each target and holder",
+          "[rmmod]") {
+    World w;
+    w.kernel.get_reference("iptable_nat");  // a holder in use for a while
+    w.at(Millis{700}, [&] { w.kernel.put_reference("iptable_nat"); });
+    const auto run = w.rmmod({"-w", "--remove-holders", "-r", "nf_nat"});
     CHECK(run.status == 0);
     CHECK(run.err.empty());
-    CHECK(clock.sleeps().size() == 2);
-    const std::string left = modload::testing::read_text(root / "proc/modules");
-    CHECK(left.find("iptable_nat") == std::string::npos);
-    CHECK(left.find("nf_conntrack") == std::string::npos);
-    CHECK(left.find("libcrc32c") != std::string::npos);  // xfs still uses it
-    CHECK(left.find("xfs") != std::string::npos);
+    CHECK_FALSE(w.clock.sleeps().empty());
+    CHECK(w.kernel.find("iptable_nat") == nullptr);
+    CHECK(w.kernel.find("nf_conntrack") == nullptr);
+    CHECK(w.kernel.find("libcrc32c") != nullptr);  // xfs still uses it
+    CHECK(w.kernel.find("xfs") != nullptr);
 }

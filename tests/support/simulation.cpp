@@ -1,0 +1,2 @@
+// The simulation (see simulation.hpp).
+#include "simulation.hpp"
