@@ -1,0 +1,224 @@
+// remove_modules(): the library's removal, judged step by step against the model kernel.
+#include <cerrno>
+
+#include <fcntl.h>
+
+#include <catch2/catch.hpp>
+
+#include <modload/removal.hpp>
+
+#include "fixtures.hpp"
+#include "model_kernel.hpp"
+
+using namespace modload;
+using modload::testing::Millis;
+using modload::testing::ModelClock;
+using modload::testing::ModelKernel;
+using modload::testing::ScratchDir;
+using modload::testing::StepPoint;
+
+namespace {
+
+// a <- b <- c (c uses b, b uses a), and d also uses a.
+struct Chain {
+    ScratchDir dir;
+    ModelKernel kernel{dir.path()};
+    ModelClock clock{kernel};
+    SystemRoot root{dir.path()};
+    RemovalObserver quiet;
+
+    Chain() {
+        kernel.add({.name = "a"});
+        kernel.add({.name = "b", .uses = {"a"}});
+        kernel.add({.name = "c", .uses = {"b"}});
+    }
+
+    RemovalOutcome remove(std::vector<std::string> targets, const RemovalOptions& options,
+                          RemovalObserver* observer = nullptr) {
+        return remove_modules(kernel, root, BuiltinModules(), targets, options, clock,
+                              observer != nullptr ? *observer : quiet);
+    }
+};
+
+RemovalOptions with_deps() {
+    RemovalOptions options;
+    options.plan.remove_dependencies = true;
+    return options;
+}
+
+}  // namespace
+
+TEST_CASE("remove_modules removes a target and the dependencies it leaves unused", "[removal]") {
+    Chain c;
+    const RemovalOutcome out = c.remove({"c"}, with_deps());
+    CHECK(out.ok());
+    CHECK(out.removed == std::vector<std::string>{"c", "b", "a"});
+    CHECK(out.plan.steps.size() == 3);
+    CHECK(c.kernel.modules().empty());
+}
+
+TEST_CASE("a dependency that gained a holder before its turn is kept", "[removal]") {
+    Chain c;
+    // Another process loads d, which uses a, while c is being removed.
+    c.kernel.on_step([&, done = false](StepPoint point) mutable {
+        if (!done && point == StepPoint::syscall_entry) {
+            done = true;
+            REQUIRE(c.kernel.other_load("d", {"a"}) == 0);
+        }
+    });
+    const RemovalOutcome out = c.remove({"c"}, with_deps());
+    CHECK(out.ok());
+    CHECK(out.removed == std::vector<std::string>{"c", "b"});
+    REQUIRE(out.kept.size() == 1);
+    CHECK(out.kept[0].name == "a");
+    CHECK(out.kept[0].holders == std::vector<std::string>{"d"});
+    CHECK(c.kernel.find("a") != nullptr);
+}
+
+TEST_CASE("a dependency that gained a reference between the read and the call is kept, not "
+          "waited for",
+          "[removal]") {
+    Chain c;
+    // The reference comes at the entry of delete_module(a): the read said a was free.
+    c.kernel.on_step([&](StepPoint point) {
+        if (point == StepPoint::syscall_entry && c.kernel.calls().size() == 2) {
+            REQUIRE(c.kernel.get_reference("a"));
+        }
+    });
+    RemovalOptions options = with_deps();
+    options.wait = WaitPolicy{};
+    const RemovalOutcome out = c.remove({"c"}, options);
+    CHECK(out.ok());
+    CHECK(out.removed == std::vector<std::string>{"c", "b"});
+    REQUIRE(out.kept.size() == 1);
+    CHECK(c.kernel.calls().back().answer == EWOULDBLOCK);
+    CHECK(c.clock.sleeps().empty());
+}
+
+TEST_CASE("a dependency another process is removing is waited for until it is gone",
+          "[removal]") {
+    Chain c;
+    c.kernel.configure("a", Millis{0}, Millis{300});
+    // Once b is freed, another rmmod takes a, whose exit takes 300 ms.
+    c.kernel.on_step([&, done = false](StepPoint) mutable {
+        if (!done && c.kernel.find("b") == nullptr) {
+            done = c.kernel.other_remove("a") == 0;
+        }
+    });
+    const RemovalOutcome out = c.remove({"c"}, with_deps());
+    CHECK(out.ok());
+    CHECK(out.removed == std::vector<std::string>{"c", "b"});
+    CHECK(out.gone == std::vector<std::string>{"a"});
+    CHECK(c.kernel.find("a") == nullptr);
+}
+
+TEST_CASE("a wait ends at its limit, within one backoff step", "[removal]") {
+    Chain c;
+    REQUIRE(c.kernel.get_reference("c"));
+    RemovalOptions options;
+    options.wait = WaitPolicy{Millis{2500}};
+    const RemovalOutcome out = c.remove({"c"}, options);
+    REQUIRE(out.failures.size() == 1);
+    CHECK(out.failures[0].error.code == ETIMEDOUT);
+    CHECK(out.failures[0].obstacle == Obstacle::in_use);
+    CHECK(out.left == std::vector<std::string>{"c"});
+    CHECK(c.kernel.now() >= Millis{2500});
+    CHECK(c.kernel.now() < Millis{2500} + options.wait->max_delay);
+    CHECK(c.kernel.calls().empty());
+}
+
+TEST_CASE("an observer that says stop ends the removal before any system call", "[removal]") {
+    struct Stop final : RemovalObserver {
+        bool keep_going() override { return false; }
+    } stop;
+    Chain c;
+    const RemovalOutcome out = c.remove({"c"}, with_deps(), &stop);
+    REQUIRE(out.failures.size() == 1);
+    CHECK(out.failures[0].error.code == ECANCELED);
+    CHECK(out.left == std::vector<std::string>{"c", "b", "a"});
+    CHECK(c.kernel.calls().empty());
+}
+
+TEST_CASE("the observer hears of each wait with the module's entry", "[removal]") {
+    struct Listen final : RemovalObserver {
+        std::vector<Obstacle> heard;
+        void waiting(const LoadedModule& m, Obstacle obstacle, std::chrono::milliseconds) override {
+            CHECK(m.name == "c");
+            heard.push_back(obstacle);
+        }
+    } listen;
+    Chain c;
+    REQUIRE(c.kernel.get_reference("c"));
+    c.kernel.on_step([&, done = false](StepPoint) mutable {
+        if (!done && c.kernel.now() >= Millis{50}) {
+            done = c.kernel.put_reference("c");
+        }
+    });
+    RemovalOptions options;
+    options.wait = WaitPolicy{};
+    const RemovalOutcome out = c.remove({"c"}, options, &listen);
+    CHECK(out.ok());
+    REQUIRE_FALSE(listen.heard.empty());
+    CHECK(listen.heard.front() == Obstacle::in_use);
+}
+
+TEST_CASE("first checks fail every bad target and do nothing", "[removal]") {
+    Chain c;
+    const RemovalOutcome out = c.remove({"a", "zz", "b"}, with_deps());
+    REQUIRE(out.failures.size() == 3);
+    CHECK(out.failures[0].obstacle == Obstacle::has_holders);
+    CHECK(out.failures[0].stage == RemovalStage::checking);
+    CHECK(out.failures[1].obstacle == Obstacle::not_loaded);
+    CHECK(out.failures[2].obstacle == Obstacle::has_holders);
+    CHECK(out.plan.steps.empty());
+    CHECK(c.kernel.calls().empty());
+}
+
+TEST_CASE("a dry run plans and judges but removes nothing", "[removal]") {
+    Chain c;
+    RemovalOptions options = with_deps();
+    options.dry_run = true;
+    const RemovalOutcome out = c.remove({"c"}, options);
+    CHECK(out.ok());
+    REQUIRE(out.plan.steps.size() == 3);
+    CHECK(out.plan.steps[2].reason == PlanReason::unused_dependency);
+    CHECK(out.removed.empty());
+    CHECK(c.kernel.calls().empty());
+}
+
+TEST_CASE("force asks the kernel even for a module that is not listed, as kmod does",
+          "[removal]") {
+    Chain c;
+    RemovalOptions options;
+    options.force = true;
+    const RemovalOutcome out = c.remove({"zz"}, options);
+    REQUIRE(out.failures.size() == 1);
+    CHECK(out.failures[0].error.code == ENOENT);
+    REQUIRE(c.kernel.calls().size() == 1);
+    CHECK(c.kernel.calls()[0].flags == (O_NONBLOCK | O_TRUNC));
+}
+
+TEST_CASE("force removes a module in use without waiting", "[removal]") {
+    Chain c;
+    REQUIRE(c.kernel.get_reference("c"));
+    RemovalOptions options;
+    options.force = true;
+    const RemovalOutcome out = c.remove({"c"}, options);
+    CHECK(out.ok());
+    CHECK(out.removed == std::vector<std::string>{"c"});
+}
+
+TEST_CASE("an unreadable /proc/modules fails at the listing stage", "[removal]") {
+    ScratchDir dir;  // no proc/modules in it
+    testing::FakeKernel kernel;
+    ModelKernel unused(dir / "model");
+    ModelClock clock(unused);
+    RemovalObserver quiet;
+    const std::vector<std::string> targets{"a"};
+    const RemovalOutcome out = remove_modules(kernel, SystemRoot(dir.path()), BuiltinModules(),
+                                              targets, RemovalOptions(), clock, quiet);
+    REQUIRE(out.failures.size() == 1);
+    CHECK(out.failures[0].stage == RemovalStage::listing);
+    CHECK(out.failures[0].error.code == ENOENT);
+    CHECK(kernel.calls().empty());
+}
