@@ -1,18 +1,21 @@
 #include "fake_kernel.hpp"
 
+#include <cerrno>
 #include <fstream>
-#include <sstream>
+#include <stdexcept>
 
 #include <fcntl.h>
+
+#include "model_kernel.hpp"
 
 namespace modload::testing {
 
 void FakeKernel::fail_next(const std::string& syscall, int errno_value) {
+    if (errno_value != 0 && !kernel_can_answer(syscall, errno_value)) {
+        throw std::invalid_argument("fake kernel: " + syscall + " never answers errno " +
+                                    std::to_string(errno_value));
+    }
     scripted_[syscall].push_back(errno_value);
-}
-
-void FakeKernel::fail_delete(const std::string& name, int errno_value) {
-    delete_failures_[name] = errno_value;
 }
 
 Result<void> FakeKernel::answer(const std::string& syscall) {
@@ -59,39 +62,7 @@ Result<void> FakeKernel::init_module(std::span<const std::byte> image,
 
 Result<void> FakeKernel::delete_module(const std::string& name, unsigned flags) {
     calls_.push_back(Call{"delete_module", {}, flags, name, {}, false});
-    if (const auto it = delete_failures_.find(name); it != delete_failures_.end()) {
-        return make_error(it->second);
-    }
-    auto result = answer("delete_module");
-    if (result && !proc_modules_.empty()) {
-        forget_module(name);
-    }
-    return result;
-}
-
-void FakeKernel::forget_module(const std::string& name) {
-    std::ifstream in(proc_modules_);
-    std::ostringstream kept;
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream fields(line);
-        std::string module, size, refcount, holders, rest;
-        fields >> module >> size >> refcount >> holders;
-        std::getline(fields, rest);
-        if (module == name) {
-            continue;
-        }
-        const std::string item = name + ",";
-        if (const auto at = holders.find(item);
-            at != std::string::npos && (at == 0 || holders[at - 1] == ',')) {
-            holders.erase(at, item.size());
-            holders = holders.empty() ? "-" : holders;
-            refcount = std::to_string(std::stoi(refcount) - 1);
-        }
-        kept << module << ' ' << size << ' ' << refcount << ' ' << holders << rest << '\n';
-    }
-    in.close();
-    std::ofstream(proc_modules_) << kept.str();
+    return make_error(ENOENT);
 }
 
 }  // namespace modload::testing

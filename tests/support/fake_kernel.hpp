@@ -1,4 +1,7 @@
-// A Kernel that records what it was asked and answers as the test scripted.
+// A Kernel that records the loads it is asked for, with the exact bytes, parameters and flags,
+// and answers as the test queued: what the load paths' tests need to see. Only answers the real
+// kernel can give are accepted. Removals belong to the model (model_kernel.hpp), which answers
+// them by the kernel's rules; here delete_module always finds nothing loaded (ENOENT).
 #pragma once
 
 #include <cstddef>
@@ -23,14 +26,8 @@ public:
     };
 
     /// The errno the next call of `syscall` answers with (0: success); once each, in order.
+    /// std::invalid_argument for an errno that call never gives (kernel_can_answer()).
     void fail_next(const std::string& syscall, int errno_value);
-    /// delete_module(`name`) answers `errno_value` every time.
-    void fail_delete(const std::string& name, int errno_value);
-
-    /// Keeps the /proc/modules file at `path` true to the calls: a successful delete_module
-    /// drops the module's line, its name from every holder list and one reference from each
-    /// module it held.
-    void maintain_proc_modules(std::filesystem::path path) { proc_modules_ = std::move(path); }
 
     /// The next load call appends `message` to the kernel log file at `kmsg` as a /dev/kmsg
     /// record, as the kernel logs why it refused a module.
@@ -45,15 +42,12 @@ public:
 
 private:
     Result<void> answer(const std::string& syscall);
-    void forget_module(const std::string& name);
+    void log_pending();
 
     std::vector<Call> calls_;
     std::map<std::string, std::vector<int>> scripted_;
-    std::map<std::string, int> delete_failures_;
-    std::filesystem::path proc_modules_;
     std::filesystem::path kmsg_;
     std::vector<std::string> kmsg_messages_;
-    void log_pending();
 };
 
 }  // namespace modload::testing

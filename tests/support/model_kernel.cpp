@@ -30,6 +30,8 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
     return std::find(names.begin(), names.end(), name) != names.end();
 }
 
+}  // namespace
+
 // The answers each call can really give (kernel/module/main.c, and the generic ones of any
 // system call): a test that queues another would test a kernel that does not exist.
 bool kernel_can_answer(const std::string& syscall, int code) {
@@ -40,8 +42,6 @@ bool kernel_can_answer(const std::string& syscall, int code) {
     const std::vector<int>& allowed = syscall == "delete_module" ? removal : load;
     return std::find(allowed.begin(), allowed.end(), code) != allowed.end();
 }
-
-}  // namespace
 
 std::string_view step_point_name(StepPoint point) {
     switch (point) {
@@ -87,9 +87,13 @@ ModelKernel::ModelKernel(std::filesystem::path root, std::vector<std::string> bu
 
 void ModelKernel::add(ModelModule module) {
     for (const std::string& dependency : module.uses) {
-        if (find(dependency) == nullptr && !contains(builtin_, dependency)) {
+        // A module resolves its symbols only from Live modules (resolve_symbol_wait waits for a
+        // COMING one, and a GOING one is an unknown symbol).
+        const ModelModule* used = find(dependency);
+        if ((used == nullptr || used->state != ModuleState::live) &&
+            !contains(builtin_, dependency)) {
             throw std::invalid_argument("model: " + module.name + " uses " + dependency +
-                                        ", which is not loaded");
+                                        ", which is not Live");
         }
     }
     if (find(module.name) != nullptr) {

@@ -31,6 +31,10 @@ namespace modload::testing {
 
 using Millis = std::chrono::milliseconds;
 
+/// Whether `syscall` ("finit_module", "init_module", "delete_module") can really answer
+/// `errno_value`: the kernel's own refusals and the generic errors of any system call.
+bool kernel_can_answer(const std::string& syscall, int errno_value);
+
 /// Who changed the world: this process (the library under test) or another one.
 enum class Actor { us, other };
 

@@ -7,6 +7,7 @@
 #include <modload/removal.hpp>
 
 #include "fixtures.hpp"
+#include "model_kernel.hpp"
 
 using namespace modload;
 using modload::testing::fixture_root;
@@ -85,9 +86,12 @@ TEST_CASE("without module unloading in the kernel, removal is unsupported", "[re
 }
 
 TEST_CASE("removal asks the kernel without blocking, and O_TRUNC when forced", "[removal]") {
-    testing::FakeKernel kernel;
+    testing::ScratchDir dir;
+    testing::ModelKernel kernel(dir.path());
+    kernel.add({.name = "xfs"});
+    kernel.add({.name = "ext2"});
     REQUIRE(remove_module(kernel, "xfs", false));
-    REQUIRE(remove_module(kernel, "xfs", true));
+    REQUIRE(remove_module(kernel, "ext2", true));
     REQUIRE(kernel.calls().size() == 2);
     CHECK(kernel.calls()[0].syscall == "delete_module");
     CHECK(kernel.calls()[0].name == "xfs");
@@ -96,8 +100,9 @@ TEST_CASE("removal asks the kernel without blocking, and O_TRUNC when forced", "
 }
 
 TEST_CASE("the kernel's refusal to remove comes back as its errno", "[removal]") {
-    testing::FakeKernel kernel;
-    kernel.fail_delete("xfs", EWOULDBLOCK);
+    testing::ScratchDir dir;
+    testing::ModelKernel kernel(dir.path());
+    kernel.add({.name = "xfs", .references = 1});
     auto r = remove_module(kernel, "xfs", false);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == EWOULDBLOCK);

@@ -6,13 +6,12 @@
 
 #include <catch2/catch.hpp>
 
-#include "fixtures.hpp"
-#include "model_kernel.hpp"
+#include "basic_world.hpp"
 #include "tool.hpp"
 
 using modload::LoadedModule;
 using modload::ModuleState;
-using modload::testing::copy_fixture_root;
+using modload::testing::BasicWorld;
 using modload::testing::Millis;
 using modload::testing::ModelClock;
 using modload::testing::ModelKernel;
@@ -23,64 +22,10 @@ using modload::testing::StepPoint;
 using modload::tools::note_stop_signal;
 using modload::tools::stop_signal;
 
-namespace {
-
-// The basic fixture root (modules.builtin lists ext4; /sys/module/vt exists) with the model's
-// /proc/modules: iptable_nat's chain, xfs sharing libcrc32c, lab_dev held by two open files, and
-// a permanent module.
-struct World {
-    ScratchDir dir;
-    std::filesystem::path root = copy_fixture_root("basic", dir);
-    ModelKernel kernel{root, {"ext4"}};
-    ModelClock clock{kernel};
-
-    World() {
-        for (ModelModule m : std::vector<ModelModule>{
-                 {.name = "libcrc32c"},
-                 {.name = "xfs", .references = 1, .uses = {"libcrc32c"}},
-                 {.name = "nf_defrag_ipv4"},
-                 {.name = "nf_defrag_ipv6"},
-                 {.name = "nf_conntrack", .uses = {"libcrc32c", "nf_defrag_ipv4", "nf_defrag_ipv6"}},
-                 {.name = "x_tables"},
-                 {.name = "ip_tables", .uses = {"x_tables"}},
-                 {.name = "nf_nat", .uses = {"libcrc32c", "nf_conntrack"}},
-                 {.name = "iptable_nat", .uses = {"nf_nat", "ip_tables", "x_tables"}},
-                 {.name = "lab_dev", .references = 2, .taints = "OE"},
-                 {.name = "lab_permanent", .permanent = true},
-             }) {
-            kernel.add(std::move(m));
-        }
-        clock.interrupt_when([] { return stop_signal() != 0; });
-    }
-
-    modload::testing::ToolRun rmmod(const std::vector<std::string>& args) {
-        return run_tool("rmmod", kernel, root, args, "6.1.0-test", 0, &clock);
-    }
-
-    // At simulated time `at`, once: `action` (another process acting).
-    void at(Millis when, std::function<void()> action) {
-        kernel.on_step([this, when, action = std::move(action), done = false](StepPoint) mutable {
-            if (!done && kernel.now() >= when) {
-                done = true;
-                action();
-            }
-        });
-    }
-
-    std::vector<std::string> our_deletes() const {
-        std::vector<std::string> names;
-        for (const auto& call : kernel.calls()) {
-            names.push_back(call.name);
-        }
-        return names;
-    }
-};
-
-}  // namespace
 
 TEST_CASE("rmmod --wait removes a module in use once it is free, quietly under a second",
           "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.at(Millis{300}, [&] {
         w.kernel.put_reference("lab_dev");
         w.kernel.put_reference("lab_dev");
@@ -93,7 +38,7 @@ TEST_CASE("rmmod --wait removes a module in use once it is free, quietly under a
 }
 
 TEST_CASE("rmmod --wait says once what it waits for after the first second", "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.at(Millis{2500}, [&] {
         w.kernel.put_reference("lab_dev");
         w.kernel.put_reference("lab_dev");
@@ -104,7 +49,7 @@ TEST_CASE("rmmod --wait says once what it waits for after the first second", "[r
 }
 
 TEST_CASE("rmmod --wait names the holders it waits for", "[rmmod]") {
-    World w;
+    BasicWorld w;
     const auto run = w.rmmod({"--wait=3000", "libcrc32c"});
     CHECK(run.status == 1);
     CHECK(run.err ==
@@ -119,7 +64,7 @@ TEST_CASE("rmmod --wait=MSEC and -w MSEC time out with the module's users, exit 
         GENERATE(std::vector<std::string>{"--wait=2000", "lab_dev"},
                  std::vector<std::string>{"-w", "2000", "lab_dev"},
                  std::vector<std::string>{"-v", "-w", "2000", "lab_dev"});
-    World w;
+    BasicWorld w;
     const auto run = w.rmmod(args);
     CHECK(run.status == 1);
     CHECK(run.err ==
@@ -132,7 +77,7 @@ TEST_CASE("rmmod --wait=MSEC and -w MSEC time out with the module's users, exit 
 
 TEST_CASE("-w followed by a word that is not digits waits without limit on that module",
           "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.at(Millis{5000}, [&] {
         w.kernel.put_reference("lab_dev");
         w.kernel.put_reference("lab_dev");
@@ -144,7 +89,7 @@ TEST_CASE("-w followed by a word that is not digits waits without limit on that 
 
 TEST_CASE("rmmod --wait stops on SIGINT or SIGTERM before its next system call", "[rmmod]") {
     const int signal = GENERATE(SIGINT, SIGTERM);
-    World w;
+    BasicWorld w;
     struct sigaction before {};
     REQUIRE(sigaction(signal, nullptr, &before) == 0);
     w.at(Millis{1500}, [&] { note_stop_signal(signal); });
@@ -163,7 +108,7 @@ TEST_CASE("rmmod --wait stops on SIGINT or SIGTERM before its next system call",
 }
 
 TEST_CASE("a signal between two steps of a plan stops it and says what was removed", "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.kernel.on_step([&](StepPoint point) {
         if (point == StepPoint::syscall_entry && w.kernel.calls().size() == 1) {
             note_stop_signal(SIGINT);  // arrives as the second delete_module begins
@@ -178,7 +123,7 @@ TEST_CASE("a signal between two steps of a plan stops it and says what was remov
 }
 
 TEST_CASE("rmmod --wait still refuses what no wait can fix", "[rmmod]") {
-    World w;
+    BasicWorld w;
     const auto run = w.rmmod({"--wait", "ext4", "nonexistent", "lab_permanent"});
     CHECK(run.status == 1);
     CHECK(run.err ==
@@ -188,7 +133,7 @@ TEST_CASE("rmmod --wait still refuses what no wait can fix", "[rmmod]") {
 }
 
 TEST_CASE("rmmod --wait with a value that is not milliseconds is a usage error", "[rmmod]") {
-    World w;
+    BasicWorld w;
     const auto run = w.rmmod({"--wait=soon", "lab_dev"});
     CHECK(run.status == 1);
     CHECK(run.err == "rmmod: ERROR: --wait takes a number of milliseconds, not 'soon'\n");
@@ -196,7 +141,7 @@ TEST_CASE("rmmod --wait with a value that is not milliseconds is a usage error",
 }
 
 TEST_CASE("rmmod of a Loading module says kmod's words, then why", "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.kernel.configure("slow", Millis{3000});
     REQUIRE(w.kernel.other_load("slow", {}) == 0);
     const auto run = w.rmmod({"slow"});
@@ -209,7 +154,7 @@ TEST_CASE("rmmod of a Loading module says kmod's words, then why", "[rmmod]") {
 
 TEST_CASE("rmmod --wait of a Loading module waits until it is Live, then removes it",
           "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.kernel.configure("slow", Millis{3000});
     REQUIRE(w.kernel.other_load("slow", {}) == 0);
     const auto run = w.rmmod({"--wait=10000", "slow"});
@@ -221,7 +166,7 @@ TEST_CASE("rmmod --wait of a Loading module waits until it is Live, then removes
 }
 
 TEST_CASE("rmmod --wait of a Loading module whose init fails ends when it is gone", "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.kernel.configure("failing", Millis{500}, Millis{0}, ENODEV);
     REQUIRE(w.kernel.other_load("failing", {}) == 0);
     const auto run = w.rmmod({"-v", "--wait", "failing"});
@@ -233,7 +178,7 @@ TEST_CASE("rmmod --wait of a Loading module whose init fails ends when it is gon
 TEST_CASE("rmmod of a module another process is removing waits for it to be gone, exit 0",
           "[rmmod]") {
     const bool with_wait = GENERATE(false, true);
-    World w;
+    BasicWorld w;
     w.kernel.configure("lab_dev", Millis{0}, Millis{1200});
     w.kernel.put_reference("lab_dev");
     w.kernel.put_reference("lab_dev");
@@ -253,7 +198,7 @@ TEST_CASE("rmmod of a module another process is removing waits for it to be gone
 TEST_CASE("rmmod says a module is being removed when its exit outlasts the bound", "[rmmod]") {
     const std::vector<std::string> args = GENERATE(std::vector<std::string>{"lab_dev"},
                                                    std::vector<std::string>{"--wait=500", "lab_dev"});
-    World w;
+    BasicWorld w;
     w.kernel.configure("lab_dev", Millis{0}, Millis{60000});
     w.kernel.put_reference("lab_dev");
     w.kernel.put_reference("lab_dev");
@@ -268,7 +213,7 @@ TEST_CASE("rmmod says a module is being removed when its exit outlasts the bound
 }
 
 TEST_CASE("two rmmods at once: the one that loses the race waits and exits 0", "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.kernel.configure("iptable_nat", Millis{0}, Millis{800});
     // The other rmmod wins between our read of /proc/modules and our delete_module.
     w.kernel.on_step([&, done = false](StepPoint point) mutable {
@@ -286,7 +231,7 @@ TEST_CASE("two rmmods at once: the one that loses the race waits and exits 0", "
 
 TEST_CASE("rmmod -w -r keeps a dependency that gained a user during the wait, never waiting on it",
           "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.kernel.add({.name = "lab_waiter", .references = 1, .uses = {"lab_dev"}});
     w.kernel.put_reference("lab_dev");
     w.kernel.put_reference("lab_dev");  // lab_dev: only lab_waiter holds it
@@ -311,7 +256,7 @@ TEST_CASE("rmmod -w -r keeps a dependency that gained a user during the wait, ne
 }
 
 TEST_CASE("rmmod -r removes the module and the dependencies it leaves unused", "[rmmod]") {
-    World w;
+    BasicWorld w;
     const auto run = w.rmmod({"-r", "iptable_nat"});
     CHECK(run.status == 0);
     CHECK(run.err.empty());
@@ -322,7 +267,7 @@ TEST_CASE("rmmod -r removes the module and the dependencies it leaves unused", "
 }
 
 TEST_CASE("rmmod --dry-run prints the plan and touches nothing", "[rmmod]") {
-    World w;
+    BasicWorld w;
     const auto run = w.rmmod({"-n", "--remove-holders", "-r", "nf_conntrack"});
     CHECK(run.status == 0);
     CHECK(run.out == "iptable_nat\nnf_nat\nnf_conntrack\nip_tables\nx_tables\nnf_defrag_ipv6\n"
@@ -337,7 +282,7 @@ TEST_CASE("rmmod --dry-run prints the plan and touches nothing", "[rmmod]") {
 }
 
 TEST_CASE("rmmod --remove-holders removes the holders first, each after its own", "[rmmod]") {
-    World w;
+    BasicWorld w;
     const auto run = w.rmmod({"--remove-holders", "nf_conntrack"});
     CHECK(run.status == 0);
     CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat", "nf_nat", "nf_conntrack"});
@@ -345,7 +290,7 @@ TEST_CASE("rmmod --remove-holders removes the holders first, each after its own"
 
 TEST_CASE("a plan stops at the first failure and says what was removed and what is left",
           "[rmmod]") {
-    World w;
+    BasicWorld w;
     // Someone sets /proc/sys/kernel/modules_disabled during the plan.
     w.kernel.on_step([&](StepPoint point) {
         if (point == StepPoint::syscall_entry && w.kernel.calls().size() == 3) {
@@ -361,7 +306,7 @@ TEST_CASE("a plan stops at the first failure and says what was removed and what 
 }
 
 TEST_CASE("a plan refuses up front when a target cannot go", "[rmmod]") {
-    World w;
+    BasicWorld w;
     const auto run = w.rmmod({"-r", "iptable_nat", "nonexistent"});
     CHECK(run.status == 1);
     CHECK(run.err == "rmmod: ERROR: Module nonexistent is not currently loaded\n");
@@ -369,7 +314,7 @@ TEST_CASE("a plan refuses up front when a target cannot go", "[rmmod]") {
 }
 
 TEST_CASE("a plan with a permanent holder is refused before anything is removed", "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.kernel.add({.name = "perm", .uses = {"lab_dev"}, .permanent = true});
     const auto run = w.rmmod({"--remove-holders", "lab_dev"});
     CHECK(run.status == 1);
@@ -380,7 +325,7 @@ TEST_CASE("a plan with a permanent holder is refused before anything is removed"
 
 TEST_CASE("rmmod -w --remove-holders -r combine: the plan waits for each target and holder",
           "[rmmod]") {
-    World w;
+    BasicWorld w;
     w.kernel.get_reference("iptable_nat");  // a holder in use for a while
     w.at(Millis{700}, [&] { w.kernel.put_reference("iptable_nat"); });
     const auto run = w.rmmod({"-w", "--remove-holders", "-r", "nf_nat"});
