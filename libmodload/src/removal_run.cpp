@@ -179,7 +179,9 @@ StepEnd Remover::run(const PlanStep& step) {
                 return keep(*module);
             }
             if (!waits) {
-                return fail(name, Obstacle::in_use, error, seen);
+                // The kernel's word, not the read's: with -f, holders still refuse (kmod says
+                // "Resource temporarily unavailable" there too).
+                return fail(name, Obstacle::none, error, seen);
             }
             if (!pause(wait, *module, Obstacle::in_use, wait_limit)) {
                 return StepEnd::failed;

@@ -157,3 +157,13 @@ TEST_CASE("rmmod on a kernel without module support says so", "[rmmod]") {
     CHECK(run.status == 1);
     CHECK(run.err.find("this kernel has no loadable module support") != std::string::npos);
 }
+
+TEST_CASE("rmmod -f on a module with holders gives the kernel's refusal, as kmod does",
+          "[rmmod]") {
+    BasicWorld w;
+    const auto run = w.rmmod({"-f", "libcrc32c"});
+    CHECK(run.status == 1);
+    CHECK(run.err ==
+          "rmmod: ERROR: could not remove module libcrc32c: Resource temporarily unavailable\n");
+    CHECK(w.kernel.find("libcrc32c") != nullptr);
+}

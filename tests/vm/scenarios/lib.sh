@@ -178,8 +178,8 @@ kunload() {
 
 # kunload_lab: remove every test module, dependents first.
 kunload_lab() {
-	kunload lab_user lab_consumer lab_provider lab_params lab_initfail lab_dev \
-		lab_hold lab_perm lab_dash
+	kunload lab_user lab_waiter lab_consumer lab_provider lab_params lab_initfail lab_dev \
+		lab_hold lab_perm lab_dash lab_slow
 }
 
 # loaded_modules: names of all loaded (not built-in) modules.

@@ -178,8 +178,8 @@ else
 	not_ok "... says 'stopped: removed lab_user; left ${PLAN#lab_user }'"
 	diag "\$ $CMD (exit $RC_ours)" "$OUT_ours"
 fi
-check "... and first why lab_dev could not go" \
-	eval 'printf "%s\n" "$OUT_ours" | head -n 1 | grep -q "^rmmod: ERROR: could not remove module lab_dev: "'
+check "... and first why lab_dev could not go, in kmod's words: 'Module lab_dev is in use'" \
+	eval 'printf "%s\n" "$OUT_ours" | head -n 1 | grep -qx "rmmod: ERROR: Module lab_dev is in use"'
 diag "ours: $(printf '%s\n' "$OUT_ours" | head -n 1)"
 expect_left "... the kernel state matches" "lab_user lab_dev lab_provider" "lab_dev lab_provider"
 

@@ -1,8 +1,9 @@
 # rmmod --wait: retrying a removal while a module is in use, on the two
 # kinds of reference the kernel knows without holders: an open file on a
 # module's device (lab_dev) and a module's reference on itself (lab_hold).
-# Also the time limit, SIGINT/SIGTERM during a wait, and errors that must
-# end a wait at once (a permanent module).
+# Also the time limit, SIGINT/SIGTERM during a wait (rmmod says so, then
+# dies of the signal), and errors that must end a wait at once (a permanent
+# module).
 #
 # kmod 30's rmmod has no --wait: it fails at once with "is in use", which is
 # compared where the answer must agree.  kmod 30's own waiting removal,
@@ -123,27 +124,55 @@ check "--wait=300: gave up no earlier than 300 ms (said ${_after:-?} ms)" \
 
 # --- interrupted by a signal --------------------------------------------------
 
+# rmmod runs in the foreground, as from a terminal: a background command of
+# this ash (no job control) would start with SIGINT ignored, and a signal
+# the caller ignores stays ignored.  A background process sends the signal
+# to rmmod alone once rmmod has said it is waiting (a second into the wait,
+# its handlers long in place), plus half a second.  rmmod says it was
+# interrupted, then dies of the signal (re-raised with the default action),
+# so a calling shell sees status 128+N and stops as for any interrupted
+# command (signals.sh runs that through bash).
+
+# rmmod_pid: the pid of the running rmmod, if any.
+rmmod_pid() {
+	for _c in /proc/[0-9]*/comm; do
+		if [ "$(cat "$_c" 2>/dev/null)" = rmmod ]; then
+			_c=${_c%/comm}
+			echo "${_c#/proc/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
 kload lab_dev
 exec 3</dev/lab_dev
 for sig in INT TERM; do
+	case $sig in INT) want=130 ;; TERM) want=143 ;; esac
 	: >/tmp/rmmod.out
-	"$OURS/rmmod" --wait lab_dev >/tmp/rmmod.out 2>&1 &
-	pid=$!
-	# Once the waiting line is out, the tool has waited a second with its
-	# handlers in place; half a second more and the signal comes mid-wait.
-	wait_until 15 grep -q 'waiting for' /tmp/rmmod.out
-	sleep 0.5
-	# (without fd 3: a leftover sleep must not keep lab_dev open)
-	( exec 3<&-; sleep 15; kill -KILL $pid ) >/dev/null 2>&1 &
-	watchdog=$!
-	uptime_ms t0
-	kill -$sig $pid
-	wait $pid
+	rm -f /tmp/signal.sent
+	(
+		exec 3<&-
+		wait_until 15 grep -q 'waiting for' /tmp/rmmod.out || exit 1
+		sleep 0.5
+		_pid=$(rmmod_pid) || exit 1
+		uptime_ms _ts
+		kill -$sig "$_pid" && echo "$_ts" >/tmp/signal.sent
+	) >/dev/null 2>&1 &
+	sender=$!
+	# In a subshell that becomes rmmod: ash reports a job killed by
+	# SIGTERM ("Terminated") on its stderr, which must not land in the file.
+	(
+		exec >/tmp/rmmod.out 2>&1 3<&-
+		exec timeout 30 "$OURS/rmmod" --wait lab_dev
+	)
 	rc=$?
 	uptime_ms t1
-	kill $watchdog 2>/dev/null
-	OUT_ours=$(cat /tmp/rmmod.out) RC_ours=$rc MS_ours=$((t1 - t0)) CMD="rmmod --wait lab_dev (SIG$sig)"
-	check "SIG$sig during --wait: exit 1 (ended $((t1 - t0)) ms after the signal)" [ "$rc" = 1 ]
+	wait $sender
+	t0=$(cat /tmp/signal.sent 2>/dev/null)
+	OUT_ours=$(cat /tmp/rmmod.out) RC_ours=$rc MS_ours=$((t1 - ${t0:-$t1})) CMD="rmmod --wait lab_dev (SIG$sig)"
+	check "SIG$sig during --wait: rmmod dies of SIG$sig, status $want ($rc, $MS_ours ms after the signal)" \
+		[ "$rc" = $want ]
 	expect_output "SIG$sig during --wait: the waiting line, then 'interrupted while waiting for lab_dev: refcount 1, from outside modules'" \
 		"$WAITING_DEV
 rmmod: ERROR: interrupted while waiting for lab_dev: refcount 1, from outside modules"
