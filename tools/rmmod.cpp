@@ -201,54 +201,32 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     const StopSignals signals;
     Progress progress(report);
 
-    // A plan is all or nothing; without one each argument goes alone, judged on its own read of
-    // /proc/modules, and one that fails does not stop the others (kmod's way).
-    std::vector<std::vector<std::string>> runs;
-    if (planned) {
-        runs.push_back(names);
-    } else {
-        for (const std::string& name : names) {
-            runs.push_back({name});
+    const RemovalOutcome outcome =
+        remove_modules(ctx.kernel, ctx.root, builtin, names, options, ctx.clock, progress);
+    if (options.dry_run) {
+        for (const PlanStep& step : outcome.plan.steps) {
+            ctx.out << step.name << '\n';
         }
     }
-    std::vector<std::string> removed;
-    for (std::size_t i = 0; i < runs.size(); ++i) {
-        const RemovalOutcome outcome = remove_modules(ctx.kernel, ctx.root, builtin, runs[i],
-                                                      options, ctx.clock, progress);
-        if (options.dry_run) {
-            for (const PlanStep& step : outcome.plan.steps) {
-                ctx.out << step.name << '\n';
-            }
-        }
-        for (const std::string& name : outcome.removed) {
-            report.info("removed " + name);
-        }
-        for (const std::string& name : outcome.gone) {
-            report.info(name + " was already gone: removed by another process");
-        }
-        for (const LoadedModule& module : outcome.kept) {
-            report.info("kept " + module.name + ": it is in use again (" + describe_users(module) +
-                        ")");
-        }
-        removed.insert(removed.end(), outcome.removed.begin(), outcome.removed.end());
-        for (const RemovalFailure& failure : outcome.failures) {
-            report_failure(report, progress, failure);
-            ++failures;
-        }
-        const bool interrupted = stop_signal() != 0;
-        if ((planned && !outcome.left.empty()) || (interrupted && i + 1 < runs.size())) {
-            std::vector<std::string> left = outcome.left;
-            for (std::size_t j = i + 1; j < runs.size(); ++j) {
-                left.insert(left.end(), runs[j].begin(), runs[j].end());
-            }
-            report.error("stopped: removed" + (removed.empty() ? " nothing" : joined(removed)) +
-                         "; left" + joined(left));
-        }
-        if (interrupted) {
-            break;
-        }
+    for (const std::string& name : outcome.removed) {
+        report.info("removed " + name);
     }
-    return failures == 0 ? 0 : 1;
+    for (const std::string& name : outcome.gone) {
+        report.info(name + " was already gone: removed by another process");
+    }
+    for (const LoadedModule& module : outcome.kept) {
+        report.info("kept " + module.name + ": it is in use again (" + describe_users(module) + ")");
+    }
+    for (const RemovalFailure& failure : outcome.failures) {
+        report_failure(report, progress, failure);
+        ++failures;
+    }
+    if (!outcome.left.empty() && (planned || names.size() > 1)) {
+        report.error("stopped: removed" +
+                     (outcome.removed.empty() ? " nothing" : joined(outcome.removed)) + "; left" +
+                     joined(outcome.left));
+    }
+    return failures == 0 && outcome.left.empty() ? 0 : 1;
 }
 
 }  // namespace modload::tools

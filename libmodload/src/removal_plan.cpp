@@ -12,6 +12,28 @@ namespace modload {
 
 namespace {
 
+// The modules of `listed` that hold `name`, directly or through other modules.
+std::vector<std::string> listed_holders(const Snapshot& snapshot, const std::string& name,
+                                        const std::set<std::string>& listed) {
+    std::vector<std::string> found;
+    std::set<std::string> seen{name};
+    std::vector<std::string> todo{name};
+    while (!todo.empty()) {
+        const LoadedModule* m = snapshot.find(todo.back());
+        todo.pop_back();
+        for (const std::string& holder : m != nullptr ? m->holders : std::vector<std::string>{}) {
+            if (!seen.insert(holder).second) {
+                continue;
+            }
+            if (listed.count(holder) != 0) {
+                found.push_back(holder);
+            }
+            todo.push_back(holder);
+        }
+    }
+    return found;
+}
+
 class Planner {
 public:
     Planner(const Snapshot& snapshot, const PlanOptions& options)
@@ -96,7 +118,7 @@ Result<void> Planner::add_unused_dependencies() {
 }
 
 Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
-    for (const std::string& target : targets) {
+    for (const std::string& target : order_by_holders(snapshot_, targets)) {
         std::vector<std::string> path;
         if (auto r = add(target, PlanReason::target, path); !r) {
             return r.error();
@@ -107,10 +129,60 @@ Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
             return r.error();
         }
     }
+    // A target can be held by a dependency that becomes unused only once other targets are gone
+    // (a holds b, b holds c, with targets c and a): every step goes after all that hold it.
+    std::vector<std::string> names;
+    std::map<std::string, PlanReason> reasons;
+    std::set<std::string> unused;
+    for (const PlanStep& step : plan_.steps) {
+        names.push_back(step.name);
+        reasons[step.name] = step.reason;
+        if (step.reason == PlanReason::unused_dependency) {
+            unused.insert(step.name);
+        }
+    }
+    // Such a dependency is in a target's way: it is a holder, waited for like one, never kept.
+    for (const std::string& target : targets) {
+        for (const std::string& holder : listed_holders(snapshot_, target, unused)) {
+            reasons[holder] = PlanReason::holder;
+        }
+    }
+    plan_.steps.clear();
+    for (const std::string& name : order_by_holders(snapshot_, names)) {
+        plan_.steps.push_back(PlanStep{name, reasons[name]});
+    }
     return std::move(plan_);
 }
 
 }  // namespace
+
+std::vector<std::string> order_by_holders(const Snapshot& snapshot,
+                                          std::span<const std::string> names) {
+    const std::set<std::string> wanted(names.begin(), names.end());
+    std::map<std::string, std::vector<std::string>> held_by;
+    for (const std::string& name : names) {
+        held_by[name] = listed_holders(snapshot, name, wanted);
+    }
+    // Each time, the first name (in the given order) whose listed holders are all placed.
+    std::vector<std::string> order;
+    std::set<std::string> placed;
+    std::vector<std::string> rest(names.begin(), names.end());
+    while (!rest.empty()) {
+        auto ready = std::find_if(rest.begin(), rest.end(), [&](const std::string& name) {
+            const std::vector<std::string>& holders = held_by[name];
+            return std::all_of(holders.begin(), holders.end(),
+                               [&](const std::string& h) { return placed.count(h) != 0; });
+        });
+        if (ready == rest.end()) {
+            ready = rest.begin();  // a cycle, only in a forged snapshot: keep the given order
+        }
+        if (placed.insert(*ready).second) {
+            order.push_back(*ready);
+        }
+        rest.erase(ready);
+    }
+    return order;
+}
 
 Result<RemovalPlan> plan_removal(const Snapshot& snapshot, std::span<const std::string> targets,
                                  const PlanOptions& options) {

@@ -164,7 +164,9 @@ StepEnd Remover::run(const PlanStep& step) {
         if (!observer_.keep_going()) {
             return fail(name, Obstacle::none, make_error(ECANCELED, "interrupted"), seen);
         }
-        auto removed = remove_module(kernel_, name, options_.force);
+        // -f is for what the user named and their holders: a dependency that gained a user
+        // between the read and this call must be refused by the kernel, not forced out.
+        auto removed = remove_module(kernel_, name, options_.force && !dependency);
         if (removed) {
             outcome_.removed.push_back(name);
             return StepEnd::removed;
@@ -213,9 +215,16 @@ StepEnd Remover::run(const PlanStep& step) {
 // kmod's rmmod -f asks the kernel without looking first: a target that is not listed is still
 // one delete_module, and the kernel's answer stands.
 bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string& name,
-                    RemovalOutcome& outcome) {
+                    RemovalObserver& observer, RemovalOutcome& outcome) {
     if (snapshot.find(name) != nullptr) {
         return false;
+    }
+    outcome.plan.steps.push_back(PlanStep{name, PlanReason::target});
+    if (!observer.keep_going()) {
+        outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name, Obstacle::none,
+                                                  make_error(ECANCELED, "interrupted"), {}});
+        outcome.left.push_back(name);
+        return true;
     }
     auto removed = remove_module(kernel, name, true);
     if (removed) {
@@ -246,11 +255,54 @@ bool allowed(Obstacle obstacle, const RemovalOptions& options) {
     return false;
 }
 
+template <class T>
+void append(std::vector<T>& to, const std::vector<T>& from) {
+    to.insert(to.end(), from.begin(), from.end());
+}
+
+// kmod's rmmod: each target alone, judged after the ones before it are gone (so `rmmod a b`
+// removes b when only a held it); one that fails does not stop the others, but a stop from the
+// observer does.
+RemovalOutcome remove_each(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
+                           std::span<const std::string> targets, const RemovalOptions& options,
+                           Clock& clock, RemovalObserver& observer) {
+    RemovalOutcome all;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        const RemovalOutcome one =
+            remove_modules(kernel, root, builtin, targets.subspan(i, 1), options, clock, observer);
+        append(all.plan.steps, one.plan.steps);
+        append(all.removed, one.removed);
+        append(all.gone, one.gone);
+        append(all.kept, one.kept);
+        append(all.failures, one.failures);
+        if (!observer.keep_going()) {
+            append(all.left, one.left);
+            all.left.insert(all.left.end(), targets.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                            targets.end());
+            break;
+        }
+    }
+    return all;
+}
+
 }  // namespace
 
 RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
                               std::span<const std::string> targets, const RemovalOptions& options,
                               Clock& clock, RemovalObserver& observer) {
+    const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
+    if (!planned && targets.size() > 1) {
+        if (!options.wait) {
+            return remove_each(kernel, root, builtin, targets, options, clock, observer);
+        }
+        // Waiting for a target that a later one holds would never end.
+        auto snapshot = Snapshot::read(root);
+        const std::vector<std::string> ordered =
+            snapshot ? order_by_holders(*snapshot, targets)
+                     : std::vector<std::string>(targets.begin(), targets.end());
+        return remove_each(kernel, root, builtin, ordered, options, clock, observer);
+    }
+
     RemovalOutcome outcome;
     for (const std::string& name : targets) {
         if (!is_valid_module_name(name)) {
@@ -269,11 +321,11 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         return outcome;
     }
 
-    std::vector<std::string> planned;
+    std::vector<std::string> accepted;
     for (const std::string& name : targets) {
         if (options.force) {
-            if (options.dry_run || !force_unlisted(kernel, *snapshot, name, outcome)) {
-                planned.push_back(name);
+            if (options.dry_run || !force_unlisted(kernel, *snapshot, name, observer, outcome)) {
+                accepted.push_back(name);
             }
             continue;
         }
@@ -285,19 +337,19 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
                 module != nullptr ? std::optional<LoadedModule>(*module) : std::nullopt});
             continue;
         }
-        planned.push_back(name);
+        accepted.push_back(name);
     }
     // A plan is all or nothing: a target that cannot go stops it before it starts.
     if (!outcome.ok()) {
         return outcome;
     }
-    auto plan = plan_removal(*snapshot, planned, options.plan);
+    auto plan = plan_removal(*snapshot, accepted, options.plan);
     if (!plan) {
         outcome.failures.push_back(
             RemovalFailure{RemovalStage::planning, {}, Obstacle::none, plan.error(), {}});
         return outcome;
     }
-    outcome.plan = std::move(*plan);
+    append(outcome.plan.steps, plan->steps);  // after any forced unlisted targets
     if (options.dry_run) {
         return outcome;
     }

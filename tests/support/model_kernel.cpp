@@ -36,9 +36,9 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
 // system call): a test that queues another would test a kernel that does not exist.
 bool kernel_can_answer(const std::string& syscall, int code) {
     static const std::vector<int> removal{EPERM, ENOENT, EWOULDBLOCK, EBUSY, EFAULT, EINTR};
-    static const std::vector<int> load{EPERM,  ENOEXEC, ENOMEM, EFAULT,       EINVAL, EEXIST,
-                                       EBUSY,  ENOENT,  EINTR,  EKEYREJECTED, ENOKEY, EBADMSG,
-                                       ESRCH,  EFBIG,   ENOSPC, ETXTBSY,      EBADF,  ENOSYS};
+    static const std::vector<int> load{EPERM, ENOEXEC, ENOMEM, EFAULT,       EINVAL, EEXIST,
+                                       EBUSY, ENOENT,  EINTR,  EKEYREJECTED, ENOKEY, EBADMSG,
+                                       ESRCH, EFBIG,   ENOSPC, ETXTBSY,      EBADF,  ENOSYS};
     const std::vector<int>& allowed = syscall == "delete_module" ? removal : load;
     return std::find(allowed.begin(), allowed.end(), code) != allowed.end();
 }
@@ -223,8 +223,8 @@ std::uint64_t ModelKernel::begin(const std::string& name, Actor who, Millis dura
     return serial;
 }
 
-std::uint64_t ModelKernel::start_load(const std::string& name,
-                                      const std::vector<std::string>& uses, Actor who) {
+std::uint64_t ModelKernel::start_load(const std::string& name, const std::vector<std::string>& uses,
+                                      Actor who) {
     ModelModule module;
     if (const auto it = behaviour_.find(name); it != behaviour_.end()) {
         module = it->second;
@@ -506,8 +506,8 @@ std::optional<int> ModelKernel::queued(const std::string& syscall) {
 Result<void> ModelKernel::answer(ModelCall call) {
     char flags[16];
     std::snprintf(flags, sizeof flags, "0x%x", call.flags);
-    note("us    " + call.syscall + "(" + call.name + ", " + flags + ") = " +
-         errno_name(call.answer));
+    note("us    " + call.syscall + "(" + call.name + ", " + flags +
+         ") = " + errno_name(call.answer));
     const int code = call.answer;
     calls_.push_back(std::move(call));
     if (code != 0) {
@@ -585,7 +585,8 @@ Result<void> ModelKernel::finit_module(int fd, const std::string& parameters, un
         throw std::logic_error("model: a step hook made one of our system calls");
     }
     step(StepPoint::syscall_entry);
-    constexpr unsigned kKnownFlags = kInitIgnoreModversions | kInitIgnoreVermagic | kInitCompressedFile;
+    constexpr unsigned kKnownFlags =
+        kInitIgnoreModversions | kInitIgnoreVermagic | kInitCompressedFile;
     if ((flags & ~kKnownFlags) != 0) {
         return answer(ModelCall{now_, "finit_module", "", flags, EINVAL, {}, 0});
     }

@@ -61,7 +61,7 @@ struct ModelModule {
 
 /// One system call of ours, with the kernel's answer.
 struct ModelCall {
-    Millis at{0};  ///< simulated time at its entry
+    Millis at{0};         ///< simulated time at its entry
     std::string syscall;  ///< "finit_module", "init_module" or "delete_module"
     std::string name;     ///< the module named (loads: read from the image)
     unsigned flags = 0;
@@ -91,17 +91,17 @@ struct ModelEvent {
 
 /// Where the model calls its step hook: the points between which other processes may act.
 enum class StepPoint {
-    syscall_entry,   ///< at the entry of one of our system calls
-    inside_init,     ///< our load is inside a slow init, or waits for another's COMING module
-    inside_exit,     ///< our delete_module is inside a slow exit
-    clock,           ///< our clock's now() or sleep (ModelClock)
+    syscall_entry,  ///< at the entry of one of our system calls
+    inside_init,    ///< our load is inside a slow init, or waits for another's COMING module
+    inside_exit,    ///< our delete_module is inside a slow exit
+    clock,          ///< our clock's now() or sleep (ModelClock)
 };
 
 std::string_view step_point_name(StepPoint point);
 std::string_view event_kind_name(ModelEvent::Kind kind);
 
 class ModelKernel final : public Kernel {
-public:
+  public:
     /// Keeps <root>/proc/modules (folders created). `builtin` names count as present when a load
     /// needs them; delete_module of one answers ENOENT as it is not in the module list.
     explicit ModelKernel(std::filesystem::path root, std::vector<std::string> builtin = {});
@@ -185,7 +185,7 @@ public:
                              const std::string& parameters) override;
     Result<void> delete_module(const std::string& name, unsigned flags) override;
 
-private:
+  private:
     struct Pending {
         Millis due{0};
         std::uint64_t serial = 0;
@@ -237,17 +237,19 @@ private:
 /// A Clock on the model's simulated time: now() and every sleep run the step hook, and a sleep
 /// lets its time pass in slices (so other processes act and inits and exits finish meanwhile).
 class ModelClock final : public Clock {
-public:
+  public:
     explicit ModelClock(ModelKernel& kernel) : kernel_(kernel) {}
 
     std::chrono::steady_clock::time_point now() override;
     void sleep_for(std::chrono::milliseconds duration) override;
 
     /// A sleep returns early once `interrupted` says so (a signal arrived), as nanosleep does.
-    void interrupt_when(std::function<bool()> interrupted) { interrupted_ = std::move(interrupted); }
+    void interrupt_when(std::function<bool()> interrupted) {
+        interrupted_ = std::move(interrupted);
+    }
     const std::vector<Millis>& sleeps() const { return sleeps_; }
 
-private:
+  private:
     ModelKernel& kernel_;
     std::function<bool()> interrupted_;
     std::vector<Millis> sleeps_;

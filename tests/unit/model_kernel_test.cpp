@@ -35,12 +35,14 @@ ModelModule module(const std::string& name, std::vector<std::string> uses = {}) 
     return m;
 }
 
-int errno_of(const modload::Result<void>& result) { return result ? 0 : result.error().code; }
+int errno_of(const modload::Result<void>& result) {
+    return result ? 0 : result.error().code;
+}
 
 // Loads a fixture module through finit_module, as the library does: the descriptor of the file.
 int load_fixture(ModelKernel& kernel, const std::string& file) {
-    const modload::UniqueFd fd(::open(modload::testing::fixture_module(file).c_str(),
-                                      O_RDONLY | O_CLOEXEC));
+    const modload::UniqueFd fd(
+        ::open(modload::testing::fixture_module(file).c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(fd.valid());
     return errno_of(kernel.finit_module(fd.get(), "", 0));
 }
@@ -217,15 +219,16 @@ TEST_CASE("model loads read the name and depends= from the image", "[model]") {
         CHECK(load_fixture(kernel, "fixture_base.ko") == 0);
         CHECK(load_fixture(kernel, "fixture-provider.ko") == 0);
         CHECK(load_fixture(kernel, "fixture_consumer.ko") == 0);
-        CHECK(listed(kernel, "fixture_base").holders == std::vector<std::string>{"fixture_provider"});
+        CHECK(listed(kernel, "fixture_base").holders ==
+              std::vector<std::string>{"fixture_provider"});
         CHECK(listed(kernel, "fixture_provider").refcount == 1);
         CHECK(listed(kernel, "fixture_consumer").state == ModuleState::live);
         SECTION("and a second load of a Live module is EEXIST") {
             CHECK(load_fixture(kernel, "fixture_base.ko") == EEXIST);
         }
         SECTION("init_module takes the image from memory") {
-            const auto image = modload::testing::read_bytes(
-                modload::testing::fixture_module("fixture_base.ko"));
+            const auto image =
+                modload::testing::read_bytes(modload::testing::fixture_module("fixture_base.ko"));
             CHECK(errno_of(kernel.init_module(image, "")) == EEXIST);
             CHECK(kernel.calls().back().syscall == "init_module");
         }

@@ -85,6 +85,12 @@ struct RemovalPlan {
     std::vector<PlanStep> steps;
 };
 
+/// `names` in an order that puts each after every one of them holding it, directly or through
+/// other modules (waiting for a module that a later one holds would never end); otherwise as
+/// given.
+std::vector<std::string> order_by_holders(const Snapshot& snapshot,
+                                          std::span<const std::string> names);
+
 /// Plans the removal of `targets` (normalized names, all loaded) from `snapshot`: a pure function.
 /// Fails with ENOENT for a target that is not loaded, EBUSY when a holder that must go is
 /// permanent, and ELOOP when the holder lists form a cycle (a corrupt or forged snapshot).
@@ -163,16 +169,21 @@ struct RemovalOutcome {
     std::vector<LoadedModule> kept;
     /// Targets that failed the first checks (nothing was done then), or the one step that failed.
     std::vector<RemovalFailure> failures;
-    /// The failed step and every step after it, which were not attempted.
+    /// What was not done: in a plan, the failed step and every step after it; without one, the
+    /// targets that the observer's stop left untouched.
     std::vector<std::string> left;
 
-    bool ok() const { return failures.empty(); }
+    bool ok() const { return failures.empty() && left.empty(); }
 };
 
 /// Removes `targets` (normalized names) as rmmod does.
-/// - Each target is judged on one read of /proc/modules first; a target that is not loaded, is
-///   built in, or (without `wait` or `remove_holders`) is held, in use or loading fails here, and
-///   then nothing is removed at all. `force` skips these checks.
+/// - Without holders or dependencies to remove, each target goes alone, as in kmod's rmmod:
+///   judged on its own read after the ones before it are gone; one that fails does not stop the
+///   others, but the observer's stop does (`left` then names the targets not done). With `wait`,
+///   they go in order_by_holders() order.
+/// - With them, it is one plan: each target is judged on one read of /proc/modules first; a
+///   target that is not loaded, is built in, or (without `wait` or `remove_holders`) is held, in
+///   use or loading fails here, and then nothing is removed at all. `force` skips these checks.
 /// - The plan is made from that read; each step is then judged again on a fresh read just before
 ///   its delete_module:
 ///   - a module that is no longer listed is `gone`;
