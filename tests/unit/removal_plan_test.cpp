@@ -172,3 +172,32 @@ TEST_CASE("several targets share one plan without repeats", "[plan]") {
     CHECK(order.size() == 9);
     CHECK(order.back() == "libcrc32c");  // freed once both nf_* and xfs are gone
 }
+
+TEST_CASE("targets go after the targets that hold them, directly or through other modules",
+          "[plan]") {
+    // chain: c holds b, b holds a; d is unrelated.
+    const Snapshot s = graph({"c 0", "b 1 c", "a 1 b", "d 0"});
+    CHECK(order_by_holders(s, std::vector<std::string>{"a", "d", "c"}) ==
+          std::vector<std::string>{"d", "c", "a"});
+    CHECK(order_by_holders(s, std::vector<std::string>{"d", "a", "b"}) ==
+          std::vector<std::string>{"d", "b", "a"});
+    CHECK(order_by_holders(s, std::vector<std::string>{"a", "zz"}) ==
+          std::vector<std::string>{"a", "zz"});  // one not listed keeps its place
+
+    auto p = plan(s, {"a", "c"}, false, false);
+    REQUIRE(p);
+    CHECK(names(*p) == std::vector<std::string>{"c", "a"});
+}
+
+TEST_CASE("a dependency left unused that holds a target goes before it, as its holder",
+          "[plan]") {
+    // top holds left and right; both hold bottom. Removing bottom and top with -r: left and
+    // right become unused once top goes, and bottom can go only after them.
+    const Snapshot s = graph({"top 0", "left 1 top", "right 1 top", "bottom 2 left,right"});
+    auto p = plan(s, {"bottom", "top"}, false, true);
+    REQUIRE(p);
+    CHECK(names(*p) == std::vector<std::string>{"top", "left", "right", "bottom"});
+    CHECK(p->steps[1].reason == PlanReason::holder);  // waited for, never kept
+    CHECK(p->steps[2].reason == PlanReason::holder);
+    CHECK(p->steps[3].reason == PlanReason::target);
+}
