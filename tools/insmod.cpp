@@ -125,6 +125,20 @@ Inserter::Loaded Inserter::load(ModuleFile& file, const std::string& shown_as,
         "could not insert module " + shown_as + ": " + load_error_text(loaded.error().code),
         loaded.error()));
     auto info = file.info();
+    if (info) {
+        // EPERM and EKEYREJECTED are policy: say which one, as far as user space can see it.
+        const RefusedCall call{
+            .operation = ModuleOperation::load,
+            .error = last_error_,
+            .name = (*info)->name,
+            .signature_appended = (*info)->signature_appended,
+            .forced = options.ignore_modversions || options.ignore_vermagic,
+        };
+        for (const std::string& line :
+             refusal_cause_texts(diagnose_refusal(ctx_.root, call), call, shown_as)) {
+            report_.note(line);
+        }
+    }
     if (log_ && info) {
         if (auto messages = log_->read_new()) {
             for (const std::string& m : messages_about(*messages, (*info)->name)) {
@@ -164,6 +178,7 @@ int Inserter::run() {
     }
     // Without /proc/modules the kernel will refuse the load itself, in its own words.
     loaded_ = Snapshot::read(ctx_.root).value_or(Snapshot());
+    report_skipped_lines(report_, loaded_.skipped());
     builtin_ = BuiltinModules::read(ctx_.root, ctx_.kernel_release).value_or(BuiltinModules());
     const std::vector<std::string> missing = missing_dependencies(**info, loaded_, builtin_);
 

@@ -193,6 +193,7 @@ int run_lsmod(ToolContext& ctx, int argc, char** argv) {
         report.error(snapshot_error_text(snapshot.error()));
         return 1;
     }
+    report_skipped_lines(report, snapshot->skipped());
     Modules modules;
     int status = 0;
     if (wanted.empty()) {

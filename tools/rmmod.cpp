@@ -57,7 +57,8 @@ private:
     std::string last_said_;
 };
 
-void report_failure(Reporter& report, const Progress& progress, const RemovalFailure& failure) {
+void report_failure(Reporter& report, const Progress& progress, const SystemRoot& root,
+                    const RemovalFailure& failure) {
     const std::string& name = failure.name;
     const std::string users = failure.module ? describe_users(*failure.module) : "not listed";
     switch (failure.obstacle) {
@@ -105,6 +106,13 @@ void report_failure(Reporter& report, const Progress& progress, const RemovalFai
         report.error("cannot plan the removal: " + failure.error.message());
     } else {
         report.error("could not remove module " + name + ": " + failure.error.message());
+        // EPERM is policy: say which one, as far as user space can see it.
+        const RefusedCall call{
+            .operation = ModuleOperation::remove, .error = failure.error.code, .name = name};
+        for (const std::string& line :
+             refusal_cause_texts(diagnose_refusal(root, call), call, name)) {
+            report.note(line);
+        }
     }
 }
 
@@ -203,6 +211,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
 
     const RemovalOutcome outcome =
         remove_modules(ctx.kernel, ctx.root, builtin, names, options, ctx.clock, progress);
+    report_skipped_lines(report, outcome.skipped);
     if (options.dry_run) {
         for (const PlanStep& step : outcome.plan.steps) {
             ctx.out << step.name << '\n';
@@ -218,7 +227,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         report.info("kept " + module.name + ": it is in use again (" + describe_users(module) + ")");
     }
     for (const RemovalFailure& failure : outcome.failures) {
-        report_failure(report, progress, failure);
+        report_failure(report, progress, ctx.root, failure);
         ++failures;
     }
     if (!outcome.left.empty() && (planned || names.size() > 1)) {

@@ -72,6 +72,86 @@ std::string with_detail(const std::string& text, const Error& error) {
     return error.detail.empty() ? text : text + " (" + error.detail + ")";
 }
 
+namespace {
+
+std::string joined_with_commas(const std::vector<std::string>& names) {
+    std::string text;
+    for (const std::string& name : names) {
+        text += (text.empty() ? "" : ",") + name;
+    }
+    return text;
+}
+
+}  // namespace
+
+std::vector<std::string> refusal_cause_texts(const RefusalDiagnosis& diagnosis,
+                                             const RefusedCall& call,
+                                             const std::string& file_argument) {
+    const PolicyFacts& facts = diagnosis.facts;
+    const std::string file =
+        file_argument == "-" ? "the module read from standard input" : file_argument;
+    const std::string doing =
+        call.operation == ModuleOperation::load ? "loading modules" : "removing modules";
+    const std::string signature =
+        !call.signature_appended ? file + " is not signed"
+        : call.forced ? "forcing (-f, --force-modversion, --force-vermagic) makes it ignore " +
+                            file + "'s signature"
+                      : file + " is signed with a key it may not trust";
+    std::vector<std::string> lines;
+    for (const PolicyCause cause : diagnosis.causes) {
+        switch (cause) {
+            case PolicyCause::no_capability:
+                if (facts.effective_uid == 0UL) {
+                    lines.push_back("this process runs as root but without CAP_SYS_MODULE, "
+                                    "which " + doing + " needs");
+                } else {
+                    lines.push_back(
+                        "this process" +
+                        (facts.effective_uid ? " (uid " + std::to_string(*facts.effective_uid) + ")"
+                                             : std::string()) +
+                        " lacks CAP_SYS_MODULE: " + doing + " needs root");
+                }
+                break;
+            case PolicyCause::user_namespace:
+                lines.push_back("this process has CAP_SYS_MODULE only inside a user namespace "
+                                "(a container): " + doing + " needs it on the host");
+                break;
+            case PolicyCause::modules_disabled:
+                lines.push_back("/proc/sys/kernel/modules_disabled is 1: module loading and "
+                                "removal are disabled until reboot");
+                break;
+            case PolicyCause::locked_down:
+                lines.push_back("the kernel is locked down (" + facts.lockdown.value_or("") +
+                                "): it loads only modules signed with a key it trusts, and " +
+                                signature);
+                break;
+            case PolicyCause::blacklisted:
+                lines.push_back(call.name + " is blacklisted on the kernel command line "
+                                "(module_blacklist=" +
+                                joined_with_commas(facts.module_blacklist.value_or(
+                                    std::vector<std::string>{})) +
+                                ")");
+                break;
+            case PolicyCause::unsigned_module:
+            case PolicyCause::signature_ignored:
+                lines.push_back("this kernel requires signed modules (sig_enforce) and " +
+                                signature);
+                break;
+            case PolicyCause::signature_rejected:
+                lines.push_back(facts.sig_enforce == true
+                                    ? "this kernel requires signed modules (sig_enforce) and " +
+                                          file +
+                                          " is signed, but with a key the kernel does not "
+                                          "trust, or its signature does not match"
+                                    : file + " is signed, but its signature does not verify "
+                                             "(the kernel refuses a bad signature even when it "
+                                             "does not require one)");
+                break;
+        }
+    }
+    return lines;
+}
+
 void add_common_flags(CLI::App& app, CommonFlags& flags, bool with_syslog) {
     if (with_syslog) {
         app.add_flag("-s,--syslog", flags.syslog, "report errors to syslog, not stderr");
@@ -108,6 +188,13 @@ std::string snapshot_error_text(const Error& error) {
         text += ": this kernel has no loadable module support";
     }
     return text;
+}
+
+void report_skipped_lines(Reporter& report, std::span<const SkippedLine> lines) {
+    for (const SkippedLine& line : lines) {
+        report.note("/proc/modules line " + std::to_string(line.number) +
+                    " not understood, left out: " + line.text);
+    }
 }
 
 std::string describe_users(const LoadedModule& module) {

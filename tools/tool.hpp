@@ -3,8 +3,10 @@
 
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <modload/kernel.hpp>
+#include <modload/policy.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
 #include <modload/system_root.hpp>
@@ -68,6 +70,11 @@ std::string load_error_text(int code);
 /// `text`, then " (detail)" when the error has one.
 std::string with_detail(const std::string& text, const Error& error);
 
+/// One line per policy cause of a refused load or removal (EPERM, EKEYREJECTED), in words a
+/// person can act on, to follow kmod's line; `file` names the module file of a load.
+std::vector<std::string> refusal_cause_texts(const RefusalDiagnosis& diagnosis,
+                                             const RefusedCall& call, const std::string& file);
+
 /// The options every tool has: -s, -v and -V.
 struct CommonFlags {
     bool syslog = false;
@@ -85,6 +92,9 @@ int parse_command_line(CLI::App& app, int argc, char** argv, ToolContext& ctx, R
 
 /// Why the loaded-module list could not be read, for "could not get list of modules: ...".
 std::string snapshot_error_text(const Error& error);
+
+/// Says, one line each, which /proc/modules lines were left out as not understood.
+void report_skipped_lines(Reporter& report, std::span<const SkippedLine> lines);
 
 /// "refcount 2, held by: a b" or "refcount 2, from outside modules": what keeps a module loaded.
 std::string describe_users(const LoadedModule& module);

@@ -275,6 +275,9 @@ RemovalOutcome remove_each(Kernel& kernel, const SystemRoot& root, const Builtin
         append(all.gone, one.gone);
         append(all.kept, one.kept);
         append(all.failures, one.failures);
+        if (i == 0) {
+            append(all.skipped, one.skipped);  // every target's read says the same
+        }
         if (!observer.keep_going()) {
             append(all.left, one.left);
             all.left.insert(all.left.end(), targets.begin() + static_cast<std::ptrdiff_t>(i) + 1,
@@ -321,6 +324,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         return outcome;
     }
 
+    outcome.skipped.assign(snapshot->skipped().begin(), snapshot->skipped().end());
     std::vector<std::string> accepted;
     for (const std::string& name : targets) {
         if (options.force) {

@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <charconv>
 
+#include <modload/names.hpp>
+
 #include "file_io.hpp"
 
 namespace modload {
@@ -35,7 +37,9 @@ bool parse_number(std::string_view text, T& out, int base = 10) {
 
 // The kernel prints "name size refcount holders state address [(taints)]"; holders is "-" or a
 // list of "name," items, where "[permanent]," marks a module without an exit function. A kernel
-// without CONFIG_MODULE_UNLOAD prints "- -" for refcount and holders.
+// without CONFIG_MODULE_UNLOAD prints "- -" for refcount and holders. Those are the fields every
+// kernel has printed; whatever a future kernel appends after them is not ours to judge, and is
+// ignored, as kmod does.
 bool parse_line(std::string_view line, LoadedModule& m) {
     const std::string_view name = next_field(line);
     const std::string_view size = next_field(line);
@@ -43,9 +47,12 @@ bool parse_line(std::string_view line, LoadedModule& m) {
     const std::string_view holders = next_field(line);
     const std::string_view state = next_field(line);
     const std::string_view address = next_field(line);
-    const std::string_view taints = next_field(line);
-    if (address.empty() || !next_field(line).empty()) {
+    std::string_view taints = next_field(line);
+    if (address.empty() || !is_valid_module_name(name)) {
         return false;
+    }
+    if (taints.empty() || taints.front() != '(') {
+        taints = {};  // no taints; a field a newer kernel appended
     }
     m.name = std::string(name);
     if (!parse_number(size, m.size)) {
@@ -129,6 +136,7 @@ Result<Snapshot> Snapshot::parse(std::string_view text) {
     std::vector<LoadedModule> modules;
     modules.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
     std::size_t line_number = 0;
+    std::vector<SkippedLine> skipped;
     while (!text.empty()) {
         const auto newline = text.find('\n');
         const std::string_view line = text.substr(0, newline);
@@ -139,11 +147,15 @@ Result<Snapshot> Snapshot::parse(std::string_view text) {
         }
         LoadedModule m;
         if (!parse_line(line, m)) {
-            return make_error(EINVAL, "malformed /proc/modules line " + std::to_string(line_number));
+            // One line no tool can understand must not stop them all: it is set aside, and said.
+            skipped.push_back(SkippedLine{line_number, std::string(line.substr(0, 200))});
+            continue;
         }
         modules.push_back(std::move(m));
     }
-    return Snapshot(std::move(modules));
+    Snapshot snapshot(std::move(modules));
+    snapshot.skipped_ = std::move(skipped);
+    return snapshot;
 }
 
 const LoadedModule* Snapshot::find(std::string_view name) const {

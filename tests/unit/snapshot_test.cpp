@@ -73,17 +73,34 @@ TEST_CASE("a module's dependencies are the modules that list it as a holder", "[
     CHECK(snapshot->dependencies_of("libcrc32c").empty());
 }
 
-TEST_CASE("a malformed /proc/modules line is an error naming the line", "[snapshot]") {
+TEST_CASE("a /proc/modules line that cannot be understood is left out and named", "[snapshot]") {
     auto snapshot = Snapshot::read(SystemRoot(fixture_root("corrupt")));
-    REQUIRE_FALSE(snapshot);
-    CHECK(snapshot.error().code == EINVAL);
-    CHECK(snapshot.error().detail.find("line 2") != std::string::npos);
+    REQUIRE(snapshot);
+    REQUIRE(snapshot->modules().size() == 1);
+    CHECK(snapshot->modules()[0].name == "xfs");
+    REQUIRE(snapshot->skipped().size() == 1);
+    CHECK(snapshot->skipped()[0].number == 2);
+    CHECK(snapshot->skipped()[0].text == "this line is not a module");
 
     for (const char* bad : {"xfs", "xfs x 0 - Live 0x0", "xfs 1 x - Live 0x0", "xfs 1 0 - Dead 0x0",
-                            "xfs 1 0 - Live zz", "xfs 1 0 - Live 0x0 OE", "xfs 1 0 - Live 0x0 (OE) x"}) {
+                            "xfs 1 0 - Live zz", "xfs 1 0 - Live 0x0 (OE", "../x 1 0 - Live 0x0"}) {
         INFO(bad);
-        CHECK_FALSE(Snapshot::parse(bad));
+        auto parsed = Snapshot::parse(std::string(bad) + "\next4 1 0 - Live 0x0\n");
+        REQUIRE(parsed);
+        CHECK(parsed->modules().size() == 1);
+        CHECK(parsed->skipped().size() == 1);
     }
+}
+
+TEST_CASE("fields a later kernel appends are ignored, as kmod ignores them", "[snapshot]") {
+    auto snapshot = Snapshot::parse("xfs 2002944 1 - Live 0xffffffffc0300000 (OE) newfield 7\n"
+                                    "ext2 4096 0 - Live 0x0 extra\n");
+    REQUIRE(snapshot);
+    REQUIRE(snapshot->modules().size() == 2);
+    CHECK(snapshot->skipped().empty());
+    CHECK(snapshot->modules()[0].taints == "OE");
+    CHECK(snapshot->modules()[0].refcount == 1);
+    CHECK(snapshot->modules()[1].taints.empty());
 }
 
 TEST_CASE("no /proc/modules means no module support: ENOENT", "[snapshot]") {

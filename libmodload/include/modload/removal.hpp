@@ -169,6 +169,8 @@ struct RemovalOutcome {
     std::vector<LoadedModule> kept;
     /// Targets that failed the first checks (nothing was done then), or the one step that failed.
     std::vector<RemovalFailure> failures;
+    /// /proc/modules lines the first read could not understand and left out.
+    std::vector<SkippedLine> skipped;
     /// What was not done: in a plan, the failed step and every step after it; without one, the
     /// targets that the observer's stop left untouched.
     std::vector<std::string> left;

@@ -34,6 +34,12 @@ struct LoadedModule {
     int external_references() const;
 };
 
+/// A /proc/modules line that could not be understood, and was left out.
+struct SkippedLine {
+    std::size_t number = 0;  ///< from 1
+    std::string text;        ///< the line, cut at 200 bytes
+};
+
 /// Every loaded module at one moment, in /proc/modules order (newest first).
 class Snapshot {
 public:
@@ -42,7 +48,9 @@ public:
 
     /// Reads <root>/proc/modules once. ENOENT when the kernel has no module support.
     static Result<Snapshot> read(const SystemRoot& root);
-    /// Parses /proc/modules text. EINVAL with the line number on a malformed line.
+    /// Parses /proc/modules text: the fields every kernel prints, ignoring any a later kernel
+    /// appends. A line that cannot be understood (or names no valid module) is left out and
+    /// listed in skipped(); no single line stops the parse.
     static Result<Snapshot> parse(std::string_view text);
 
     std::span<const LoadedModule> modules() const { return modules_; }
@@ -50,9 +58,12 @@ public:
     const LoadedModule* find(std::string_view name) const;
     /// The modules `name` depends on: those that list it as a holder, in snapshot order.
     std::vector<std::string_view> dependencies_of(std::string_view name) const;
+    /// The lines parse() left out, for the tools to mention.
+    std::span<const SkippedLine> skipped() const { return skipped_; }
 
 private:
     std::vector<LoadedModule> modules_;
+    std::vector<SkippedLine> skipped_;
 };
 
 }  // namespace modload
