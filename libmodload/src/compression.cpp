@@ -40,6 +40,17 @@ Error corrupt(std::string_view format, std::string_view why) {
     return make_error(ENOEXEC, "corrupt " + std::string(format) + " data: " + std::string(why));
 }
 
+// Every format is read the same way at its end: another member, frame or stream is read too (as
+// `gzip -dc`, `zstd -dc` and `xz -dc` do), and any other byte after the last one makes the file
+// corrupt: what is loaded must be all that the file says, with nothing hidden behind it.
+Error trailing(std::string_view format, std::string_view unit, std::size_t count) {
+    return corrupt(format, std::to_string(count) + " bytes after the last " + std::string(unit));
+}
+
+bool starts_with_magic(std::span<const std::byte> data, Compression compression) {
+    return detect_compression(data) == compression;
+}
+
 // Grows `out` by one chunk, never past max_output + 1 bytes: one byte over the limit is enough to
 // know the limit was passed, and nothing larger is ever allocated.
 bool grow(std::vector<std::byte>& out, std::size_t max_output) {
@@ -85,6 +96,15 @@ Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
         if (produced > max_output) {
             return too_large(max_output);
         }
+        // A frame ended: what follows must be another frame (or a skippable one).
+        const std::span<const std::byte> rest = input.subspan(in.pos);
+        if (last == 0 && !rest.empty() && !starts_with_magic(rest, Compression::zstd) &&
+            !(rest.size() >= 4 && (std::to_integer<unsigned>(rest[0]) & 0xf0) == 0x50 &&
+              std::to_integer<unsigned>(rest[1]) == 0x2a &&
+              std::to_integer<unsigned>(rest[2]) == 0x4d &&
+              std::to_integer<unsigned>(rest[3]) == 0x18)) {
+            return trailing("zstd", "frame", rest.size());
+        }
         if (in.pos == in.size && last != 0 && !progressed && produced < out.size()) {
             return corrupt("zstd", "truncated stream");
         }
@@ -95,44 +115,61 @@ Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
 
 Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
                                              std::size_t max_output) {
-    lzma_stream strm = LZMA_STREAM_INIT;
-    // 128 MiB of decoder memory covers every preset (xz -9 needs 65 MiB).
-    if (lzma_stream_decoder(&strm, std::uint64_t{128} << 20, LZMA_CONCATENATED) != LZMA_OK) {
-        return make_error(ENOMEM, "xz decoder");
-    }
-    std::unique_ptr<lzma_stream, decltype(&lzma_end)> guard(&strm, lzma_end);
     std::vector<std::byte> out;
-    strm.next_in = reinterpret_cast<const std::uint8_t*>(input.data());
-    strm.avail_in = input.size();
     std::size_t produced = 0;
-    for (;;) {
-        if (produced == out.size() && !grow(out, max_output)) {
-            return too_large(max_output);
+    std::size_t consumed = 0;
+    // One stream at a time, so that what follows each is judged as for the other formats.
+    do {
+        lzma_stream strm = LZMA_STREAM_INIT;
+        // 128 MiB of decoder memory covers every preset (xz -9 needs 65 MiB).
+        if (lzma_stream_decoder(&strm, std::uint64_t{128} << 20, 0) != LZMA_OK) {
+            return make_error(ENOMEM, "xz decoder");
         }
-        strm.next_out = reinterpret_cast<std::uint8_t*>(out.data()) + produced;
-        strm.avail_out = out.size() - produced;
-        const lzma_ret ret = lzma_code(&strm, LZMA_FINISH);
-        produced = out.size() - strm.avail_out;
-        if (produced > max_output) {
-            return too_large(max_output);
+        std::unique_ptr<lzma_stream, decltype(&lzma_end)> guard(&strm, lzma_end);
+        strm.next_in = reinterpret_cast<const std::uint8_t*>(input.data() + consumed);
+        strm.avail_in = input.size() - consumed;
+        for (;;) {
+            if (produced == out.size() && !grow(out, max_output)) {
+                return too_large(max_output);
+            }
+            strm.next_out = reinterpret_cast<std::uint8_t*>(out.data()) + produced;
+            strm.avail_out = out.size() - produced;
+            const lzma_ret ret = lzma_code(&strm, LZMA_FINISH);
+            produced = out.size() - strm.avail_out;
+            if (produced > max_output) {
+                return too_large(max_output);
+            }
+            if (ret == LZMA_STREAM_END) {
+                break;
+            }
+            if (ret == LZMA_OK) {
+                continue;
+            }
+            switch (ret) {
+                case LZMA_MEMLIMIT_ERROR:
+                    return corrupt("xz", "needs more than 128 MiB of decoder memory");
+                case LZMA_FORMAT_ERROR:
+                    return corrupt("xz", "not an xz stream");
+                case LZMA_BUF_ERROR:
+                    return corrupt("xz", "truncated stream");
+                default:
+                    return corrupt("xz", "damaged stream");
+            }
         }
-        if (ret == LZMA_STREAM_END) {
-            break;
+        consumed = input.size() - strm.avail_in;
+        // Stream Padding, part of the xz format: null bytes, in multiples of four.
+        std::size_t zeros = 0;
+        while (consumed + zeros < input.size() && input[consumed + zeros] == std::byte{0}) {
+            ++zeros;
         }
-        if (ret == LZMA_OK) {
-            continue;
+        if (zeros % 4 == 0) {
+            consumed += zeros;
         }
-        switch (ret) {
-            case LZMA_MEMLIMIT_ERROR:
-                return corrupt("xz", "needs more than 128 MiB of decoder memory");
-            case LZMA_FORMAT_ERROR:
-                return corrupt("xz", "not an xz stream");
-            case LZMA_BUF_ERROR:
-                return corrupt("xz", "truncated stream");
-            default:
-                return corrupt("xz", "damaged stream");
+        const std::span<const std::byte> rest = input.subspan(consumed);
+        if (!rest.empty() && !starts_with_magic(rest, Compression::xz)) {
+            return trailing("xz", "stream", rest.size());
         }
-    }
+    } while (consumed < input.size());
     out.resize(produced);
     return out;
 }
@@ -166,7 +203,18 @@ Result<std::vector<std::byte>> decompress_gzip(std::span<const std::byte> input,
             return too_large(max_output);
         }
         if (ret == Z_STREAM_END) {
-            break;
+            // Another member follows, as `cat a.gz b.gz` makes: `gzip -dc` reads them all.
+            const std::span<const std::byte> rest = input.subspan(consumed);
+            if (rest.empty()) {
+                break;
+            }
+            if (!starts_with_magic(rest, Compression::gzip)) {
+                return trailing("gzip", "member", rest.size());
+            }
+            if (inflateReset(&strm) != Z_OK) {
+                return make_error(ENOMEM, "zlib inflate");
+            }
+            continue;
         }
         if (ret == Z_BUF_ERROR && consumed == input.size()) {
             return corrupt("gzip", "truncated stream");

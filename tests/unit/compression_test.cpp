@@ -231,13 +231,14 @@ TEST_CASE("data compressed here comes back byte for byte", "[compression]") {
     }
 }
 
-TEST_CASE("concatenated zstd frames and xz streams decompress to their concatenation",
+TEST_CASE("concatenated gzip members, zstd frames and xz streams decompress to their "
+          "concatenation, as `cat a b` and `gzip -dc` make and read them",
           "[compression]") {
     const Bytes first = sample_payload(5000, 1);
     const Bytes second = sample_payload(7000, 2);
     Bytes both = first;
     both.insert(both.end(), second.begin(), second.end());
-    for (const Compression format : {Compression::zstd, Compression::xz}) {
+    for (const Compression format : {Compression::gzip, Compression::zstd, Compression::xz}) {
         INFO(name_of(format));
         Bytes packed = pack(format, first);
         const Bytes more = pack(format, second);
@@ -387,14 +388,38 @@ TEST_CASE("garbage right after the magic gives ENOEXEC naming the format", "[com
     }
 }
 
-TEST_CASE("bytes after the end of a zstd or xz stream are refused", "[compression]") {
-    for (const Compression format : {Compression::zstd, Compression::xz}) {
-        INFO(name_of(format));
-        Bytes packed = pack(format, sample_payload(5000));
-        const Bytes trailer = bytes_of("trailing bytes that are no stream");
+TEST_CASE("bytes after the last member, frame or stream are refused alike in every format",
+          "[compression]") {
+    const Compression format = GENERATE(Compression::gzip, Compression::zstd, Compression::xz);
+    const std::string unit = format == Compression::gzip   ? "member"
+                             : format == Compression::zstd ? "frame"
+                                                           : "stream";
+    INFO(name_of(format));
+    const Bytes trailer = bytes_of("trailing bytes that are no stream");
+    for (const int members : {1, 2}) {
+        Bytes packed;
+        for (int i = 0; i < members; ++i) {
+            const Bytes one = pack(format, sample_payload(5000, static_cast<std::uint32_t>(i)));
+            packed.insert(packed.end(), one.begin(), one.end());
+        }
         packed.insert(packed.end(), trailer.begin(), trailer.end());
-        check_corrupt(decompress(format, packed, kMiB), format);
+        auto out = decompress(format, packed, kMiB);
+        check_corrupt(out, format);
+        CHECK(out.error().detail == "corrupt " + name_of(format) + " data: " +
+                                        std::to_string(trailer.size()) + " bytes after the last " +
+                                        unit);
     }
+}
+
+TEST_CASE("xz stream padding, part of the format, is not trailing data", "[compression]") {
+    const Bytes payload = sample_payload(3000);
+    Bytes packed = pack(Compression::xz, payload);
+    packed.insert(packed.end(), 8, std::byte{0});
+    auto out = decompress(Compression::xz, packed, kMiB);
+    REQUIRE(out);
+    CHECK(same_bytes(*out, payload));
+    packed.push_back(std::byte{0});  // nine: not a multiple of four
+    check_corrupt(decompress(Compression::xz, packed, kMiB), Compression::xz);
 }
 
 TEST_CASE("a zstd frame that asks for a window over 128 MiB is refused", "[compression]") {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -415,4 +416,26 @@ TEST_CASE("a size limit of SIZE_MAX means no limit", "[module_file]") {
         REQUIRE(image);
         CHECK(same_bytes(*image, read_bytes(fixture_module("fixture_plain.ko"))));
     }
+}
+
+TEST_CASE("a .ko.gz of two gzip members, as `cat a.gz b.gz` makes, is read whole",
+          "[module_file]") {
+    ScratchDir dir;
+    const Bytes elf = read_bytes(fixture_module("fixture_plain.ko"));
+    const std::size_t half = elf.size() / 2;
+    write_bytes(dir / "a", Bytes(elf.begin(), elf.begin() + static_cast<std::ptrdiff_t>(half)));
+    write_bytes(dir / "b", Bytes(elf.begin() + static_cast<std::ptrdiff_t>(half), elf.end()));
+    const std::string command = "gzip -nc '" + (dir / "a").string() + "' '" +
+                                (dir / "b").string() + "' > '" + (dir / "two.ko.gz").string() + "'";
+    REQUIRE(std::system(command.c_str()) == 0);  // gzip writes one member per input file
+
+    auto file = ModuleFile::open((dir / "two.ko.gz").string());
+    REQUIRE(file);
+    CHECK(file->compression() == Compression::gzip);
+    auto image = file->image();
+    REQUIRE(image);
+    CHECK(std::equal(image->begin(), image->end(), elf.begin(), elf.end()));
+    auto info = file->info();
+    REQUIRE(info);
+    CHECK((*info)->name == "fixture_plain");
 }
