@@ -28,6 +28,8 @@ std::string_view method_name(LoadMethod method) {
             return "finit_module, decompressed by the kernel";
         case LoadMethod::init:
             return "init_module, decompressed here";
+        case LoadMethod::init_without_finit:
+            return "init_module, as finit_module is not available (ENOSYS)";
         case LoadMethod::finit:
             break;
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 
 #include "file_io.hpp"
 
@@ -9,8 +10,12 @@ namespace modload {
 
 namespace {
 
+// The kernel's isspace() (lib/ctype.c), which parse_args() splits at: the C white space and
+// 0xA0, Latin-1's no-break space, which is also the last byte of UTF-8 "à".
+bool kernel_isspace(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r') || c == 0xa0; }
+
 bool has_space(std::string_view s) {
-    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c) != 0; });
+    return std::any_of(s.begin(), s.end(), [](unsigned char c) { return kernel_isspace(c); });
 }
 
 // The kernel's parse_args() splits at white space outside double quotes and strips one pair of
@@ -71,15 +76,19 @@ Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptio
     if (!info) {
         return info.error();
     }
-    const LoadMethod method = choose_load_method(file, kernel_decompresses);
+    LoadMethod method = choose_load_method(file, kernel_decompresses);
     if (method != LoadMethod::init) {
         unsigned flags = method == LoadMethod::finit_compressed ? kInitCompressedFile : 0;
         flags |= options.ignore_modversions ? kInitIgnoreModversions : 0;
         flags |= options.ignore_vermagic ? kInitIgnoreVermagic : 0;
-        if (auto r = kernel.finit_module(file.fd(), options.parameters, flags); !r) {
+        auto r = kernel.finit_module(file.fd(), options.parameters, flags);
+        if (r) {
+            return method;
+        }
+        if (r.error().code != ENOSYS) {
             return r.error();
         }
-        return method;
+        method = LoadMethod::init_without_finit;
     }
     if (!options.ignore_modversions && !options.ignore_vermagic) {
         auto image = file.image();

@@ -357,3 +357,34 @@ TEST_CASE("the kernel's refusals come back with its errno", "[loader]") {
         }
     }
 }
+
+TEST_CASE("finit_module answering ENOSYS sends the bytes already read to init_module",
+          "[loader]") {
+    const Bytes plain = read_bytes(fixture_module("fixture_plain.ko"));
+    for (const auto& [name, decompresses] :
+         {std::pair{"fixture_plain.ko", std::optional<Compression>()},
+          std::pair{"fixture_plain.ko.xz", std::optional<Compression>(Compression::xz)}}) {
+        INFO(name);
+        FakeKernel kernel;
+        kernel.fail_next("finit_module", ENOSYS);  // a seccomp filter in a container, say
+        auto file = open_fixture(name);
+        auto method = load_module(kernel, file, LoadOptions{"x=1"}, decompresses);
+        REQUIRE(method);
+        CHECK(*method == LoadMethod::init_without_finit);
+        REQUIRE(kernel.calls().size() == 2);
+        CHECK(kernel.calls()[1].syscall == "init_module");
+        CHECK(kernel.calls()[1].parameters == "x=1");
+        CHECK(same_bytes(kernel.calls()[1].image, plain));
+    }
+}
+
+TEST_CASE("insmod -v says when it fell back to init_module", "[loader]") {
+    FakeKernel kernel;
+    kernel.fail_next("finit_module", ENOSYS);
+    const auto run = modload::testing::run_tool(
+        "insmod", kernel, modload::testing::fixture_root("basic"),
+        {"-v", fixture_module("fixture_plain.ko")});
+    CHECK(run.status == 0);
+    CHECK(run.err.find("insmod: INFO: inserted fixture_plain via init_module, as finit_module is "
+                       "not available (ENOSYS)\n") != std::string::npos);
+}

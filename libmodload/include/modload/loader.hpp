@@ -18,6 +18,9 @@ enum class LoadMethod {
     finit,             ///< finit_module on the file's descriptor
     finit_compressed,  ///< finit_module with MODULE_INIT_COMPRESSED_FILE: the kernel decompresses
     init,              ///< init_module on the image in memory, decompressed here
+    /// init_module on the image already read, because finit_module answered ENOSYS (a seccomp
+    /// filter in a container, say), as kmod falls back too
+    init_without_finit,
 };
 
 struct LoadOptions {
@@ -41,6 +44,12 @@ LoadMethod choose_load_method(const ModuleFile& file, std::optional<Compression>
 
 /// Inspects the file (a file that is not a valid module never reaches the kernel), then loads it.
 /// Returns the method used, or the error: an inspection error (ENOEXEC, EFBIG) or the kernel's.
+/// When finit_module answers ENOSYS, the bytes already read go through init_module instead.
+///
+/// What was checked and what is loaded: init_module gets exactly the bytes that were inspected
+/// (read once, into memory). finit_module gets the descriptor that was inspected, but the kernel
+/// reads the file again through it: a file rewritten in place between the check and the load
+/// (by someone who can write it) goes in unchecked. Load only files that no one else can write.
 Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptions& options,
                                std::optional<Compression> kernel_decompresses);
 
