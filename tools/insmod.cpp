@@ -82,26 +82,14 @@ private:
     int last_error_ = 0;
 };
 
-// A module installed under /lib/modules/RELEASE has its dependencies in depmod's modules.dep. Any
-// other file is out of tree: its dependencies are most likely beside it or below its folder (which
-// modules.dep never lists), and otherwise in-tree modules that modules.dep finds.
+// Dependencies come from modules.dep, and for names it does not know from FILE's own folder
+// (out-of-tree modules built together), never from a place another user could write.
 Result<std::vector<LoadStep>> Inserter::plan_dependencies_of(const ModuleInfo& info) {
-    auto modules_dep = ModuleLocator::from_modules_dep(ctx_.root, ctx_.kernel_release);
-    std::error_code ec;
-    const std::filesystem::path file = std::filesystem::weakly_canonical(options_.file, ec);
-    const std::filesystem::path tree =
-        std::filesystem::weakly_canonical(ctx_.root.path("/lib/modules/" + ctx_.kernel_release), ec);
-    const bool in_tree = file.string().rfind(tree.string() + "/", 0) == 0;
-    if (in_tree && modules_dep) {
-        return plan_dependencies(info, loaded_, builtin_, *modules_dep);
-    }
+    const std::filesystem::path file(options_.file);
     const std::filesystem::path folder = file.parent_path().empty() ? "." : file.parent_path();
-    auto locator = ModuleLocator::from_folder(folder);
+    auto locator = ModuleLocator::make(ctx_.root, ctx_.kernel_release, folder);
     if (!locator) {
         return locator.error();
-    }
-    if (modules_dep) {
-        locator->add_fallback(*modules_dep);
     }
     return plan_dependencies(info, loaded_, builtin_, *locator);
 }
@@ -193,6 +181,10 @@ int Inserter::run() {
             return 1;
         }
         steps = std::move(*planned);
+        for (const LoadStep& step : steps) {
+            report_.info("dependency " + step.name + ": " + step.path.string() + " (" +
+                         std::string(module_source_name(step.source)) + ")");
+        }
     } else {
         for (const std::string& name : missing) {
             report_.info((*info)->name + " depends on " + name + ", which is not loaded");
@@ -211,16 +203,11 @@ int Inserter::run() {
     }
     std::vector<std::string> inserted;
     for (const LoadStep& step : steps) {
-        auto dep = ModuleFile::open(step.path.string());
-        if (!dep) {
-            report_.error("could not load module " + step.path.string() + ": " +
-                          dep.error().message());
-        }
-        // Dependencies take no parameters; forcing applies to them as to the module.
+        // Dependencies take no parameters; forcing applies to them as to the module. The file
+        // is the one the plan opened and inspected.
         const LoadOptions dep_options{"", options_.load.ignore_modversions,
                                       options_.load.ignore_vermagic};
-        const Loaded loaded =
-            dep ? load(*dep, step.path.string(), dep_options, true) : Loaded::failed;
+        const Loaded loaded = load(*step.file, step.path.string(), dep_options, true);
         if (loaded == Loaded::failed) {
             say_stopped(inserted);
             return 1;

@@ -102,23 +102,28 @@ std::vector<std::string> refusal_cause_texts(const RefusalDiagnosis& diagnosis,
         switch (cause) {
             case PolicyCause::no_capability:
                 if (facts.effective_uid == 0UL) {
-                    lines.push_back("this process runs as root but without CAP_SYS_MODULE, "
-                                    "which " + doing + " needs");
-                } else {
                     lines.push_back(
-                        "this process" +
-                        (facts.effective_uid ? " (uid " + std::to_string(*facts.effective_uid) + ")"
-                                             : std::string()) +
-                        " lacks CAP_SYS_MODULE: " + doing + " needs root");
+                        "this process runs as root but without CAP_SYS_MODULE, "
+                        "which " +
+                        doing + " needs");
+                } else {
+                    lines.push_back("this process" +
+                                    (facts.effective_uid
+                                         ? " (uid " + std::to_string(*facts.effective_uid) + ")"
+                                         : std::string()) +
+                                    " lacks CAP_SYS_MODULE: " + doing + " needs root");
                 }
                 break;
             case PolicyCause::user_namespace:
-                lines.push_back("this process has CAP_SYS_MODULE only inside a user namespace "
-                                "(a container): " + doing + " needs it on the host");
+                lines.push_back(
+                    "this process has CAP_SYS_MODULE only inside a user namespace "
+                    "(a container): " +
+                    doing + " needs it on the host");
                 break;
             case PolicyCause::modules_disabled:
-                lines.push_back("/proc/sys/kernel/modules_disabled is 1: module loading and "
-                                "removal are disabled until reboot");
+                lines.push_back(
+                    "/proc/sys/kernel/modules_disabled is 1: module loading and "
+                    "removal are disabled until reboot");
                 break;
             case PolicyCause::locked_down:
                 lines.push_back("the kernel is locked down (" + facts.lockdown.value_or("") +
@@ -126,10 +131,11 @@ std::vector<std::string> refusal_cause_texts(const RefusalDiagnosis& diagnosis,
                                 signature);
                 break;
             case PolicyCause::blacklisted:
-                lines.push_back(call.name + " is blacklisted on the kernel command line "
+                lines.push_back(call.name +
+                                " is blacklisted on the kernel command line "
                                 "(module_blacklist=" +
-                                joined_with_commas(facts.module_blacklist.value_or(
-                                    std::vector<std::string>{})) +
+                                joined_with_commas(
+                                    facts.module_blacklist.value_or(std::vector<std::string>{})) +
                                 ")");
                 break;
             case PolicyCause::unsigned_module:
@@ -143,9 +149,10 @@ std::vector<std::string> refusal_cause_texts(const RefusalDiagnosis& diagnosis,
                                           file +
                                           " is signed, but with a key the kernel does not "
                                           "trust, or its signature does not match"
-                                    : file + " is signed, but its signature does not verify "
-                                             "(the kernel refuses a bad signature even when it "
-                                             "does not require one)");
+                                    : file +
+                                          " is signed, but its signature does not verify "
+                                          "(the kernel refuses a bad signature even when it "
+                                          "does not require one)");
                 break;
         }
     }

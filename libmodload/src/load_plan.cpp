@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <set>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <modload/names.hpp>
 
@@ -12,15 +16,31 @@ namespace modload {
 
 namespace {
 
-bool is_module_file(const std::filesystem::path& path) {
-    const std::string name = path.filename().string();
-    for (const char* suffix : {".ko", ".ko.zst", ".ko.xz", ".ko.gz"}) {
-        const std::string_view s(suffix);
-        if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
-            return true;
-        }
+// Opens a dependency and checks, through the descriptor it will be loaded from, that no other
+// user could have written it; its folder is checked too, since whoever can write a folder can
+// swap the file in it.
+Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path) {
+    const uid_t caller = ::geteuid();
+    struct stat folder {};
+    const std::filesystem::path parent = path.parent_path().empty() ? "." : path.parent_path();
+    if (::stat(parent.c_str(), &folder) != 0) {
+        return make_error(errno, parent.string());
     }
-    return false;
+    if (auto why = untrusted_because(folder.st_mode, folder.st_uid, caller)) {
+        return make_error(EPERM, "folder " + parent.string() + " is " + *why + "; not trusted");
+    }
+    auto file = ModuleFile::open(path.string());
+    if (!file) {
+        return make_error(file.error().code, path.string());
+    }
+    struct stat st {};
+    if (::fstat(file->fd(), &st) != 0) {
+        return make_error(errno, path.string());
+    }
+    if (auto why = untrusted_because(st.st_mode, st.st_uid, caller)) {
+        return make_error(EPERM, path.string() + " is " + *why + "; not trusted");
+    }
+    return std::make_shared<ModuleFile>(std::move(*file));
 }
 
 bool available(const std::string& name, const Snapshot& loaded, const BuiltinModules& builtin) {
@@ -47,18 +67,19 @@ public:
                 }
                 return make_error(ELOOP, "dependencies form a cycle: " + chain + name);
             }
-            const auto file_path = locator_.find(name);
-            if (!file_path) {
-                return make_error(ENOENT, "dependency " + name + " not found in " + locator_.source());
+            const auto found = locator_.find(name);
+            if (!found) {
+                return make_error(ENOENT,
+                                  "dependency " + name + " not found in " + locator_.searched());
             }
-            auto file = ModuleFile::open(file_path->string());
+            auto file = open_trusted(found->path);
             if (!file) {
-                return make_error(file.error().code, file_path->string());
+                return file.error();
             }
-            auto info = file->info();
+            auto info = (*file)->info();
             if (!info) {
                 return make_error(info.error().code,
-                                  file_path->string() + ": " + info.error().detail);
+                                  found->path.string() + ": " + info.error().detail);
             }
             path.push_back(name);
             if (auto r = add_dependencies_of(**info, path); !r) {
@@ -66,7 +87,7 @@ public:
             }
             path.pop_back();
             planned_.insert(name);
-            steps_.push_back(LoadStep{name, *file_path});
+            steps_.push_back(LoadStep{name, found->path, found->source, std::move(*file)});
         }
         return {};
     }
@@ -83,19 +104,44 @@ private:
 
 }  // namespace
 
-Result<ModuleLocator> ModuleLocator::from_modules_dep(const SystemRoot& root,
-                                                      const std::string& kernel_release) {
+std::string_view module_source_name(ModuleSource source) {
+    return source == ModuleSource::modules_dep ? "modules.dep" : "beside the module";
+}
+
+std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t caller) {
+    if ((mode & (S_IWGRP | S_IWOTH)) != 0 || (mode & S_ISVTX) != 0) {
+        char octal[8];
+        (void)std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode & 07777));
+        return std::string((mode & S_ISVTX) != 0 ? "sticky" : "writable by others") + " (mode " +
+               octal + ")";
+    }
+    if (owner != 0 && owner != caller) {
+        return "owned by uid " + std::to_string(owner);
+    }
+    return std::nullopt;
+}
+
+Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root,
+                                          const std::string& kernel_release,
+                                          const std::filesystem::path& beside) {
     if (kernel_release.empty() || kernel_release.find('/') != std::string::npos ||
         kernel_release == "." || kernel_release == "..") {
         return make_error(EINVAL, "kernel release \"" + kernel_release + "\"");
     }
+    ModuleLocator locator;
+    locator.beside_ = beside;
+    locator.searched_ = "modules.dep";
+    if (!beside.empty()) {
+        locator.searched_ += " and " + beside.string();
+    }
     const std::filesystem::path folder = root.path("/lib/modules/" + kernel_release);
     auto text = detail::read_text_file(folder / "modules.dep");
     if (!text) {
+        if (text.error().code == ENOENT) {
+            return locator;  // no modules.dep: only the module's folder
+        }
         return text.error();
     }
-    ModuleLocator locator;
-    locator.source_ = "modules.dep";
     std::string_view rest = *text;
     // "kernel/net/netfilter/nf_nat.ko.xz: kernel/net/netfilter/nf_conntrack.ko.xz ..."
     while (!rest.empty()) {
@@ -109,54 +155,34 @@ Result<ModuleLocator> ModuleLocator::from_modules_dep(const SystemRoot& root,
         const std::string_view relative = line.substr(0, colon);
         std::filesystem::path file = relative.front() == '/' ? root.path(relative)
                                                               : folder / relative;
-        locator.files_.emplace(module_name_from_argument(relative), std::move(file));
+        locator.modules_dep_.emplace(module_name_from_argument(relative), std::move(file));
     }
     return locator;
 }
 
-Result<ModuleLocator> ModuleLocator::from_folder(const std::filesystem::path& folder) {
-    ModuleLocator locator;
-    locator.source_ = folder.string();
-    std::error_code ec;
-    // Breadth first, so that a module beside FILE wins over one deeper down.
-    std::vector<std::filesystem::path> level{folder};
-    for (int depth = 0; depth < 16 && !level.empty(); ++depth) {
-        std::vector<std::filesystem::path> next;
-        for (const auto& dir : level) {
-            std::vector<std::filesystem::path> entries;
-            for (auto it = std::filesystem::directory_iterator(dir, ec);
-                 !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-                entries.push_back(it->path());
-            }
-            std::sort(entries.begin(), entries.end());
-            for (const auto& entry : entries) {
-                if (std::filesystem::is_directory(std::filesystem::symlink_status(entry, ec))) {
-                    next.push_back(entry);
-                } else if (is_module_file(entry)) {
-                    locator.files_.emplace(module_name_from_argument(entry.filename().string()),
-                                           entry);
-                }
-            }
-        }
-        level = std::move(next);
+std::optional<ModuleLocator::Found> ModuleLocator::find(const std::string& name) const {
+    if (const auto it = modules_dep_.find(name); it != modules_dep_.end()) {
+        return Found{it->second, ModuleSource::modules_dep};
     }
-    if (ec && locator.files_.empty()) {
-        return make_error(ec.value(), folder.string());
-    }
-    return locator;
-}
-
-void ModuleLocator::add_fallback(const ModuleLocator& other) {
-    files_.insert(other.files_.begin(), other.files_.end());  // keeps existing names
-    source_ += " and " + other.source_;
-}
-
-std::optional<std::filesystem::path> ModuleLocator::find(const std::string& name) const {
-    const auto it = files_.find(name);
-    if (it == files_.end()) {
+    if (beside_.empty()) {
         return std::nullopt;
     }
-    return it->second;
+    // Only the folder itself: the file names a module may have, as depmod and kmod spell them.
+    const std::string dashed = [&] {
+        std::string d = name;
+        std::replace(d.begin(), d.end(), '_', '-');
+        return d;
+    }();
+    for (const std::string& base : {name, dashed}) {
+        for (const char* suffix : {".ko", ".ko.zst", ".ko.xz", ".ko.gz"}) {
+            std::filesystem::path candidate = beside_ / (base + suffix);
+            std::error_code ec;
+            if (std::filesystem::is_regular_file(candidate, ec)) {
+                return Found{std::move(candidate), ModuleSource::beside_module};
+            }
+        }
+    }
+    return std::nullopt;
 }
 
 Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const Snapshot& loaded,

@@ -6,9 +6,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <modload/load_plan.hpp>
 #include <modload/loader.hpp>
+#include <modload/system_root.hpp>
+
+#include "fixtures.hpp"
 
 using namespace modload;
+using modload::testing::ScratchDir;
+using modload::testing::write_text;
 
 namespace {
 
@@ -28,8 +34,9 @@ std::vector<std::string> words_of(std::string_view bytes) {
 // The kernel's isspace() (lib/ctype.c) counts byte 0xA0, Latin-1's no-break space, as white
 // space, so parse_args() ends a parameter there unless it is quoted. UTF-8 puts 0xA0 in "à"
 // (C3 A0) and in U+00A0 itself (C2 A0).
-TEST_CASE("a parameter value holding byte 0xA0 is quoted: the kernel splits there (fuzz_parameters)",
-          "[loader]") {
+TEST_CASE(
+    "a parameter value holding byte 0xA0 is quoted: the kernel splits there (fuzz_parameters)",
+    "[loader]") {
     SECTION("the input the fuzzer found") {
         constexpr char kInput[] =
             "\x76\x3d\x61\x2a\x62\x1d\x00\x05\xff\xff\x02\xfb\x02\x02\x00\x02"
@@ -43,5 +50,32 @@ TEST_CASE("a parameter value holding byte 0xA0 is quoted: the kernel splits ther
     SECTION("a UTF-8 value ending in \"à\"") {
         const std::vector<std::string> words{"name=voil\xc3\xa0", "count=3"};
         CHECK(join_parameters(words) == "name=\"voil\xc3\xa0\" count=3");
+    }
+}
+
+// A module's depends= names its dependencies, and a hostile module can name "../x" or an absolute
+// path: the locator joined it to the module's folder and found a file outside it, though it
+// promises to look in that folder only. The input is the text fuzz_module_lists writes as
+// modules.dep, whose lines it also asks for as names.
+TEST_CASE(
+    "a dependency named with a path is never found outside the module's folder "
+    "(fuzz_module_lists)",
+    "[insmod]") {
+    constexpr char kInput[] = "\x2e\x2e\x2f\x6f\x75\x74\x73\x69\x64\x65\x0a";  // "../outside\n"
+    ScratchDir dir;
+    write_text(dir / "lib/modules/6.1.0-test/modules.dep", kInput);
+    write_text(dir / "outside.ko", "\177ELF");
+    write_text(dir / "beside/fixture_base.ko", "\177ELF");
+    const std::filesystem::path beside = dir / "beside";
+    auto locator = ModuleLocator::make(SystemRoot(dir.path()), "6.1.0-test", beside);
+    REQUIRE(locator);
+    const auto base = locator->find("fixture_base");
+    REQUIRE(base);
+    CHECK(base->path == beside / "fixture_base.ko");
+    for (const std::string& name : {std::string("../outside"), (dir / "outside").string()}) {
+        INFO(name);
+        const auto found = locator->find(name);
+        CHECK((!found || std::filesystem::canonical(found->path).parent_path() ==
+                             std::filesystem::canonical(beside)));
     }
 }

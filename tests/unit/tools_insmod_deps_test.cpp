@@ -3,6 +3,8 @@
 #include <csignal>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <modload/kernel_log.hpp>
@@ -22,7 +24,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // A root with /proc/modules, modules.builtin (ext4), an old kernel log, and the fixture chain
-// copied into `modules/` (sub/ holds the base, one folder down).
+// copied into `modules/`, side by side as out-of-tree modules built together are.
 struct ChainRoot {
     ScratchDir dir;
     fs::path root = dir.path();
@@ -32,10 +34,10 @@ struct ChainRoot {
         write_text(root / "proc/modules", loaded);
         write_text(root / "lib/modules/6.1.0-test/modules.builtin", "kernel/fs/ext4/ext4.ko\n");
         write_text(root / "dev/kmsg", "6,1,100,-;an old record about fixture_consumer: x\n");
-        fs::create_directories(modules / "sub");
+        fs::create_directories(modules);
         fs::copy_file(fixture_module("fixture_consumer.ko"), modules / "fixture_consumer.ko");
         fs::copy_file(fixture_module("fixture-provider.ko"), modules / "fixture-provider.ko");
-        fs::copy_file(fixture_module("fixture_base.ko"), modules / "sub/fixture_base.ko");
+        fs::copy_file(fixture_module("fixture_base.ko"), modules / "fixture_base.ko");
     }
 };
 
@@ -96,7 +98,7 @@ TEST_CASE("insmod names no missing dependency when the failure is not an unknown
                      "insmod: kernel: fixture_consumer: Unknown parameter `bogus'\n");
 }
 
-TEST_CASE("insmod --deps loads the missing dependencies first, from FILE's folder down",
+TEST_CASE("insmod --deps loads the missing dependencies first, from FILE's folder",
           "[insmod]") {
     ChainRoot r;
     FakeKernel kernel;
@@ -115,14 +117,13 @@ TEST_CASE("insmod --deps --dry-run prints the load plan and loads nothing", "[in
     const std::string file = (r.modules / "fixture_consumer.ko").string();
     const auto run = run_tool("insmod", kernel, r.root, {"-d", "-n", file});
     CHECK(run.status == 0);
-    CHECK(run.out == (r.modules / "sub/fixture_base.ko").string() + "\n" +
+    CHECK(run.out == (r.modules / "fixture_base.ko").string() + "\n" +
                          (r.modules / "fixture-provider.ko").string() + "\n" + file + "\n");
     CHECK(kernel.calls().empty());
 }
 
-TEST_CASE("insmod --deps skips what is loaded and falls back to modules.dep", "[insmod]") {
-    ChainRoot r("fixture_base 16384 0 - Live 0x0\n");
-    fs::remove(r.modules / "fixture-provider.ko");  // not beside FILE: modules.dep has it
+TEST_CASE("insmod --deps skips what is loaded and takes modules.dep first", "[insmod]") {
+    ChainRoot r("fixture_base 16384 0 - Live 0x0\n");  // provider is beside FILE too
     write_text(r.root / "lib/modules/6.1.0-test/modules.dep",
                "extra/fixture-provider.ko: extra/fixture_base.ko\nextra/fixture_base.ko:\n");
     fs::create_directories(r.root / "lib/modules/6.1.0-test/extra");
@@ -154,14 +155,14 @@ TEST_CASE("insmod --deps stops at a failing dependency and names what it loaded"
 
 TEST_CASE("insmod --deps names a dependency it cannot find, and loads nothing", "[insmod]") {
     ChainRoot r;
-    fs::remove(r.modules / "sub/fixture_base.ko");
+    fs::remove(r.modules / "fixture_base.ko");
     FakeKernel kernel;
     const std::string file = (r.modules / "fixture_consumer.ko").string();
     const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
     CHECK(run.status == 1);
     CHECK(run.err == "insmod: ERROR: could not resolve the dependencies of " + file +
-                         ": No such file or directory (dependency fixture_base not found in " +
-                         r.modules.string() + ")\n");
+                         ": No such file or directory (dependency fixture_base not found in "
+                         "modules.dep and " + r.modules.string() + ")\n");
     CHECK(kernel.calls().empty());
 }
 
@@ -244,4 +245,99 @@ TEST_CASE("insmod --deps stops before the next load once a signal arrived", "[in
     CHECK(kernel.calls().size() == 1);
     CHECK(modload::tools::stop_signal() == SIGINT);
     modload::tools::clear_stop_signal();
+}
+
+namespace {
+
+std::string plan_of(ChainRoot& r, const std::vector<std::string>& flags) {
+    FakeKernel kernel;
+    std::vector<std::string> args = flags;
+    args.push_back((r.modules / "fixture_consumer.ko").string());
+    const auto run = run_tool("insmod", kernel, r.root, args);
+    CHECK(kernel.calls().empty());
+    return run.out + run.err;
+}
+
+}  // namespace
+
+TEST_CASE("insmod --deps never looks below FILE's folder", "[insmod]") {
+    ChainRoot r;
+    fs::create_directories(r.modules / "sub");
+    fs::rename(r.modules / "fixture_base.ko", r.modules / "sub/fixture_base.ko");
+    CHECK(plan_of(r, {"-d", "-n"}).find("dependency fixture_base not found") != std::string::npos);
+}
+
+TEST_CASE("insmod --deps -v says where each dependency came from", "[insmod]") {
+    ChainRoot r("fixture_base 16384 0 - Live 0x0\n");
+    fs::remove(r.modules / "fixture_base.ko");
+    write_text(r.root / "lib/modules/6.1.0-test/modules.dep", "extra/fixture-provider.ko:\n");
+    fs::create_directories(r.root / "lib/modules/6.1.0-test/extra");
+    fs::copy_file(fixture_module("fixture-provider.ko"),
+                  r.root / "lib/modules/6.1.0-test/extra/fixture-provider.ko");
+    const std::string out = plan_of(r, {"-d", "-n", "-v"});
+    CHECK(out.find("insmod: INFO: dependency fixture_provider: " +
+                   (r.root / "lib/modules/6.1.0-test/extra/fixture-provider.ko").string() +
+                   " (modules.dep)\n") != std::string::npos);
+
+    ChainRoot beside("fixture_base 16384 0 - Live 0x0\n");
+    CHECK(plan_of(beside, {"-d", "-n", "-v"})
+              .find("insmod: INFO: dependency fixture_provider: " +
+                    (beside.modules / "fixture-provider.ko").string() + " (beside the module)\n") !=
+          std::string::npos);
+}
+
+TEST_CASE("insmod --deps refuses a dependency another user could have written", "[insmod]") {
+    SECTION("a world-writable folder") {
+        ChainRoot r;
+        fs::permissions(r.modules, fs::perms::others_write | fs::perms::group_write,
+                        fs::perm_options::add);
+        CHECK(plan_of(r, {"-d", "-n"}).find("Operation not permitted (folder " +
+                                            r.modules.string() +
+                                            " is writable by others (mode 0777); not trusted)") !=
+              std::string::npos);
+    }
+    SECTION("a sticky folder, as /tmp") {
+        ChainRoot r;
+        fs::permissions(r.modules, fs::perms::sticky_bit, fs::perm_options::add);
+        CHECK(plan_of(r, {"-d", "-n"}).find("is sticky") != std::string::npos);
+    }
+    SECTION("a group-writable file") {
+        ChainRoot r;
+        fs::permissions(r.modules / "fixture_base.ko", fs::perms::group_write,
+                        fs::perm_options::add);
+        CHECK(plan_of(r, {"-d", "-n"}).find((r.modules / "fixture_base.ko").string() +
+                                            " is writable by others") != std::string::npos);
+    }
+    SECTION("a file owned by another user") {
+        ChainRoot r;
+        if (::geteuid() == 0) {  // only root can give a file away
+            REQUIRE(::chown((r.modules / "fixture_base.ko").c_str(), 65534, 65534) == 0);
+            CHECK(plan_of(r, {"-d", "-n"}).find("is owned by uid 65534; not trusted") !=
+                  std::string::npos);
+        }
+        CHECK(modload::untrusted_because(0100644, 65534, 0) == "owned by uid 65534");
+        CHECK(modload::untrusted_because(0100644, 1000, 1000) == std::nullopt);
+        CHECK(modload::untrusted_because(0100644, 0, 1000) == std::nullopt);
+        CHECK(modload::untrusted_because(040777, 0, 0) == "writable by others (mode 0777)");
+    }
+}
+
+TEST_CASE("insmod --deps loads the very file it inspected, even if the path is replaced",
+          "[insmod]") {
+    ChainRoot r;
+    modload::testing::ModelKernel kernel(r.root, {"ext4"});
+    // As the first dependency loads, someone puts another module at the provider's path.
+    kernel.on_step([&, done = false](modload::testing::StepPoint point) mutable {
+        if (!done && point == modload::testing::StepPoint::syscall_entry) {
+            done = true;
+            fs::copy_file(fixture_module("fixture_cycle_a.ko"), r.modules / "swapped.ko");
+            fs::rename(r.modules / "swapped.ko", r.modules / "fixture-provider.ko");
+        }
+    });
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
+    CHECK(run.status == 0);
+    REQUIRE(kernel.calls().size() == 3);
+    CHECK(kernel.calls()[1].name == "fixture_provider");  // what the plan read, not the new file
+    CHECK(kernel.find("fixture_cycle_a") == nullptr);
 }

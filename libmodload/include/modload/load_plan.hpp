@@ -3,9 +3,12 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 #include <modload/module_file.hpp>
 #include <modload/removal.hpp>
@@ -15,39 +18,61 @@
 
 namespace modload {
 
-/// Finds a module's file by its name.
-class ModuleLocator {
-public:
-    /// From <root>/lib/modules/<release>/modules.dep: its left-hand paths, relative to that folder.
-    /// ENOENT when there is no modules.dep.
-    static Result<ModuleLocator> from_modules_dep(const SystemRoot& root,
-                                                  const std::string& kernel_release);
-    /// From the module files (.ko, .ko.zst, .ko.xz, .ko.gz) in `folder` and the folders below it;
-    /// the first one found for a name wins, nearest folder first.
-    static Result<ModuleLocator> from_folder(const std::filesystem::path& folder);
-
-    /// Adds the files of `other` for names this locator does not know yet: a fallback.
-    void add_fallback(const ModuleLocator& other);
-
-    /// The file for `name` (normalized), or nullopt.
-    std::optional<std::filesystem::path> find(const std::string& name) const;
-    /// "modules.dep" or the folder searched, for messages.
-    const std::string& source() const { return source_; }
-
-private:
-    std::map<std::string, std::filesystem::path> files_;
-    std::string source_;
+/// Where a dependency's file was found.
+enum class ModuleSource {
+    modules_dep,   ///< depmod's modules.dep of the running kernel
+    beside_module  ///< the folder of the module being loaded (not below it)
 };
 
+/// "modules.dep" or "beside the module".
+std::string_view module_source_name(ModuleSource source);
+
+/// Finds the files of the modules a module depends on, as a careful administrator would: depmod's
+/// modules.dep first, for every name it knows; then the loaded module's own folder (not the
+/// folders below it) for names modules.dep cannot resolve, as out-of-tree modules built together
+/// sit side by side. A file, or the folder it is in, that another user could have written is
+/// never used: group- or world-writable, sticky, or owned by someone other than root or the
+/// caller (the effective user). The tools run as root, and what they read decides what code
+/// enters the kernel.
+class ModuleLocator {
+public:
+    /// From <root>/lib/modules/<release>/modules.dep (a missing one knows no names) and the
+    /// folder `beside` (empty: none).
+    static Result<ModuleLocator> make(const SystemRoot& root, const std::string& kernel_release,
+                                      const std::filesystem::path& beside);
+
+    struct Found {
+        std::filesystem::path path;
+        ModuleSource source = ModuleSource::modules_dep;
+    };
+    /// The file for `name` (normalized), or nullopt.
+    std::optional<Found> find(const std::string& name) const;
+    /// "modules.dep and FOLDER", for messages.
+    const std::string& searched() const { return searched_; }
+
+private:
+    std::map<std::string, std::filesystem::path> modules_dep_;
+    std::filesystem::path beside_;
+    std::string searched_;
+};
+
+/// Why a file or folder with `mode` and `owner` may not be trusted by a process whose effective
+/// uid is `caller`, or nullopt when it may: "writable by others (mode 0777)", "owned by uid 1000".
+std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t caller);
+
+/// One dependency to load: opened and inspected once, and that descriptor is the one loaded.
 struct LoadStep {
     std::string name;
     std::filesystem::path path;
+    ModuleSource source = ModuleSource::modules_dep;
+    std::shared_ptr<ModuleFile> file;
 };
 
 /// The modules `module` depends on (depends=, transitively) that are neither loaded nor built in,
 /// in an order that loads each after its own dependencies. The module itself is not included.
-/// Errors: ENOENT naming a dependency the locator cannot find, ELOOP for a dependency cycle, and
-/// the errors of reading a dependency's file.
+/// Errors: ENOENT naming a dependency the locator cannot find, EPERM for one in a place another
+/// user could have written, ELOOP for a dependency cycle, and the errors of reading a
+/// dependency's file.
 Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const Snapshot& loaded,
                                                 const BuiltinModules& builtin,
                                                 const ModuleLocator& locator);

@@ -55,14 +55,14 @@ struct RefusedCall {
 
 /// A policy that explains a refusal, in the kernel's order of checks.
 enum class PolicyCause {
-    no_capability,      ///< EPERM: CapEff lacks CAP_SYS_MODULE
-    user_namespace,     ///< EPERM: CAP_SYS_MODULE held only inside a user namespace
-    modules_disabled,   ///< EPERM: /proc/sys/kernel/modules_disabled is 1 (until reboot)
-    locked_down,        ///< EPERM: lockdown refuses a module without a signature it trusts
-    blacklisted,        ///< EPERM: the name is in module_blacklist=
-    unsigned_module,    ///< EKEYREJECTED: signatures enforced, the module has none
-    signature_ignored,  ///< EKEYREJECTED: signatures enforced, forcing made the kernel ignore it
-    signature_rejected, ///< EKEYREJECTED: signed, but with a key the kernel lacks, or a bad one
+    no_capability,       ///< EPERM: CapEff lacks CAP_SYS_MODULE
+    user_namespace,      ///< EPERM: CAP_SYS_MODULE held only inside a user namespace
+    modules_disabled,    ///< EPERM: /proc/sys/kernel/modules_disabled is 1 (until reboot)
+    locked_down,         ///< EPERM: lockdown refuses a module without a signature it trusts
+    blacklisted,         ///< EPERM: the name is in module_blacklist=
+    unsigned_module,     ///< EKEYREJECTED: signatures enforced, the module has none
+    signature_ignored,   ///< EKEYREJECTED: signatures enforced, forcing made the kernel ignore it
+    signature_rejected,  ///< EKEYREJECTED: signed, but with a key the kernel lacks, or a bad one
 };
 
 /// The causes `facts` show for `call`, in the order the kernel checks them; empty when none is

@@ -145,6 +145,21 @@ same_as_kmod() {
 	return 0
 }
 
+# kmod_then DESC LINE: ours must exit like kmod and print kmod's text, then
+# LINE, and nothing else (the cause ours adds after kmod's words).
+kmod_then() {
+	if [ "$RC_ours" = "$RC_kmod" ] && [ -n "$OUT_kmod" ] && [ "$OUT_ours" = "$OUT_kmod
+$2" ]; then
+		ok "$1"
+		[ "${LAB_VERBOSE:-0}" = 1 ] && show_both
+	else
+		not_ok "$1"
+		show_both
+		diag "expected kmod's text, then: $2"
+	fi
+	return 0
+}
+
 output_matches() {
 	if [ -z "$2" ]; then
 		[ -z "$1" ]
