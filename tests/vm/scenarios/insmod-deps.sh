@@ -1,9 +1,9 @@
 # insmod explaining a refusal (the kernel's own log records about the
 # module, and the dependencies that are not loaded) and loading dependencies
-# first (-d, --deps; -n, --dry-run prints the plan): from modules.dep for the
-# distribution's iptable_nat chain, from FILE's folder and below for test
-# modules, a dependency the kernel refuses, parameters next to a dependency
-# load.
+# first (-d, --deps; -n, --dry-run prints the plan): from modules.dep first
+# (the distribution's iptable_nat chain, installed test modules), then from
+# FILE's own folder (not below it), never from a folder others can write; a
+# dependency the kernel refuses, parameters next to a dependency load.
 #
 # kmod 30's insmod has neither; modprobe, its nearest, works from modules.dep
 # only and is run on the same cases for the record.
@@ -137,10 +137,23 @@ mkdir -p /tmp/tree/sub
 cp $MODS/lab_consumer.ko /tmp/tree/
 cp $MODS/lab_provider.ko /tmp/tree/sub/
 run ours insmod -d -n /tmp/tree/lab_consumer.ko
-expect "no modules.dep: a dependency in a folder below FILE's" 0 \
-	"$(lines /tmp/tree/sub/lab_provider.ko /tmp/tree/lab_consumer.ko)"
+check "no modules.dep: a dependency in a folder below FILE's is not looked for (exit 1, not found)" \
+	eval '[ "$RC_ours" = 1 ] && printf "%s\n" "$OUT_ours" | grep -q "dependency lab_provider not found in modules.dep and /tmp/tree"'
+diag "ours (exit $RC_ours): $OUT_ours"
+
+# A folder any user can write: whoever wrote lab_provider.ko there would get
+# root to load it.
+mv /tmp/tree/sub/lab_provider.ko /tmp/tree/
+chmod 0777 /tmp/tree
 run ours insmod -d /tmp/tree/lab_consumer.ko
-expect "... and loaded from there" 0 ""
+check "a world-writable folder: refused, nothing loaded, the folder named as not trusted" \
+	eval '[ "$RC_ours" = 1 ] && printf "%s\n" "$OUT_ours" | grep -q "folder /tmp/tree is writable by others (mode 0777); not trusted"'
+diag "ours (exit $RC_ours): $OUT_ours"
+expect_loaded "a world-writable folder: nothing loaded" ""
+chmod 0755 /tmp/tree
+run ours insmod -d -v /tmp/tree/lab_consumer.ko
+check "the same folder, 0755: loaded, and -v says lab_provider came from beside the module" \
+	eval '[ "$RC_ours" = 0 ] && printf "%s\n" "$OUT_ours" | grep -q "^insmod: INFO: dependency lab_provider: /tmp/tree/lab_provider.ko (beside the module)$"'
 expect_loaded "insmod -d /tmp/tree/lab_consumer.ko" "lab_provider lab_consumer"
 kunload_lab
 
@@ -202,8 +215,8 @@ mv "$DEP.hidden" "$DEP"
 # --- modules.dep exists but does not list FILE's dependencies ---------------------
 
 # The guest's natural state: modules.dep describes the distribution's
-# modules; the test modules are elsewhere.  An out-of-tree FILE's
-# dependencies are looked for beside it first, then in modules.dep.
+# modules; the test modules are elsewhere.  A name modules.dep does not know
+# is looked for beside FILE.
 run ours insmod -d -n $MODS/lab_consumer.ko
 check "modules.dep without lab modules: insmod -d -n lab_consumer.ko finds lab_provider.ko beside it" \
 	[ "$RC_ours" = 0 -a "$OUT_ours" = "$(lines $MODS/lab_provider.ko $MODS/lab_consumer.ko)" ]
@@ -241,15 +254,15 @@ restore
 
 # --- test modules listed in modules.dep (installed, as modules_install does) ------
 
-# A FILE installed under /lib/modules/$(uname -r) takes its dependencies from
-# modules.dep (depmod's answer); an out-of-tree FILE looks beside itself first.
+# modules.dep (depmod's answer) comes first for every name it knows, wherever
+# FILE is.
 install_lab_modules
 run ours insmod -d -n $KDIR/extra/lab_consumer.ko
 expect "lab modules in modules.dep: insmod -d -n extra/lab_consumer.ko takes lab_provider from there" 0 \
 	"$(lines $KDIR/extra/lab_provider.ko $KDIR/extra/lab_consumer.ko)"
 run ours insmod -d -n $MODS/lab_consumer.ko
-expect "lab modules in modules.dep: out-of-tree lab_consumer.ko still takes lab_provider beside it" 0 \
-	"$(lines $MODS/lab_provider.ko $MODS/lab_consumer.ko)"
+expect "lab modules in modules.dep: out-of-tree lab_consumer.ko takes lab_provider from modules.dep too" 0 \
+	"$(lines $KDIR/extra/lab_provider.ko $MODS/lab_consumer.ko)"
 run ours insmod -d $KDIR/extra/lab_consumer.ko
 expect "... and loads it" 0 ""
 expect_loaded "insmod -d lab_consumer.ko with modules.dep" "lab_provider lab_consumer"
