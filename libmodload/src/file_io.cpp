@@ -18,12 +18,14 @@ namespace {
 constexpr std::size_t kReadChunk = std::size_t{64} << 10;
 
 template <class Buffer>
-Result<void> read_into(int fd, Buffer& out, std::size_t max_size) {
+Result<void> read_into(int fd, Buffer& out, std::size_t max_size, bool retry_interrupted) {
     char chunk[kReadChunk];
     for (;;) {
         const ssize_t n = ::read(fd, chunk, sizeof chunk);
         if (n < 0) {
-            if (errno == EINTR) {
+            // An interrupted read has read nothing (the kernel returns the bytes it had read
+            // instead): the retry starts where it stood.
+            if (errno == EINTR && retry_interrupted) {
                 continue;
             }
             return make_error(errno);
@@ -41,8 +43,9 @@ Result<void> read_into(int fd, Buffer& out, std::size_t max_size) {
 
 }  // namespace
 
-Result<void> read_fd(int fd, std::vector<std::byte>& out, std::size_t max_size) {
-    return read_into(fd, out, max_size);
+Result<void> read_fd(int fd, std::vector<std::byte>& out, std::size_t max_size,
+                     bool retry_interrupted) {
+    return read_into(fd, out, max_size, retry_interrupted);
 }
 
 Result<std::string> read_text_file(const std::filesystem::path& path, std::size_t max_size) {
@@ -51,7 +54,7 @@ Result<std::string> read_text_file(const std::filesystem::path& path, std::size_
         return make_error(errno, path.string());
     }
     std::string text;
-    if (auto r = read_into(fd.get(), text, max_size); !r) {
+    if (auto r = read_into(fd.get(), text, max_size, true); !r) {
         return make_error(r.error().code, path.string());
     }
     return text;

@@ -164,7 +164,8 @@ std::optional<ModuleLocator::Found> ModuleLocator::find(const std::string& name)
     if (const auto it = modules_dep_.find(name); it != modules_dep_.end()) {
         return Found{it->second, ModuleSource::modules_dep};
     }
-    if (beside_.empty()) {
+    // A name from depends= is the module's word, not a path: "../x" must not leave the folder.
+    if (beside_.empty() || !is_valid_module_name(name)) {
         return std::nullopt;
     }
     // Only the folder itself: the file names a module may have, as depmod and kmod spell them.

@@ -50,8 +50,11 @@ Result<void> ModuleFile::read_all() {
         contents_.reserve(static_cast<std::size_t>(st.st_size));
     }
     // pread-like semantics are not needed: the descriptor is new (or standard input, read once),
-    // and finit_module reads from offset 0 whatever the file position.
-    if (auto r = detail::read_fd(fd_.get(), contents_, options_.max_image_size); !r) {
+    // and finit_module reads from offset 0 whatever the file position. A pipe's read that a
+    // signal interrupts is not retried: insmod - would otherwise wait on a silent pipe through
+    // every SIGINT.
+    if (auto r = detail::read_fd(fd_.get(), contents_, options_.max_image_size, regular_file_);
+        !r) {
         return r.error();
     }
     contents_.shrink_to_fit();
@@ -82,13 +85,13 @@ Result<std::vector<std::byte>> ModuleFile::image_copy() {
     return std::vector<std::byte>(view->begin(), view->end());
 }
 
-Result<const ModuleInfo*> ModuleFile::info() {
-    if (!info_) {
+Result<const ModuleInfo*> ModuleFile::info(ModuleParts parts) {
+    if (!info_ || (parts == ModuleParts::all && !info_->symbols_read)) {
         auto view = image();
         if (!view) {
             return view.error();
         }
-        auto parsed = parse_module_image(*view);
+        auto parsed = parse_module_image(*view, parts);
         if (!parsed) {
             return parsed.error();
         }

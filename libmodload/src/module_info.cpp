@@ -75,7 +75,7 @@ public:
     ImageReader(std::span<const std::byte> image, std::unique_ptr<Elf, ElfCloser> elf)
         : image_(image), elf_(std::move(elf)) {}
 
-    Result<ModuleInfo> read();
+    Result<ModuleInfo> read(ModuleParts parts);
 
 private:
     struct Section {
@@ -91,6 +91,7 @@ private:
     Result<std::optional<std::span<const std::byte>>> named_bytes(std::string_view name) const;
     Result<void> read_modinfo(ModuleInfo& info) const;
     Result<void> read_this_module_name(ModuleInfo& info) const;
+    Result<void> read_versions_layout(ModuleInfo& info) const;
     Result<void> read_versions(ModuleInfo& info) const;
     Result<void> read_exports(ModuleInfo& info) const;
     Result<void> read_symbols(ModuleInfo& info) const;
@@ -216,6 +217,22 @@ Result<void> ImageReader::read_this_module_name(ModuleInfo& info) const {
     return {};
 }
 
+Result<void> ImageReader::read_versions_layout(ModuleInfo& info) const {
+    auto found = named_bytes("__versions");
+    if (!found) {
+        return found.error();
+    }
+    if (!*found) {
+        return {};
+    }
+    if ((*found)->size() % kModversionEntrySize != 0) {
+        return invalid("__versions is not a whole number of entries");
+    }
+    info.force_layout.versions_flags_offset =
+        ehdr_.e_shoff + find("__versions")->index * ehdr_.e_shentsize + 8;  // after two words
+    return {};
+}
+
 Result<void> ImageReader::read_versions(ModuleInfo& info) const {
     auto found = named_bytes("__versions");
     if (!found) {
@@ -225,9 +242,6 @@ Result<void> ImageReader::read_versions(ModuleInfo& info) const {
         return {};
     }
     const auto data = *found;
-    if (data->size() % kModversionEntrySize != 0) {
-        return invalid("__versions is not a whole number of entries");
-    }
     const std::size_t crc_width = info.identity.bits == 64 ? 8 : 4;
     for (std::size_t at = 0; at < data->size(); at += kModversionEntrySize) {
         const std::byte* entry = data->data() + at;
@@ -235,8 +249,6 @@ Result<void> ImageReader::read_versions(ModuleInfo& info) const {
             std::string(bounded_string(entry + crc_width, entry + kModversionEntrySize)),
             read_uint(entry, crc_width, info.identity.big_endian)});
     }
-    info.force_layout.versions_flags_offset =
-        ehdr_.e_shoff + find("__versions")->index * ehdr_.e_shentsize + 8;  // after two words
     return {};
 }
 
@@ -303,7 +315,7 @@ Result<void> ImageReader::read_symbols(ModuleInfo& info) const {
     return {};
 }
 
-Result<ModuleInfo> ImageReader::read() {
+Result<ModuleInfo> ImageReader::read(ModuleParts parts) {
     if (gelf_getehdr(elf_.get(), &ehdr_) == nullptr) {
         return invalid(std::string("bad ELF header: ") + elf_errmsg(-1));
     }
@@ -318,11 +330,20 @@ Result<ModuleInfo> ImageReader::read() {
         return r.error();
     }
     for (auto step : {&ImageReader::read_modinfo, &ImageReader::read_this_module_name,
-                      &ImageReader::read_versions, &ImageReader::read_exports,
-                      &ImageReader::read_symbols}) {
+                      &ImageReader::read_versions_layout}) {
         if (auto r = (this->*step)(info); !r) {
             return r.error();
         }
+    }
+    // The symbol walks cost the most and loading needs none of them: only when asked for.
+    if (parts == ModuleParts::all) {
+        for (auto step : {&ImageReader::read_versions, &ImageReader::read_exports,
+                          &ImageReader::read_symbols}) {
+            if (auto r = (this->*step)(info); !r) {
+                return r.error();
+            }
+        }
+        info.symbols_read = true;
     }
     if (auto name = info.modinfo_value("name"); name && !name->empty()) {
         info.name = std::string(*name);
@@ -371,7 +392,7 @@ std::vector<std::string> ModuleInfo::depends() const {
     return names;
 }
 
-Result<ModuleInfo> parse_module_image(std::span<const std::byte> image) {
+Result<ModuleInfo> parse_module_image(std::span<const std::byte> image, ModuleParts parts) {
     if (image.empty()) {
         return invalid("empty file");
     }
@@ -403,7 +424,7 @@ Result<ModuleInfo> parse_module_image(std::span<const std::byte> image) {
     if (!elf || elf_kind(elf.get()) != ELF_K_ELF) {
         return invalid("not an ELF file");
     }
-    auto info = ImageReader(view, std::move(elf)).read();
+    auto info = ImageReader(view, std::move(elf)).read(parts);
     if (info) {
         info->signature_appended = signed_module;
     }

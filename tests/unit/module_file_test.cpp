@@ -439,3 +439,27 @@ TEST_CASE("a .ko.gz of two gzip members, as `cat a.gz b.gz` makes, is read whole
     REQUIRE(info);
     CHECK((*info)->name == "fixture_plain");
 }
+
+TEST_CASE("a module file reads what loading needs; the symbol walks only when asked",
+          "[module_file]") {
+    auto file = ModuleFile::open(fixture_module("fixture_plain.ko"));
+    REQUIRE(file);
+    auto light = file->info();
+    REQUIRE(light);
+    CHECK((*light)->name == "fixture_plain");
+    CHECK((*light)->depends() == std::vector<std::string>{"fixture_provider", "crc-itu-t"});
+    CHECK((*light)->modinfo_value("vermagic").has_value());
+    CHECK_FALSE((*light)->symbols_read);
+    CHECK((*light)->versions.empty());
+    CHECK((*light)->undefined_symbols.empty());
+    CHECK((*light)->force_layout.versions_flags_offset.has_value());  // forcing still works
+
+    auto full = file->info(ModuleParts::all);
+    REQUIRE(full);
+    CHECK((*full)->symbols_read);
+    CHECK_FALSE((*full)->versions.empty());
+    CHECK_FALSE((*full)->undefined_symbols.empty());
+    auto again = file->info();  // the fuller parse is kept
+    REQUIRE(again);
+    CHECK(*again == *full);
+}

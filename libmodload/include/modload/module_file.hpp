@@ -46,8 +46,9 @@ public:
     Result<std::span<const std::byte>> image();
     /// A private, writable copy of the image, for loaders that must rewrite it.
     Result<std::vector<std::byte>> image_copy();
-    /// The parsed module info.
-    Result<const ModuleInfo*> info();
+    /// The parsed module info: by default what loading needs; the symbol walks only when `parts`
+    /// asks for them (then kept too).
+    Result<const ModuleInfo*> info(ModuleParts parts = ModuleParts::load);
 
 private:
     ModuleFile(UniqueFd fd, std::string display_name, OpenOptions options);

@@ -48,6 +48,8 @@ struct ModuleInfo {
     std::vector<std::string> exported_symbols;
     std::vector<std::string> undefined_symbols;
     bool signature_appended = false;
+    /// Whether versions, exported_symbols and undefined_symbols were read (ModuleParts::all).
+    bool symbols_read = false;
     ForceLayout force_layout;
 
     /// The first value for `key`, or nullopt.
@@ -58,9 +60,19 @@ struct ModuleInfo {
     std::vector<std::string> depends() const;
 };
 
-/// Parses a decompressed module image. Every offset and length is checked against the image: a
-/// truncated, corrupt or hostile image gives ENOEXEC with a detail, never a crash.
-Result<ModuleInfo> parse_module_image(std::span<const std::byte> image);
+/// How much of an image parse_module_image() reads.
+enum class ModuleParts {
+    /// What loading needs: the ELF identity, the name, .modinfo (depends, vermagic), the appended
+    /// signature and where forcing rewrites.
+    load,
+    /// And the symbol walks: the __versions CRCs, the exports and the undefined symbols.
+    all,
+};
+
+/// Parses a decompressed module image. Every offset and length it reads is checked against the
+/// image: a truncated, corrupt or hostile image gives ENOEXEC with a detail, never a crash.
+Result<ModuleInfo> parse_module_image(std::span<const std::byte> image,
+                                      ModuleParts parts = ModuleParts::all);
 
 /// Rewrites an image the way the kernel would ignore symbol versions: __versions loses SHF_ALLOC,
 /// so the kernel does not find it (for init_module, which has no flags).
