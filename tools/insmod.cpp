@@ -167,9 +167,21 @@ int Inserter::run() {
         return 1;
     }
     // Without /proc/modules the kernel will refuse the load itself, in its own words.
-    loaded_ = Snapshot::read(ctx_.root).value_or(Snapshot());
+    // Without --deps these only name what a refusal lacks: an unreadable one costs a hint. With
+    // --deps they decide what is loaded, so they must be read.
+    auto loaded = Snapshot::read(ctx_.root);
+    auto builtin = BuiltinModules::read(ctx_.root, ctx_.kernel_release);
+    if (options_.deps && !loaded) {
+        report_.error(snapshot_error_text(loaded.error()));
+        return 1;
+    }
+    if (options_.deps && !builtin) {
+        report_.error("could not read modules.builtin: " + builtin.error().message());
+        return 1;
+    }
+    loaded_ = loaded.value_or(Snapshot());
     report_skipped_lines(report_, loaded_.skipped());
-    builtin_ = BuiltinModules::read(ctx_.root, ctx_.kernel_release).value_or(BuiltinModules());
+    builtin_ = builtin.value_or(BuiltinModules());
     const std::vector<std::string> missing = missing_dependencies(**info, loaded_, builtin_);
 
     std::vector<LoadStep> steps;
@@ -219,6 +231,12 @@ int Inserter::run() {
     if (load(*module, options_.file, options_.load, false) == Loaded::failed) {
         if (stop_signal() != 0 && !steps.empty()) {
             say_stopped(inserted);
+        } else if (!inserted.empty()) {
+            std::string text = "its dependencies loaded before, and still loaded:";
+            for (const std::string& name : inserted) {
+                text += " " + name;
+            }
+            report_.note(text);
         }
         if (last_error_ == ENOENT && !missing.empty() && !options_.deps) {
             std::string text = "missing dependencies:";

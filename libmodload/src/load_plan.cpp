@@ -67,7 +67,11 @@ public:
                 }
                 return make_error(ELOOP, "dependencies form a cycle: " + chain + name);
             }
-            const auto found = locator_.find(name);
+            auto looked = locator_.find(name);
+            if (!looked) {
+                return looked.error();
+            }
+            const std::optional<ModuleLocator::Found>& found = *looked;
             if (!found) {
                 return make_error(ENOENT,
                                   "dependency " + name + " not found in " + locator_.searched());
@@ -160,13 +164,13 @@ Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root,
     return locator;
 }
 
-std::optional<ModuleLocator::Found> ModuleLocator::find(const std::string& name) const {
+Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::string& name) const {
     if (const auto it = modules_dep_.find(name); it != modules_dep_.end()) {
-        return Found{it->second, ModuleSource::modules_dep};
+        return std::optional<Found>(Found{it->second, ModuleSource::modules_dep});
     }
     // A name from depends= is the module's word, not a path: "../x" must not leave the folder.
     if (beside_.empty() || !is_valid_module_name(name)) {
-        return std::nullopt;
+        return std::optional<Found>();
     }
     // Only the folder itself: the file names a module may have, as depmod and kmod spell them.
     const std::string dashed = [&] {
@@ -179,11 +183,14 @@ std::optional<ModuleLocator::Found> ModuleLocator::find(const std::string& name)
             std::filesystem::path candidate = beside_ / (base + suffix);
             std::error_code ec;
             if (std::filesystem::is_regular_file(candidate, ec)) {
-                return Found{std::move(candidate), ModuleSource::beside_module};
+                return std::optional<Found>(Found{std::move(candidate), ModuleSource::beside_module});
+            }
+            if (ec && ec.value() != ENOENT && ec.value() != ENOTDIR) {
+                return make_error(ec.value(), candidate.string());
             }
         }
     }
-    return std::nullopt;
+    return std::optional<Found>();
 }
 
 Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const Snapshot& loaded,

@@ -131,7 +131,10 @@ StepEnd Remover::run(const PlanStep& step) {
         }
         auto snapshot = Snapshot::read(root_);
         if (!snapshot) {
-            return fail(name, Obstacle::none, snapshot.error(), seen);
+            // The list could not be read: not the kernel refusing the removal.
+            outcome_.failures.push_back(RemovalFailure{RemovalStage::listing, name,
+                                                       Obstacle::none, snapshot.error(), seen});
+            return StepEnd::failed;
         }
         const LoadedModule* module = snapshot->find(name);
         if (module == nullptr) {

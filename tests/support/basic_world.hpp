@@ -20,7 +20,8 @@ struct BasicWorld {
     ModelKernel kernel{root, {"ext4"}};
     ModelClock clock{kernel};
 
-    BasicWorld() {
+    /// `scratch_parent`: where its folder goes (empty: the temporary folder).
+    explicit BasicWorld(const std::filesystem::path& scratch_parent = {}) : dir(scratch_parent) {
         for (ModelModule m : std::vector<ModelModule>{
                  {.name = "libcrc32c"},
                  {.name = "xfs", .references = 1, .uses = {"libcrc32c"}},

@@ -51,8 +51,12 @@ void write_text(const std::filesystem::path& path, const std::string& text) {
     }
 }
 
-ScratchDir::ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "modload-test-XXXXXX").string();
+ScratchDir::ScratchDir() : ScratchDir(std::filesystem::path()) {}
+
+ScratchDir::ScratchDir(const std::filesystem::path& parent) {
+    const std::filesystem::path folder =
+        parent.empty() ? std::filesystem::temp_directory_path() : parent;
+    std::string pattern = (folder / "modload-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {
         throw std::runtime_error("mkdtemp failed");
     }

@@ -27,6 +27,8 @@ void write_text(const std::filesystem::path& path, const std::string& text);
 class ScratchDir {
 public:
     ScratchDir();
+    /// In `parent` instead of the temporary folder (empty: the temporary folder).
+    explicit ScratchDir(const std::filesystem::path& parent);
     ~ScratchDir();
     ScratchDir(const ScratchDir&) = delete;
     ScratchDir& operator=(const ScratchDir&) = delete;

@@ -71,11 +71,13 @@ TEST_CASE(
     REQUIRE(locator);
     const auto base = locator->find("fixture_base");
     REQUIRE(base);
-    CHECK(base->path == beside / "fixture_base.ko");
+    REQUIRE(*base);
+    CHECK((*base)->path == beside / "fixture_base.ko");
     for (const std::string& name : {std::string("../outside"), (dir / "outside").string()}) {
         INFO(name);
         const auto found = locator->find(name);
-        CHECK((!found || std::filesystem::canonical(found->path).parent_path() ==
-                             std::filesystem::canonical(beside)));
+        REQUIRE(found);
+        CHECK((!*found || std::filesystem::canonical((*found)->path).parent_path() ==
+                              std::filesystem::canonical(beside)));
     }
 }

@@ -45,8 +45,9 @@ public:
         std::filesystem::path path;
         ModuleSource source = ModuleSource::modules_dep;
     };
-    /// The file for `name` (normalized), or nullopt.
-    std::optional<Found> find(const std::string& name) const;
+    /// The file for `name` (normalized), nullopt when there is none, or the error of looking
+    /// (a candidate that could not be looked at is not taken for absent).
+    Result<std::optional<Found>> find(const std::string& name) const;
     /// "modules.dep and FOLDER", for messages.
     const std::string& searched() const { return searched_; }
 

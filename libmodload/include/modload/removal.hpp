@@ -137,7 +137,7 @@ public:
 
 /// Where a removal failed.
 enum class RemovalStage {
-    listing,   ///< the first read of /proc/modules
+    listing,   ///< a read of /proc/modules (the first, or one before a step)
     checking,  ///< a target's first check: nothing was done
     planning,  ///< plan_removal() refused (a permanent holder, a cycle)
     removing,  ///< a step of the plan
