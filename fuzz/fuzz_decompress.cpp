@@ -1,0 +1,48 @@
+// Compressed module files: every input through each decompressor, with a small limit.
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <modload/compression.hpp>
+
+#include "check.hpp"
+
+using modload::fuzz::require;
+
+namespace {
+
+// Small, so that a stream that expands hugely is cut off early instead of slowing every run (the
+// library zero-fills its buffer up to the limit as it grows), yet 20 times the fixture modules.
+constexpr std::size_t kMaxOutput = std::size_t{64} << 10;
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::span<const std::byte> input(reinterpret_cast<const std::byte*>(data), size);
+    const modload::Compression detected = modload::detect_compression(input);
+    require(modload::compression_from_name(modload::compression_name(detected)) == detected,
+            "a compression's name names it");
+
+    for (const modload::Compression c :
+         {modload::Compression::zstd, modload::Compression::xz, modload::Compression::gzip}) {
+        auto out = modload::decompress(c, input, kMaxOutput);
+        if (!out) {
+            const int code = out.error().code;
+            require(code == EFBIG || code == ENOEXEC || code == ENOMEM,
+                    "decompress fails with EFBIG, ENOEXEC or ENOMEM");
+            continue;
+        }
+        require(out->size() <= kMaxOutput, "the output respects the limit");
+        // The limit is exact: the same stream fits in exactly its own size and not one byte less.
+        auto exact = modload::decompress(c, input, out->size());
+        require(exact.has_value() && *exact == *out, "a stream fits a limit of its own size");
+        if (!out->empty()) {
+            auto short_by_one = modload::decompress(c, input, out->size() - 1);
+            require(!short_by_one && short_by_one.error().code == EFBIG,
+                    "a stream one byte over the limit fails with EFBIG");
+        }
+    }
+    return 0;
+}

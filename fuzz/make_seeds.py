@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora: copies of build-time fixtures and small handwritten texts.
+
+usage: make_seeds.py OUT STAMP [--target NAME FILE...]...
+
+Each target gets OUT/NAME/ with its seeds, OUT/NAME.list (the comma-separated list that
+libFuzzer's -seed_inputs=@FILE reads) and an empty OUT/artifacts/ for crash inputs.
+No seed is committed: the fixtures are built from C sources, the texts are written here.
+"""
+import argparse
+import pathlib
+import shutil
+
+# Handwritten seeds: the shapes each parser must handle, valid and broken.
+TEXT_SEEDS = {
+    "snapshot": [
+        # the last byte chooses the plan options and targets (see fuzz_snapshot.cpp)
+        "a 16384 0 - Live 0xffffffffc0000000\n\xff",
+        "b 16384 1 a, Live 0xffffffffc0000000 (OE)\na 16384 0 - Live 0x0\n\xff",
+        "a 1 1 b, Live 0x1\nb 1 1 a, Live 0x2\n\x07",
+        "p 4096 0 [permanent], Live 0x0 (O)\nq 4096 1 p, Unloading 0x0 (O-)\n\xfd",
+        "n 4096 - - Live 0x0\nl 1 0 - Loading 0x0 (+)\n\x03",
+        "x 1 2 y,z,[unsafe], Live 0x1 (PE) extra\ny 1 0 - Live 0x2\nz 1 0 - Live 0x3\n\xfe",
+        "bad line\n\n c 1 0 - Live 0x1\n\x01",
+    ],
+    "module_lists": [
+        "kernel/fs/ext4/ext4.ko.xz: kernel/lib/crc16.ko.xz kernel/fs/mbcache.ko.xz\n"
+        "kernel/lib/crc16.ko.xz:\n",
+        "/abs/path/a-b.ko: \nno colon here\n:empty name\n\n",
+        "kernel/x.ko.zst:kernel/y.ko.zst\r\nkernel/y.ko.zst:\n",
+        "../../../etc/passwd.ko:\n.ko:\n",
+        # a name found beside the module (fuzz_module_lists.cpp's beside())
+        "fixture-base\nfixture_base:\nfixture_base.ko\n",
+    ],
+    "parameters": [
+        "count=3\0tag=two words\0flag",
+        "a=\0=b\0name with space\0x=\"quoted\"",
+        "t=tab\there\0n=new\nline\0e=",
+        "v=a b=c\0 lead\0trail \0",
+    ],
+    "kernel_log": [
+        "3,1234,5678,-;lab_consumer: Unknown symbol lab_provider_value (err -2)\n"
+        " SUBSYSTEM=module\n DEVICE=+module:lab_consumer\n",
+        "4,1,2,-;module lab: .gnu.linkonce.this_module section size must match\n",
+        "6,5,6,c;no semicolon record\nno semicolon\n;empty prefix\n\n",
+        "3,9,9,-;x: a\n3,10,10,-;x: b\n3,11,11,-;y: c",
+    ],
+    "module_image": [
+        "\x7fELF\x02\x01\x01",
+        "\x7fELF\x01\x02\x01",
+    ],
+    "decompress": [
+        "\x28\xb5\x2f\xfd",
+        "\xfd7zXZ\x00",
+        "\x1f\x8b\x08\x00",
+    ],
+}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=pathlib.Path)
+    parser.add_argument("stamp", type=pathlib.Path)
+    parser.add_argument("--target", nargs="+", action="append", default=[],
+                        metavar=("NAME", "FILE"))
+    args = parser.parse_args()
+
+    files = {name: [] for name in TEXT_SEEDS}
+    for name, *paths in args.target:
+        files.setdefault(name, []).extend(pathlib.Path(p) for p in paths)
+
+    (args.out / "artifacts").mkdir(parents=True, exist_ok=True)
+    for name, paths in files.items():
+        folder = args.out / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        written = []
+        for i, path in enumerate(paths):
+            # Fixture roots all call theirs proc/modules: the folder above keeps them apart.
+            seed = folder / f"fixture-{i:02}-{path.parent.parent.name}-{path.name}"
+            shutil.copyfile(path, seed)
+            written.append(seed)
+        for i, text in enumerate(TEXT_SEEDS.get(name, [])):
+            seed = folder / f"text-{i:02}"
+            seed.write_bytes(text.encode("latin-1"))
+            written.append(seed)
+        (args.out / f"{name}.list").write_text(",".join(str(p.resolve()) for p in written))
+    args.stamp.write_text("")
+
+
+if __name__ == "__main__":
+    main()
