@@ -35,7 +35,10 @@ public:
 
     void waiting(const LoadedModule& module, Obstacle obstacle,
                  std::chrono::milliseconds waited) override {
-        waited_for_ = module.name;
+        if (module.name != waited_for_) {  // each module's wait is said on its own
+            waited_for_ = module.name;
+            last_said_.clear();
+        }
         if (waited < std::chrono::seconds(1)) {
             return;
         }

@@ -337,3 +337,21 @@ TEST_CASE("rmmod -w --remove-holders -r combine: the plan waits for each target 
     CHECK(w.kernel.find("libcrc32c") != nullptr);  // xfs still uses it
     CHECK(w.kernel.find("xfs") != nullptr);
 }
+
+TEST_CASE("each module a plan waits for over a second is said once", "[rmmod]") {
+    BasicWorld w;
+    REQUIRE(w.kernel.get_reference("iptable_nat"));
+    w.kernel.on_step([&, first = false, second = false](StepPoint) mutable {
+        if (!first && w.kernel.now() >= Millis{1500}) {
+            first = w.kernel.put_reference("iptable_nat");
+            second = !w.kernel.get_reference("nf_nat");  // nf_nat is held once iptable_nat goes
+        }
+        if (first && !second && w.kernel.now() >= Millis{4000}) {
+            second = w.kernel.put_reference("nf_nat");
+        }
+    });
+    const auto run = w.rmmod({"-w", "--remove-holders", "nf_nat"});
+    CHECK(run.status == 0);
+    CHECK(run.err == "rmmod: waiting for iptable_nat: refcount 1, from outside modules\n"
+                     "rmmod: waiting for nf_nat: refcount 1, from outside modules\n");
+}
