@@ -79,6 +79,8 @@ private:
     Snapshot loaded_;
     BuiltinModules builtin_;
     std::optional<KernelLog> log_;
+    // What the kernel decompresses itself: read once, for every load of the run.
+    std::optional<Compression> kernel_decompresses_;
     int last_error_ = 0;
 };
 
@@ -100,7 +102,7 @@ Inserter::Loaded Inserter::load(ModuleFile& file, const std::string& shown_as,
         report_.error("interrupted before loading " + shown_as);
         return Loaded::failed;
     }
-    auto loaded = load_module(ctx_.kernel, file, options, kernel_decompression(ctx_.root));
+    auto loaded = load_module(ctx_.kernel, file, options, kernel_decompresses_);
     if (loaded) {
         report_.info("inserted " + (*file.info())->name + " via " +
                      std::string(method_name(*loaded)));
@@ -166,7 +168,6 @@ int Inserter::run() {
                                   info.error()));
         return 1;
     }
-    // Without /proc/modules the kernel will refuse the load itself, in its own words.
     // Without --deps these only name what a refusal lacks: an unreadable one costs a hint. With
     // --deps they decide what is loaded, so they must be read.
     auto loaded = Snapshot::read(ctx_.root);
@@ -210,6 +211,7 @@ int Inserter::run() {
         return 0;
     }
 
+    kernel_decompresses_ = kernel_decompression(ctx_.root);
     if (auto log = KernelLog::open_at_end(ctx_.root)) {
         log_.emplace(std::move(*log));
     }

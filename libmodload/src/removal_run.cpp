@@ -202,8 +202,11 @@ StepEnd Remover::run(const PlanStep& step) {
                 continue;
             }
             if (now != nullptr && now->state == ModuleState::loading) {
-                if (!waits || dependency) {
-                    return dependency ? keep(*now) : fail(name, Obstacle::loading, error, *now);
+                if (dependency) {
+                    return keep(*now);
+                }
+                if (!waits) {
+                    return fail(name, Obstacle::loading, error, *now);
                 }
                 if (!pause(wait, *now, Obstacle::loading, wait_limit)) {
                     return StepEnd::failed;
