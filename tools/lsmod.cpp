@@ -15,8 +15,10 @@
 #include <CLI/CLI.hpp>
 
 #include <modload/names.hpp>
+#include <modload/references.hpp>
 #include <modload/snapshot.hpp>
 
+#include "lsmod_trace.hpp"
 #include "tool.hpp"
 
 namespace modload::tools {
@@ -88,6 +90,76 @@ std::string json(const Modules& modules) {
         out += "}";
     }
     out += modules.empty() ? "]\n" : "\n]\n";
+    return out;
+}
+
+void append_json_key(std::string& out, std::string_view key, std::string_view value) {
+    out += ", \"";
+    out += key;
+    out += "\": ";
+    append_json_string(out, value);
+}
+
+std::string_view file_scan_name(FileScan scan) {
+    return scan == FileScan::bpf ? "bpf" : scan == FileScan::proc ? "proc" : "none";
+}
+
+// --refs --json: the keys are documented in lsmod.8.
+std::string refs_json(const ReferenceReport& report) {
+    std::string out = "{\"files\": ";
+    append_json_string(out, file_scan_name(report.files));
+    append_json_key(out, "why_not_bpf", report.why_not_bpf);
+    out += ", \"modules\": [";
+    for (std::size_t i = 0; i < report.modules.size(); ++i) {
+        const ModuleReferences& m = report.modules[i];
+        out += i == 0 ? "\n  {\"name\": " : ",\n  {\"name\": ";
+        append_json_string(out, m.module);
+        out += ", \"refcount\": " + (m.refcount ? std::to_string(*m.refcount) : "null");
+        out += ", \"unattributed\": " + std::to_string(m.unattributed);
+        out += ", \"changed_while_read\": ";
+        out += m.changed_while_read ? "true" : "false";
+        out += ", \"references\": [";
+        for (std::size_t r = 0; r < m.references.size(); ++r) {
+            const Reference& ref = m.references[r];
+            out += r == 0 ? "\n    {\"kind\": " : ",\n    {\"kind\": ";
+            append_json_string(out, reference_kind_name(ref.kind));
+            out += ", \"count\": " + std::to_string(ref.count);
+            out += ", \"approximate\": ";
+            out += ref.approximate ? "true" : "false";
+            append_json_key(out, "via", hold_via_name(ref.via));
+            append_json_key(out, "name", ref.name);
+            if (ref.kind == ReferenceKind::open_file) {
+                out += ", \"users\": [";
+                for (std::size_t u = 0; u < ref.users.size(); ++u) {
+                    out += u == 0 ? "{\"pid\": " : ", {\"pid\": ";
+                    out += std::to_string(ref.users[u].pid);
+                    append_json_key(out, "command", ref.users[u].command);
+                    out += ", \"fd\": " + std::to_string(ref.users[u].fd) + "}";
+                }
+                out += "]";
+            }
+            if (ref.kind == ReferenceKind::mount) {
+                append_json_key(out, "fstype", ref.fstype);
+            }
+            if (!ref.source.empty()) {
+                append_json_key(out, "source", ref.source);
+            }
+            out += "}";
+        }
+        out += m.references.empty() ? "]}" : "\n  ]}";
+    }
+    out += report.modules.empty() ? "]}\n" : "\n]}\n";
+    return out;
+}
+
+std::string refs_text(const ReferenceReport& report) {
+    std::string out;
+    for (const ModuleReferences& m : report.modules) {
+        out += m.module + ": refcount " + (m.refcount ? std::to_string(*m.refcount) : "-") + "\n";
+        for (const std::string& line : reference_lines(m)) {
+            out += "  " + line + "\n";
+        }
+    }
     return out;
 }
 
@@ -171,12 +243,17 @@ int run_lsmod(ToolContext& ctx, int argc, char** argv) {
     CLI::App app("Show the modules loaded in the Linux kernel.", "lsmod");
     bool as_json = false;
     bool as_tree = false;
+    bool refs = false;
+    bool trace = false;
     std::string sort_key;
     std::vector<std::string> wanted;
     app.add_flag("-j,--json", as_json, "print a JSON array, one object per module");
     app.add_flag("-t,--tree", as_tree, "show which module uses which, as a tree");
     app.add_option("-s,--sort", sort_key, "sort by name, size or refcount")
         ->check(CLI::IsMember({"name", "size", "refcount"}));
+    app.add_flag("-r,--refs", refs, "name who holds each MODULE's references");
+    app.add_flag("--trace", trace,
+                 "follow each MODULE's reference gets and puts live, until Ctrl-C");
     app.add_option("MODULE", wanted, "show only these modules; exit 1 if one is not loaded");
     CommonFlags common;
     add_common_flags(app, common, false);
@@ -186,6 +263,17 @@ int run_lsmod(ToolContext& ctx, int argc, char** argv) {
     if (as_json && as_tree) {
         report.error("--json and --tree do not go together");
         return 1;
+    }
+    if ((refs || trace) && (as_tree || !sort_key.empty() || (refs && trace))) {
+        report.error("--refs and --trace go with module names only (and --refs with --json)");
+        return 1;
+    }
+    if ((refs || trace) && wanted.empty()) {
+        report.error(std::string(refs ? "--refs" : "--trace") + " needs the names of modules");
+        return 1;
+    }
+    if (trace) {
+        return run_lsmod_trace(ctx, report, wanted);
     }
 
     auto snapshot = Snapshot::read(ctx.root);
@@ -222,7 +310,16 @@ int run_lsmod(ToolContext& ctx, int argc, char** argv) {
     }
 
     std::string out;
-    if (as_json) {
+    if (refs && modules.empty()) {
+        // every module named is missing, and said so
+    } else if (refs) {
+        std::vector<std::string> names;
+        for (const LoadedModule* m : modules) {
+            names.push_back(m->name);
+        }
+        const ReferenceReport found = find_references(ctx, report, *snapshot, names);
+        out = as_json ? refs_json(found) : refs_text(found);
+    } else if (as_json) {
         out = json(modules);
     } else if (as_tree) {
         out = TreeWriter(*snapshot, ctx.out_is_terminal).write(modules);

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,11 +26,11 @@ std::string joined(const std::vector<std::string>& names) {
     return text;
 }
 
-// Says what a wait is about: quiet for the first second (most waits end sooner), then once what
+// Says what a wait is about: quiet for the first second (most waits end sooner), then once who
 // holds the module, and with -v again whenever that changes. Stops at SIGINT or SIGTERM.
 class Progress final : public RemovalObserver {
 public:
-    explicit Progress(Reporter& report) : report_(report) {}
+    Progress(ToolContext& ctx, Reporter& report) : ctx_(ctx), report_(report) {}
 
     bool keep_going() override { return stop_signal() == 0; }
 
@@ -38,15 +39,31 @@ public:
         if (module.name != waited_for_) {  // each module's wait is said on its own
             waited_for_ = module.name;
             last_said_.clear();
+            last_seen_.reset();
         }
         if (waited < std::chrono::seconds(1)) {
             return;
         }
+        // Naming the holders scans every open file: only when it may be said.
+        const bool changed = !last_seen_ || last_seen_->refcount != module.refcount ||
+                             last_seen_->holders != module.holders;
+        if (!last_said_.empty() && (report_.verbosity() == 0 || !changed)) {
+            return;
+        }
+        last_seen_ = module;
         std::string said = "waiting for " + module.name + ": ";
-        said += obstacle == Obstacle::loading     ? "still initializing"
-                : obstacle == Obstacle::unloading ? "another process is removing it"
-                                                  : describe_users(module);
-        if (last_said_.empty() || (report_.verbosity() > 0 && said != last_said_)) {
+        if (obstacle == Obstacle::loading) {
+            said += "still initializing";
+        } else if (obstacle == Obstacle::unloading) {
+            said += "another process is removing it";
+        } else {
+            const std::vector<std::string> lines =
+                holder_lines(ctx_, report_, module, !last_said_.empty());
+            const bool named = !lines.empty() && lines.front().find(" not attributed") ==
+                                                     std::string::npos;
+            said += (named ? "held by " : "") + joined_lines(lines);
+        }
+        if (said != last_said_) {
             report_.note(said);
         }
         last_said_ = said;
@@ -55,13 +72,37 @@ public:
     bool waited_for(const std::string& name) const { return waited_for_ == name; }
 
 private:
+    static std::string joined_lines(const std::vector<std::string>& lines) {
+        std::string text;
+        for (const std::string& line : lines) {
+            text += (text.empty() ? "" : "; ") + line;
+        }
+        return text.empty() ? "nothing that can be named" : text;
+    }
+
+    ToolContext& ctx_;
     Reporter& report_;
     std::string waited_for_;
     std::string last_said_;
+    std::optional<LoadedModule> last_seen_;
 };
 
-void report_failure(Reporter& report, const Progress& progress, const SystemRoot& root,
+// kmod's line says a module is in use; these say by whom (the holder modules kmod names are not
+// repeated).
+void report_holders(ToolContext& ctx, Reporter& report, const LoadedModule& module,
+                    bool quiet = false) {
+    for (const std::string& line : holder_lines(ctx, report, module, quiet)) {
+        if (!line.starts_with("module ")) {
+            report.note(module.name + (line.find(" not attributed") != std::string::npos
+                                           ? ": " + line
+                                           : " is held by " + line));
+        }
+    }
+}
+
+void report_failure(ToolContext& ctx, Reporter& report, const Progress& progress,
                     const RemovalFailure& failure) {
+    const SystemRoot& root = ctx.root;
     const std::string& name = failure.name;
     const std::string users = failure.module ? describe_users(*failure.module) : "not listed";
     switch (failure.obstacle) {
@@ -71,13 +112,17 @@ void report_failure(Reporter& report, const Progress& progress, const SystemRoot
             return report.error("Module " + name + " is not currently loaded");
         case Obstacle::has_holders:
             if (failure.error.code != ETIMEDOUT) {
-                return report.error("Module " + name + " is in use by:" +
-                                    joined(failure.module->holders));
+                report.error("Module " + name + " is in use by:" + joined(failure.module->holders));
+                return report_holders(ctx, report, *failure.module);
             }
             break;
         case Obstacle::in_use:
             if (failure.error.code != ETIMEDOUT) {
-                return report.error("Module " + name + " is in use");
+                report.error("Module " + name + " is in use");
+                if (failure.module) {
+                    report_holders(ctx, report, *failure.module);
+                }
+                return;
             }
             break;
         case Obstacle::loading:
@@ -100,6 +145,9 @@ void report_failure(Reporter& report, const Progress& progress, const SystemRoot
     if (failure.error.code == ETIMEDOUT) {
         report.error("could not remove module " + name + ": still in use " + failure.error.detail +
                      ": " + users);
+        if (failure.module) {
+            report_holders(ctx, report, *failure.module, progress.waited_for(name));
+        }
     } else if (failure.error.code == ECANCELED) {
         report.error(progress.waited_for(name) ? "interrupted while waiting for " + name + ": " + users
                                                : "interrupted before removing " + name);
@@ -210,7 +258,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     const BuiltinModules builtin =
         BuiltinModules::read(ctx.root, ctx.kernel_release).value_or(BuiltinModules());
     const StopSignals signals;
-    Progress progress(report);
+    Progress progress(ctx, report);
 
     const RemovalOutcome outcome =
         remove_modules(ctx.kernel, ctx.root, builtin, names, options, ctx.clock, progress);
@@ -230,7 +278,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         report.info("kept " + module.name + ": it is in use again (" + describe_users(module) + ")");
     }
     for (const RemovalFailure& failure : outcome.failures) {
-        report_failure(report, progress, ctx.root, failure);
+        report_failure(ctx, report, progress, failure);
         ++failures;
     }
     if (!outcome.left.empty() && (planned || names.size() > 1)) {

@@ -1,5 +1,6 @@
 #include "tool.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -44,6 +45,13 @@ void Reporter::emit(int priority, const char* label, const std::string& text) {
 }
 
 void Reporter::note(const std::string& text) { emit(LOG_NOTICE, "", text); }
+
+void Reporter::note_once(const std::string& text) {
+    if (std::find(said_once_.begin(), said_once_.end(), text) == said_once_.end()) {
+        said_once_.push_back(text);
+        note(text);
+    }
+}
 
 void Reporter::error(const std::string& text) { emit(LOG_ERR, "ERROR", text); }
 
@@ -215,6 +223,101 @@ std::string describe_users(const LoadedModule& module) {
         text += ", from outside modules";
     }
     return text;
+}
+
+std::string reference_text(const Reference& ref) {
+    std::string text;
+    switch (ref.kind) {
+        case ReferenceKind::module:
+            text = "module " + ref.name;
+            break;
+        case ReferenceKind::open_file: {
+            const FileUser& first = ref.users.front();
+            text = "pid " + std::to_string(first.pid) + " (" + first.command + ") fd " +
+                   std::to_string(first.fd) + " " + ref.name;
+            for (std::size_t i = 1; i < ref.users.size(); ++i) {
+                const FileUser& u = ref.users[i];
+                text += (i == 1 ? " (shared with " : ", ") + std::string("pid ") +
+                        std::to_string(u.pid) + " (" + u.command + ") fd " + std::to_string(u.fd);
+            }
+            text += ref.users.size() > 1 ? ")" : "";
+            break;
+        }
+        case ReferenceKind::mount:
+            text = "mount " + ref.name + " (" + ref.fstype + " on " + ref.source;
+            if (ref.via != HoldVia::filesystem) {
+                text += ", " + std::string(hold_via_name(ref.via));
+            }
+            text += ")";
+            break;
+        case ReferenceKind::loop_device:
+            text = "loop device " + ref.name + " (backing file " + ref.source + ")";
+            break;
+        case ReferenceKind::crypto:
+            text = "crypto " + ref.name + " (" + ref.source + ")";
+            break;
+    }
+    if (ref.count > 1) {
+        text += " (" + std::to_string(ref.count) + " references)";
+    }
+    if (ref.approximate) {
+        text += " (approximate)";
+    }
+    return text;
+}
+
+std::vector<std::string> reference_lines(const ModuleReferences& refs) {
+    std::vector<std::string> lines;
+    for (const Reference& ref : refs.references) {
+        lines.push_back(reference_text(ref));
+    }
+    if (refs.unattributed > 0) {
+        lines.push_back(std::to_string(refs.unattributed) +
+                        (refs.unattributed == 1 ? " reference" : " references") +
+                        " not attributed");
+    }
+    if (refs.changed_while_read) {
+        lines.push_back("more references found than counted: they changed while being read");
+    }
+    return lines;
+}
+
+ReferenceReport find_references(ToolContext& ctx, Reporter& report, const Snapshot& snapshot,
+                                const std::vector<std::string>& names, bool quiet) {
+    ReferenceOptions options;
+    options.use_bpf = ctx.root.root() == "/";
+    options.kernel_release = ctx.kernel_release;
+    ReferenceReport found = attribute_references(ctx.root, snapshot, names, options);
+    // Said only where it matters: beside an approximate line, or beside references left
+    // unattributed that BPF might have named.
+    bool approximate = false;
+    bool unattributed = false;
+    for (const ModuleReferences& m : found.modules) {
+        unattributed = unattributed || m.unattributed > 0;
+        for (const Reference& ref : m.references) {
+            approximate = approximate || ref.approximate;
+        }
+    }
+    if (quiet || !(approximate || (unattributed && found.files != FileScan::bpf))) {
+        return found;
+    }
+    const std::string why = found.why_not_bpf.empty() ? "" : " (BPF: " + found.why_not_bpf + ")";
+    if (found.files == FileScan::proc && approximate) {
+        report.note_once("open files found through /proc, marked approximate" + why);
+    } else if (found.files == FileScan::proc) {
+        report.note_once("open files looked for through /proc only, which misses some" + why);
+    } else if (found.files == FileScan::none) {
+        report.note_once("open files could not be read: references they hold are not attributed" +
+                         why);
+    }
+    return found;
+}
+
+std::vector<std::string> holder_lines(ToolContext& ctx, Reporter& report,
+                                      const LoadedModule& module, bool quiet) {
+    const Snapshot alone({module});
+    const ReferenceReport found = find_references(ctx, report, alone, {module.name}, quiet);
+    return reference_lines(found.modules.front());
 }
 
 namespace {

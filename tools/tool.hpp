@@ -7,6 +7,7 @@
 
 #include <modload/kernel.hpp>
 #include <modload/policy.hpp>
+#include <modload/references.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
 #include <modload/system_root.hpp>
@@ -52,6 +53,8 @@ public:
     void note(const std::string& text);
     /// Printed only with -v.
     void info(const std::string& text);
+    /// note(), unless this text was said before in this run.
+    void note_once(const std::string& text);
 
 private:
     void emit(int priority, const char* label, const std::string& text);
@@ -60,6 +63,7 @@ private:
     std::ostream& err_;
     bool syslog_ = false;
     int verbosity_ = 0;
+    std::vector<std::string> said_once_;
 };
 
 /// insmod's words for the kernel's load errors (kmod's mod_strerror): ENOEXEC is "Invalid module
@@ -98,6 +102,23 @@ void report_skipped_lines(Reporter& report, std::span<const SkippedLine> lines);
 
 /// "refcount 2, held by: a b" or "refcount 2, from outside modules": what keeps a module loaded.
 std::string describe_users(const LoadedModule& module);
+
+/// One reference in words: "pid 4242 (sleep) fd 0 /dev/lab_dev", "module nf_nat",
+/// "mount /mnt/usb (vfat on /dev/sdb1)", each ending in " (approximate)" when it is.
+std::string reference_text(const Reference& ref);
+
+/// The references' lines, then "N references not attributed" when some are.
+std::vector<std::string> reference_lines(const ModuleReferences& refs);
+
+/// Who holds each module in `names`, on the running system or the context's root: BPF only when
+/// the root is "/". A note says when open files were found the approximate way, unless `quiet`.
+ReferenceReport find_references(ToolContext& ctx, Reporter& report, const Snapshot& snapshot,
+                                const std::vector<std::string>& names, bool quiet = false);
+
+/// Who holds one module, as the snapshot `module` comes from shows it: "held by pid 4242 (sleep)
+/// fd 0 /dev/lab_dev; module lab_user; 1 reference not attributed", each reference once.
+std::vector<std::string> holder_lines(ToolContext& ctx, Reporter& report,
+                                      const LoadedModule& module, bool quiet = false);
 
 /// SIGINT and SIGTERM while a tool works: its handler only notes the signal (no SA_RESTART, so a
 /// sleep or a blocking system call returns early), and the tool stops before its next system

@@ -17,4 +17,8 @@ complete -c lsmod -s j -l json -n 'not __fish_seen_argument -s t -l tree' \
 complete -c lsmod -s t -l tree -n 'not __fish_seen_argument -s j -l json' \
     -d 'show the modules as a tree of dependencies'
 complete -c lsmod -s s -l sort -x -a 'name size refcount' -d 'order the modules by KEY'
+complete -c lsmod -s r -l refs -n 'not __fish_seen_argument -l trace' \
+    -d 'name who holds each module\'s references'
+complete -c lsmod -l trace -n 'not __fish_seen_argument -s r -l refs' \
+    -d 'follow each module\'s reference gets and puts live'
 complete -c lsmod -a '(__lsmod_loaded_modules)' -d 'loaded module'

@@ -1,0 +1,75 @@
+// Open files that hold module references, as the sources of references.cpp find them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <modload/references.hpp>
+#include <modload/result.hpp>
+#include <modload/system_root.hpp>
+
+#include <string_view>
+
+namespace modload::detail {
+
+/// One descriptor whose open file holds a reference on `owner`.
+struct OpenFileRecord {
+    /// Identifies the open file (struct file): descriptors with the same id share one reference.
+    /// 0 when unknown (the /proc scan), then every descriptor counts on its own.
+    std::uint64_t file_id = 0;
+    int pid = 0;        ///< the process (thread group) id
+    std::string command;  ///< the task's comm
+    int fd = -1;
+    std::string owner;  ///< the module's name, as the kernel spells it
+    HoldVia via = HoldVia::file_operations;
+};
+
+/// Every process's open files whose file operations, socket operations, socket protocol or block
+/// device's disk belong to a module, read by a BPF task-file iterator over the running kernel
+/// (CO-RE against /sys/kernel/btf/vmlinux). Errors: ENOTSUP when the library was built without
+/// BPF; otherwise the errno of the step that failed, with a detail that says which ("no BTF at
+/// /sys/kernel/btf/vmlinux", "loading the iterator").
+Result<std::vector<OpenFileRecord>> scan_open_files_bpf();
+
+}  // namespace modload::detail
+
+namespace modload::detail {
+
+/// The aliases in modules.alias that tell what a module provides: "fs-vfat", "char-major-10-*",
+/// "block-major-1-*", "net-pf-15". Patterns are fnmatch(3) globs, as depmod writes them.
+class ProvidedAliases {
+public:
+    /// From <root>/lib/modules/<release>/modules.alias; a missing file knows no aliases.
+    static ProvidedAliases read(const SystemRoot& root, const std::string& release);
+    static ProvidedAliases parse(std::string_view text);
+
+    /// The module an alias pattern matches `value` for ("block-major-7-0" -> "loop"); empty when
+    /// none does.
+    std::string module_for(std::string_view value) const;
+    /// The filesystem types a module registers ("fs-TYPE").
+    std::vector<std::string> filesystems_of(std::string_view module) const;
+
+private:
+    std::vector<std::pair<std::string, std::string>> aliases_;  // pattern, module
+};
+
+/// The module behind a character or block device, through sysfs and modules.alias.
+struct DeviceOwner {
+    std::string module;
+    /// Found by an alias or the device's name, not by sysfs's driver link or the loop driver's
+    /// own attributes.
+    bool approximate = true;
+};
+DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
+                         const ProvidedAliases& aliases);
+
+/// The fallback of scan_open_files_bpf: /proc/PID/fd of every process, each character or block
+/// device matched to its module by device_owner(), each socket by its family and protocol
+/// (on the running system only, through pidfd_getfd) and modules.alias. Keeps only the files
+/// whose owner is in `wanted`. Approximate by nature; file ids are 0.
+Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
+                                                         const ProvidedAliases& aliases,
+                                                         const std::vector<std::string>& wanted);
+
+}  // namespace modload::detail

@@ -1,0 +1,169 @@
+// scan_open_files_bpf with libbpf: runs the task-file iterator of bpf/open_files.bpf.c (embedded
+// as a skeleton by the build) and turns its records into OpenFileRecords.
+#include "open_files.hpp"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <modload/unique_fd.hpp>
+
+#include "../bpf/open_files_record.h"
+#include "open_files.skel.h"
+
+namespace modload::detail {
+
+namespace {
+
+constexpr const char* kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
+
+// The layout open_files.bpf.c writes; the BPF target lays the struct out as x86-64 does.
+static_assert(sizeof(open_file_record) == 96);
+static_assert(offsetof(open_file_record, comm) == 24);
+static_assert(offsetof(open_file_record, owner) == 40);
+
+int silent_print(enum libbpf_print_level, const char*, va_list) {
+    return 0;
+}
+
+// libbpf prints its warnings and errors on stderr unless told otherwise, and the library never
+// prints. The callback is libbpf's global: the caller's own is put back afterwards.
+class SilenceLibbpf {
+  public:
+    SilenceLibbpf() : previous_(libbpf_set_print(silent_print)) {}
+    SilenceLibbpf(const SilenceLibbpf&) = delete;
+    SilenceLibbpf& operator=(const SilenceLibbpf&) = delete;
+    ~SilenceLibbpf() { (void)libbpf_set_print(previous_); }
+
+  private:
+    libbpf_print_fn_t previous_;
+};
+
+struct SkeletonDeleter {
+    void operator()(open_files_bpf* skeleton) const { open_files_bpf__destroy(skeleton); }
+};
+using Skeleton = std::unique_ptr<open_files_bpf, SkeletonDeleter>;
+
+struct LinkDeleter {
+    void operator()(bpf_link* link) const { (void)bpf_link__destroy(link); }
+};
+using Link = std::unique_ptr<bpf_link, LinkDeleter>;
+
+// libbpf 1.x returns a negative errno, or NULL with errno set; never 0 for a failure.
+int failure_code(int returned) {
+    return returned < 0 ? -returned : (errno != 0 ? errno : EIO);
+}
+
+HoldVia hold_via(unsigned int via) {
+    switch (via) {
+        case OPEN_FILE_VIA_FILE_OPERATIONS:
+            return HoldVia::file_operations;
+        case OPEN_FILE_VIA_SOCKET_FAMILY:
+            return HoldVia::socket_family;
+        case OPEN_FILE_VIA_SOCKET_PROTOCOL:
+            return HoldVia::socket_protocol;
+        case OPEN_FILE_VIA_BLOCK_DEVICE:
+            return HoldVia::block_device;
+        default:
+            return HoldVia::none;
+    }
+}
+
+// A NUL-terminated string in a fixed-size field; a field without NUL is taken whole.
+template <std::size_t N>
+std::string field_text(const char (&field)[N]) {
+    return std::string(field, strnlen(field, N));
+}
+
+// Reads the iterator to its end. The kernel writes whole records into its buffer, but read()
+// copies what fits, so a record can straddle two reads.
+Result<std::string> read_all(int fd) {
+    std::string out;
+    constexpr std::size_t kChunk = 64 * 1024;
+    for (;;) {
+        const std::size_t used = out.size();
+        out.resize(used + kChunk);
+        const ssize_t n = read(fd, out.data() + used, kChunk);
+        if (n < 0) {
+            out.resize(used);
+            if (errno == EINTR) {
+                continue;
+            }
+            return make_error(errno, "reading the open-file iterator");
+        }
+        out.resize(used + static_cast<std::size_t>(n));
+        if (n == 0) {
+            return out;
+        }
+    }
+}
+
+}  // namespace
+
+Result<std::vector<OpenFileRecord>> scan_open_files_bpf() {
+    // libbpf relocates the program's field accesses against this; without it, it fails late and
+    // with a less telling error.
+    struct stat st {};
+    if (stat(kVmlinuxBtf, &st) != 0) {
+        if (errno == ENOENT) {
+            return make_error(ENOTSUP, std::string("no BTF at ") + kVmlinuxBtf);
+        }
+        return make_error(errno, kVmlinuxBtf);
+    }
+
+    const SilenceLibbpf silence;
+    errno = 0;
+    Skeleton skeleton(open_files_bpf__open());
+    if (!skeleton) {
+        return make_error(failure_code(0), "opening the open-file iterator");
+    }
+    if (const int r = open_files_bpf__load(skeleton.get()); r != 0) {
+        return make_error(failure_code(r), "loading the open-file iterator");
+    }
+    errno = 0;
+    Link link(bpf_program__attach_iter(skeleton->progs.scan_open_file, nullptr));
+    if (!link) {
+        return make_error(failure_code(0), "attaching the open-file iterator");
+    }
+    const UniqueFd iter(bpf_iter_create(bpf_link__fd(link.get())));
+    if (!iter.valid()) {
+        return make_error(failure_code(iter.get()), "creating the open-file iterator");
+    }
+
+    Result<std::string> bytes = read_all(iter.get());
+    if (!bytes) {
+        return bytes.error();
+    }
+    const std::size_t count = bytes->size() / sizeof(open_file_record);
+    if (bytes->size() % sizeof(open_file_record) != 0 || count != skeleton->bss->records_written) {
+        return make_error(EIO, "the open-file iterator wrote " +
+                                   std::to_string(skeleton->bss->records_written) +
+                                   " records, read " + std::to_string(bytes->size()) + " bytes");
+    }
+
+    std::vector<OpenFileRecord> records;
+    records.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        open_file_record raw;
+        std::memcpy(&raw, bytes->data() + i * sizeof(raw), sizeof(raw));
+        records.push_back(OpenFileRecord{
+            .file_id = raw.file,
+            .pid = static_cast<int>(raw.tgid),
+            .command = field_text(raw.comm),
+            .fd = static_cast<int>(raw.fd),
+            .owner = field_text(raw.owner),
+            .via = hold_via(raw.via),
+        });
+    }
+    return records;
+}
+
+}  // namespace modload::detail

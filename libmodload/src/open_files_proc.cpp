@@ -1,0 +1,261 @@
+// Open files that hold module references, found without BPF: /proc/PID/fd, sysfs and
+// modules.alias. Every answer is a rule of thumb, and says so.
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fnmatch.h>
+#include <map>
+#include <utility>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <modload/names.hpp>
+#include <modload/unique_fd.hpp>
+
+#include "file_io.hpp"
+#include "open_files.hpp"
+
+namespace modload::detail {
+
+ProvidedAliases ProvidedAliases::parse(std::string_view text) {
+    ProvidedAliases aliases;
+    while (!text.empty()) {
+        const auto newline = text.find('\n');
+        std::string_view line = text.substr(0, newline);
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        // "alias PATTERN MODULE"; only what says what a module provides is kept.
+        if (!line.starts_with("alias ")) {
+            continue;
+        }
+        line.remove_prefix(6);
+        const auto space = line.find(' ');
+        if (space == std::string_view::npos) {
+            continue;
+        }
+        const std::string_view pattern = line.substr(0, space);
+        const std::string_view module = line.substr(space + 1);
+        if (pattern.starts_with("fs-") || pattern.starts_with("char-major-") ||
+            pattern.starts_with("block-major-") || pattern.starts_with("net-pf-")) {
+            aliases.aliases_.emplace_back(pattern, normalize_module_name(module));
+        }
+    }
+    return aliases;
+}
+
+ProvidedAliases ProvidedAliases::read(const SystemRoot& root, const std::string& release) {
+    if (release.empty()) {
+        return {};
+    }
+    auto text = read_text_file(root.path("/lib/modules/" + release + "/modules.alias"));
+    return text ? parse(*text) : ProvidedAliases{};
+}
+
+std::string ProvidedAliases::module_for(std::string_view value) const {
+    const std::string subject(value);
+    for (const auto& [pattern, module] : aliases_) {
+        if (::fnmatch(pattern.c_str(), subject.c_str(), 0) == 0) {
+            return module;
+        }
+    }
+    return {};
+}
+
+std::vector<std::string> ProvidedAliases::filesystems_of(std::string_view module) const {
+    std::vector<std::string> types;
+    for (const auto& [pattern, owner] : aliases_) {
+        if (owner == module && pattern.starts_with("fs-")) {
+            types.push_back(pattern.substr(3));
+        }
+    }
+    return types;
+}
+
+namespace {
+
+std::string trimmed(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    return text;
+}
+
+bool present(const std::filesystem::path& path) {
+    std::error_code ec;
+    return std::filesystem::exists(path, ec);
+}
+
+}  // namespace
+
+DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
+                         const ProvidedAliases& aliases) {
+    const std::string number = std::to_string(major) + ":" + std::to_string(minor);
+    std::error_code ec;
+    std::filesystem::path device = std::filesystem::canonical(
+        root.path(std::string(block ? "/sys/dev/block/" : "/sys/dev/char/") + number), ec);
+    if (!ec) {
+        if (block && present(device / "partition")) {
+            device = device.parent_path();  // a partition's disk is its parent
+        }
+        if (block && present(device / "loop")) {
+            return {"loop", false};  // the loop driver's own attributes
+        }
+        const auto driver_module =
+            std::filesystem::canonical(device / "device" / "driver" / "module", ec);
+        if (!ec) {
+            return {normalize_module_name(driver_module.filename().string()), false};
+        }
+    }
+    const std::string kind = block ? "block-major-" : "char-major-";
+    if (std::string module = aliases.module_for(kind + number.substr(0, number.find(':')) + "-" +
+                                                std::to_string(minor));
+        !module.empty()) {
+        return {std::move(module), true};
+    }
+    if (!device.empty()) {
+        // A misc device is often named after its module (/sys/devices/virtual/misc/lab_dev).
+        return {normalize_module_name(device.filename().string()), true};
+    }
+    return {};
+}
+
+namespace {
+
+// The modules behind a socket of another process: its family and protocol, read through a
+// duplicate of its descriptor, matched against "net-pf-F" and "net-pf-F-proto-P[-type-T]".
+std::vector<std::pair<std::string, HoldVia>> socket_owners(int pid, int fd,
+                                                           const ProvidedAliases& aliases) {
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+    const UniqueFd process(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!process.valid()) {
+        return {};
+    }
+    const UniqueFd socket(static_cast<int>(::syscall(SYS_pidfd_getfd, process.get(), fd, 0)));
+    if (!socket.valid()) {
+        return {};
+    }
+    int family = 0;
+    int protocol = 0;
+    int type = 0;
+    socklen_t size = sizeof family;
+    if (::getsockopt(socket.get(), SOL_SOCKET, SO_DOMAIN, &family, &size) != 0) {
+        return {};
+    }
+    size = sizeof protocol;
+    (void)::getsockopt(socket.get(), SOL_SOCKET, SO_PROTOCOL, &protocol, &size);
+    size = sizeof type;
+    (void)::getsockopt(socket.get(), SOL_SOCKET, SO_TYPE, &type, &size);
+    const std::string pf = "net-pf-" + std::to_string(family);
+    const std::string proto = pf + "-proto-" + std::to_string(protocol);
+    std::string by_protocol = aliases.module_for(proto + "-type-" + std::to_string(type));
+    if (by_protocol.empty()) {
+        by_protocol = aliases.module_for(proto);
+    }
+    const std::string by_family = aliases.module_for(pf);
+    // A module that provides the family owns its operations, and the protocol too unless another
+    // module claims that.
+    std::vector<std::pair<std::string, HoldVia>> owners;
+    if (!by_family.empty()) {
+        owners.emplace_back(by_family, HoldVia::socket_family);
+    }
+    if (!by_protocol.empty() || !by_family.empty()) {
+        owners.emplace_back(by_protocol.empty() ? by_family : by_protocol,
+                            HoldVia::socket_protocol);
+    }
+    return owners;
+#else
+    (void)pid, (void)fd, (void)aliases;
+    return {};
+#endif
+}
+
+bool all_digits(const char* name) {
+    if (*name == '\0') {
+        return false;
+    }
+    for (; *name != '\0'; ++name) {
+        if (*name < '0' || *name > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
+                                                         const ProvidedAliases& aliases,
+                                                         const std::vector<std::string>& wanted) {
+    const std::filesystem::path proc = root.path("/proc");
+    DIR* processes = ::opendir(proc.c_str());
+    if (processes == nullptr) {
+        return make_error(errno, proc.string());
+    }
+    const bool live = root.root() == "/";
+    std::map<std::pair<bool, dev_t>, DeviceOwner> owners;  // one sysfs walk per device
+    const auto is_wanted = [&](const std::string& module) {
+        return !module.empty() && std::find(wanted.begin(), wanted.end(), module) != wanted.end();
+    };
+    std::vector<OpenFileRecord> records;
+    while (const dirent* process = ::readdir(processes)) {
+        if (!all_digits(process->d_name)) {
+            continue;
+        }
+        const int pid = std::atoi(process->d_name);
+        const std::filesystem::path fd_folder = proc / process->d_name / "fd";
+        const UniqueFd folder(::open(fd_folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        DIR* fds = folder.valid() ? ::fdopendir(::dup(folder.get())) : nullptr;
+        if (fds == nullptr) {
+            continue;  // gone, or a kernel thread's: nothing open
+        }
+        std::string command;
+        while (const dirent* entry = ::readdir(fds)) {
+            if (!all_digits(entry->d_name)) {
+                continue;
+            }
+            struct stat st {};
+            if (::fstatat(folder.get(), entry->d_name, &st, 0) != 0) {
+                continue;  // closed since
+            }
+            const int fd = std::atoi(entry->d_name);
+            std::vector<std::pair<std::string, HoldVia>> found;
+            if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+                const bool block = S_ISBLK(st.st_mode);
+                auto [it, fresh] = owners.try_emplace({block, st.st_rdev});
+                if (fresh) {
+                    it->second = device_owner(root, block, major(st.st_rdev), minor(st.st_rdev),
+                                              aliases);
+                }
+                found.emplace_back(it->second.module,
+                                   block ? HoldVia::block_device : HoldVia::file_operations);
+            } else if (S_ISSOCK(st.st_mode) && live) {
+                found = socket_owners(pid, fd, aliases);
+            }
+            for (auto& [module, via] : found) {
+                if (!is_wanted(module)) {
+                    continue;
+                }
+                if (command.empty()) {
+                    auto comm = read_text_file(proc / process->d_name / "comm");
+                    command = comm ? trimmed(std::move(*comm)) : "?";
+                }
+                records.push_back({.file_id = 0,
+                                   .pid = pid,
+                                   .command = command,
+                                   .fd = fd,
+                                   .owner = std::move(module),
+                                   .via = via});
+            }
+        }
+        ::closedir(fds);
+    }
+    ::closedir(processes);
+    return records;
+}
+
+}  // namespace modload::detail

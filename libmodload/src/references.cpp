@@ -1,0 +1,398 @@
+// Who holds a module: each source of references, then what is left over.
+#include <modload/references.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <unistd.h>
+
+#include <modload/names.hpp>
+
+#include "file_io.hpp"
+#include "open_files.hpp"
+
+namespace modload {
+
+std::string_view reference_kind_name(ReferenceKind kind) {
+    switch (kind) {
+        case ReferenceKind::module: return "module";
+        case ReferenceKind::open_file: return "file";
+        case ReferenceKind::mount: return "mount";
+        case ReferenceKind::loop_device: return "loop";
+        case ReferenceKind::crypto: return "crypto";
+    }
+    return "?";
+}
+
+std::string_view hold_via_name(HoldVia via) {
+    switch (via) {
+        case HoldVia::none: return "";
+        case HoldVia::file_operations: return "file operations";
+        case HoldVia::socket_family: return "socket family";
+        case HoldVia::socket_protocol: return "socket protocol";
+        case HoldVia::socket_family_and_protocol: return "socket family and protocol";
+        case HoldVia::block_device: return "block device";
+        case HoldVia::filesystem: return "filesystem";
+        case HoldVia::nls_table: return "character set table";
+    }
+    return "?";
+}
+
+namespace {
+
+using detail::OpenFileRecord;
+using detail::ProvidedAliases;
+
+// ---------------------------------------------------------------------------- open files --
+
+std::string fd_path(const SystemRoot& root, int pid, int fd) {
+    const auto link = root.path("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd));
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(link, ec);
+    return ec ? "(closed)" : target.string();
+}
+
+// One reference per open file and module, or two for a socket whose family and protocol are both
+// the module's. Descriptors sharing one open file (same id) share its references; without ids
+// (the /proc scan) each descriptor counts alone.
+std::vector<Reference> file_references(const SystemRoot& root,
+                                       std::vector<OpenFileRecord> records,
+                                       const std::string& module, bool approximate) {
+    std::map<std::pair<std::uint64_t, std::pair<int, int>>, Reference> files;
+    std::map<std::pair<std::uint64_t, std::pair<int, int>>, std::set<HoldVia>> vias;
+    for (OpenFileRecord& r : records) {
+        if (r.owner != module) {
+            continue;
+        }
+        const auto key = r.file_id != 0 ? std::make_pair(r.file_id, std::make_pair(0, 0))
+                                         : std::make_pair(std::uint64_t{0}, std::make_pair(r.pid, r.fd));
+        Reference& ref = files[key];
+        ref.kind = ReferenceKind::open_file;
+        ref.approximate = approximate;
+        const FileUser user{r.pid, std::move(r.command), r.fd};
+        const bool seen = std::any_of(ref.users.begin(), ref.users.end(), [&](const FileUser& u) {
+            return u.pid == user.pid && u.fd == user.fd;
+        });
+        if (!seen) {
+            ref.users.push_back(user);
+        }
+        vias[key].insert(r.via);
+    }
+    std::vector<Reference> refs;
+    for (auto& [key, ref] : files) {
+        const std::set<HoldVia>& held = vias[key];
+        ref.count = static_cast<int>(held.size());
+        ref.via = held.size() == 2 && held.count(HoldVia::socket_family) != 0 &&
+                          held.count(HoldVia::socket_protocol) != 0
+                      ? HoldVia::socket_family_and_protocol
+                      : *held.begin();
+        std::sort(ref.users.begin(), ref.users.end(), [](const FileUser& a, const FileUser& b) {
+            return std::tie(a.pid, a.fd) < std::tie(b.pid, b.fd);
+        });
+        ref.name = fd_path(root, ref.users.front().pid, ref.users.front().fd);
+        refs.push_back(std::move(ref));
+    }
+    std::sort(refs.begin(), refs.end(), [](const Reference& a, const Reference& b) {
+        return std::tie(a.users.front().pid, a.users.front().fd) <
+               std::tie(b.users.front().pid, b.users.front().fd);
+    });
+    return refs;
+}
+
+// ---------------------------------------------------------------------------------- mounts --
+
+struct Mount {
+    std::string device;  // "MAJ:MIN" of the superblock
+    unsigned major = 0;
+    unsigned minor = 0;
+    std::string mount_point;
+    std::string fstype;
+    std::string source;
+    std::string options;  // the superblock's
+};
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescaped(std::string_view field) {
+    std::string out;
+    for (std::size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size()) {
+            const auto digit = [&](std::size_t k) { return field[k] >= '0' && field[k] <= '7'; };
+            if (digit(i + 1) && digit(i + 2) && digit(i + 3)) {
+                out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                         (field[i + 3] - '0'));
+                i += 3;
+                continue;
+            }
+        }
+        out += field[i];
+    }
+    return out;
+}
+
+std::vector<std::string_view> words(std::string_view line) {
+    std::vector<std::string_view> out;
+    while (!line.empty()) {
+        const auto start = line.find_first_not_of(' ');
+        if (start == std::string_view::npos) {
+            break;
+        }
+        line.remove_prefix(start);
+        const auto end = line.find(' ');
+        out.push_back(line.substr(0, end));
+        line.remove_prefix(end == std::string_view::npos ? line.size() : end);
+    }
+    return out;
+}
+
+// One Mount per superblock (a bind mount shows the same superblock again), in mountinfo order.
+std::vector<Mount> superblocks(std::string_view text) {
+    std::vector<Mount> mounts;
+    std::set<std::pair<std::string, std::string>> seen;
+    while (!text.empty()) {
+        const auto newline = text.find('\n');
+        const std::vector<std::string_view> w = words(text.substr(0, newline));
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        // id parent MAJ:MIN root mountpoint options [optional...] - fstype source superoptions
+        const auto dash = std::find(w.begin(), w.end(), "-");
+        if (w.size() < 6 || dash == w.end() || w.end() - dash < 3) {
+            continue;
+        }
+        Mount m;
+        m.device = std::string(w[2]);
+        if (std::sscanf(m.device.c_str(), "%u:%u", &m.major, &m.minor) != 2) {
+            continue;
+        }
+        m.mount_point = unescaped(w[4]);
+        m.fstype = unescaped(dash[1]);
+        m.source = unescaped(dash[2]);
+        m.options = w.end() - dash > 3 ? std::string(dash[3]) : "";
+        if (seen.insert({m.device, m.fstype}).second) {
+            mounts.push_back(std::move(m));
+        }
+    }
+    return mounts;
+}
+
+// The NLS tables a mount's options name: codepage=437 is nls_cp437, iocharset=X is nls_X.
+std::vector<std::string> nls_tables(std::string_view options) {
+    std::vector<std::string> tables;
+    while (!options.empty()) {
+        const auto comma = options.find(',');
+        const std::string_view option = options.substr(0, comma);
+        options.remove_prefix(comma == std::string_view::npos ? options.size() : comma + 1);
+        if (option.starts_with("codepage=")) {
+            tables.push_back(normalize_module_name("nls_cp" + std::string(option.substr(9))));
+        } else if (option.starts_with("iocharset=")) {
+            tables.push_back(normalize_module_name("nls_" + std::string(option.substr(10))));
+        }
+    }
+    return tables;
+}
+
+bool is_block_device(const SystemRoot& root, const Mount& m) {
+    std::error_code ec;
+    return m.major != 0 && std::filesystem::exists(root.path("/sys/dev/block/" + m.device), ec);
+}
+
+Reference mount_reference(const Mount& m, HoldVia via, bool approximate) {
+    Reference ref;
+    ref.kind = ReferenceKind::mount;
+    ref.via = via;
+    ref.approximate = approximate;
+    ref.name = m.mount_point;
+    ref.fstype = m.fstype;
+    ref.source = m.source;
+    return ref;
+}
+
+std::vector<Reference> mount_references(const SystemRoot& root, const std::vector<Mount>& mounts,
+                                        const std::set<std::string>& filesystems,
+                                        const ProvidedAliases& aliases, const std::string& module) {
+    std::vector<Reference> refs;
+    for (const Mount& m : mounts) {
+        if (filesystems.count(m.fstype) != 0) {
+            refs.push_back(mount_reference(m, HoldVia::filesystem, false));
+        }
+        for (const std::string& table : nls_tables(m.options)) {
+            if (table == module) {
+                refs.push_back(mount_reference(m, HoldVia::nls_table, false));
+            }
+        }
+        if (is_block_device(root, m)) {
+            const detail::DeviceOwner owner =
+                detail::device_owner(root, true, m.major, m.minor, aliases);
+            if (owner.module == module) {
+                refs.push_back(mount_reference(m, HoldVia::block_device, owner.approximate));
+            }
+        }
+    }
+    return refs;
+}
+
+// The filesystem types a module registers: its fs-TYPE aliases, and its own name when
+// /proc/filesystems lists a type of that name.
+std::set<std::string> filesystems_of(const std::string& module, const ProvidedAliases& aliases,
+                                     std::string_view registered) {
+    std::set<std::string> types;
+    for (std::string& type : aliases.filesystems_of(module)) {
+        types.insert(std::move(type));
+    }
+    while (!registered.empty()) {
+        const auto newline = registered.find('\n');
+        const std::vector<std::string_view> w = words(registered.substr(0, newline));
+        registered.remove_prefix(newline == std::string_view::npos ? registered.size()
+                                                                   : newline + 1);
+        if (!w.empty() && w.back() == module) {  // "nodev\tTYPE" or "\tTYPE"
+            types.insert(module);
+        }
+    }
+    return types;
+}
+
+// ------------------------------------------------------------------------ loop and crypto --
+
+// A bound loop device holds a reference on the loop driver until it is detached.
+std::vector<Reference> loop_references(const SystemRoot& root) {
+    std::vector<Reference> refs;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(root.path("/sys/block"), ec)) {
+        const std::string device = entry.path().filename().string();
+        if (!device.starts_with("loop")) {
+            continue;
+        }
+        auto backing = detail::read_text_file(entry.path() / "loop" / "backing_file");
+        if (!backing) {
+            continue;  // not bound
+        }
+        while (!backing->empty() && backing->back() == '\n') {
+            backing->pop_back();
+        }
+        Reference ref;
+        ref.kind = ReferenceKind::loop_device;
+        ref.name = "/dev/" + device;
+        ref.source = std::move(*backing);
+        refs.push_back(std::move(ref));
+    }
+    std::sort(refs.begin(), refs.end(),
+              [](const Reference& a, const Reference& b) { return a.name < b.name; });
+    return refs;
+}
+
+// /proc/crypto: per algorithm "name", "driver", "module" and "refcnt". The registration holds one
+// count; each user (a transform, or an instance built on it) holds one more and a reference on the
+// module.
+std::vector<Reference> crypto_references(std::string_view text, const std::string& module) {
+    std::vector<Reference> refs;
+    std::map<std::string, std::string> fields;
+    const auto flush = [&] {
+        if (fields.empty()) {
+            return;
+        }
+        const int refcnt = std::atoi(fields["refcnt"].c_str());
+        if (normalize_module_name(fields["module"]) == module && refcnt > 1) {
+            Reference ref;
+            ref.kind = ReferenceKind::crypto;
+            ref.count = refcnt - 1;
+            ref.name = fields["driver"];
+            ref.source = fields["name"];
+            refs.push_back(std::move(ref));
+        }
+        fields.clear();
+    };
+    while (!text.empty()) {
+        const auto newline = text.find('\n');
+        const std::string_view line = text.substr(0, newline);
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) {
+            flush();
+            continue;
+        }
+        const auto key = words(line.substr(0, colon));
+        const auto value = words(line.substr(colon + 1));
+        if (key.size() == 1 && value.size() == 1) {
+            fields[std::string(key[0])] = std::string(value[0]);
+        }
+    }
+    flush();
+    return refs;
+}
+
+}  // namespace
+
+ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+                                     std::span<const std::string> names,
+                                     const ReferenceOptions& options) {
+    ReferenceReport report;
+    const std::vector<std::string> wanted(names.begin(), names.end());
+    const ProvidedAliases aliases = ProvidedAliases::read(root, options.kernel_release);
+
+    std::vector<OpenFileRecord> files;
+    if (options.scan_files) {
+        if (options.use_bpf) {
+            auto scanned = detail::scan_open_files_bpf();
+            if (scanned) {
+                report.files = FileScan::bpf;
+                files = std::move(*scanned);
+            } else {
+                report.why_not_bpf = scanned.error().message();
+            }
+        }
+        if (report.files == FileScan::none) {
+            auto scanned = detail::scan_open_files_proc(root, aliases, wanted);
+            if (scanned) {
+                report.files = FileScan::proc;
+                files = std::move(*scanned);
+            }
+        }
+    }
+    const auto mountinfo = detail::read_text_file(root.path("/proc/self/mountinfo"));
+    const std::vector<Mount> mounts = mountinfo ? superblocks(*mountinfo) : std::vector<Mount>{};
+    const std::string registered =
+        detail::read_text_file(root.path("/proc/filesystems")).value_or(std::string());
+    const std::string crypto =
+        detail::read_text_file(root.path("/proc/crypto")).value_or(std::string());
+
+    for (const std::string& name : wanted) {
+        ModuleReferences mine;
+        mine.module = name;
+        const LoadedModule* module = snapshot.find(name);
+        if (module != nullptr) {
+            mine.refcount = module->refcount;
+            for (const std::string& holder : module->holders) {
+                Reference ref;
+                ref.kind = ReferenceKind::module;
+                ref.name = holder;
+                mine.references.push_back(std::move(ref));
+            }
+            const auto add = [&](std::vector<Reference> more) {
+                for (Reference& ref : more) {
+                    mine.references.push_back(std::move(ref));
+                }
+            };
+            add(file_references(root, files, name, report.files == FileScan::proc));
+            add(mount_references(root, mounts, filesystems_of(name, aliases, registered),
+                                 aliases, name));
+            if (name == "loop") {
+                add(loop_references(root));
+            }
+            add(crypto_references(crypto, name));
+        }
+        int attributed = 0;
+        for (const Reference& ref : mine.references) {
+            attributed += ref.count;
+        }
+        const int refcount = mine.refcount.value_or(0);
+        mine.unattributed = std::max(0, refcount - attributed);
+        mine.changed_while_read = mine.refcount.has_value() && attributed > refcount;
+        report.modules.push_back(std::move(mine));
+    }
+    return report;
+}
+
+}  // namespace modload

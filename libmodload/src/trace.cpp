@@ -1,0 +1,555 @@
+#include <modload/trace.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <modload/names.hpp>
+#include <modload/unique_fd.hpp>
+
+#include "file_io.hpp"
+
+namespace modload {
+
+namespace {
+
+// A live module's counter starts at MODULE_REF_BASE (kernel/module/main.c), and the events
+// record the counter itself: module_get after atomic_inc_not_zero, module_put after
+// atomic_dec_if_positive.
+constexpr int kModuleRefBase = 1;
+
+constexpr std::array<std::string_view, 3> kEvents = {"module_get", "module_put", "module_free"};
+
+// Where the kernel and the distributions put tracefs, in the order tools look for it
+// (debugfs mounts it at debug/tracing on first access, for older tools).
+constexpr std::string_view kTracefsMountPoint = "/sys/kernel/tracing";
+constexpr std::string_view kDebugTracefsMountPoint = "/sys/kernel/debug/tracing";
+
+bool all_digits(std::string_view text) {
+    return !text.empty() &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+template <class T>
+bool parse_number(std::string_view text, T& out) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+std::string_view trim_left(std::string_view text) {
+    const auto start = text.find_first_not_of(' ');
+    return start == std::string_view::npos ? std::string_view{} : text.substr(start);
+}
+
+std::string_view trim_right(std::string_view text) {
+    const auto end = text.find_last_not_of(' ');
+    return end == std::string_view::npos ? std::string_view{} : text.substr(0, end + 1);
+}
+
+// "12.345678" (the kernel prints "%5llu.%06lu"), or plain digits for a counter clock.
+std::optional<std::chrono::microseconds> parse_time(std::string_view text) {
+    const auto dot = text.find('.');
+    std::uint64_t seconds = 0;
+    if (!parse_number(text.substr(0, dot), seconds)) {
+        return std::nullopt;
+    }
+    std::uint64_t micros = 0;
+    if (dot != std::string_view::npos) {
+        std::string_view fraction = text.substr(dot + 1);
+        if (!all_digits(fraction)) {
+            return std::nullopt;
+        }
+        fraction = fraction.substr(0, 6);
+        (void)parse_number(fraction, micros);
+        for (std::size_t i = fraction.size(); i < 6; ++i) {
+            micros *= 10;
+        }
+    }
+    return std::chrono::microseconds(seconds * 1000000 + micros);
+}
+
+// What follows "<comm>-<pid> " in a trace line, from its [cpu] field at `rest`:
+// "[001] d..1. 12.345678: module_get: NAME ...". The flags column is there only with the
+// irq-info option (on by default).
+bool parse_after_task(std::string_view rest, ModuleEvent& event) {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos || !parse_number(rest.substr(1, close - 1), event.cpu)) {
+        return false;
+    }
+    rest = rest.substr(close + 1);
+    if (rest.empty() || rest.front() != ' ') {
+        return false;
+    }
+    rest = trim_left(rest);
+    // The time ends in ": "; a flags column before it has no ':'.
+    const auto colon = rest.find(": ");
+    if (colon == std::string_view::npos) {
+        return false;
+    }
+    std::string_view time = rest.substr(0, colon);
+    if (const auto space = time.rfind(' '); space != std::string_view::npos) {
+        if (trim_right(time.substr(0, space)).find(' ') != std::string_view::npos) {
+            return false;  // more than one column between [cpu] and the time
+        }
+        time = time.substr(space + 1);
+    }
+    const auto parsed_time = parse_time(time);
+    if (!parsed_time) {
+        return false;
+    }
+    event.time = *parsed_time;
+    rest = rest.substr(colon + 2);
+
+    const auto name_end = rest.find(": ");
+    if (name_end == std::string_view::npos) {
+        return false;
+    }
+    const std::string_view name = rest.substr(0, name_end);
+    std::string_view body = trim_right(rest.substr(name_end + 2));
+    if (name == "module_free") {
+        if (!is_valid_module_name(body) || body.find(' ') != std::string_view::npos) {
+            return false;
+        }
+        event.kind = ModuleEventKind::free;
+        event.module = std::string(body);
+        return true;
+    }
+    if (name != "module_get" && name != "module_put") {
+        return false;
+    }
+    event.kind = name == "module_get" ? ModuleEventKind::get : ModuleEventKind::put;
+    // "NAME call_site=SITE refcnt=N"; SITE is %ps, "function [module]" inside a module.
+    const auto module_end = body.find(' ');
+    if (module_end == std::string_view::npos) {
+        return false;
+    }
+    event.module = std::string(body.substr(0, module_end));
+    body = body.substr(module_end + 1);
+    constexpr std::string_view kCallSite = "call_site=";
+    constexpr std::string_view kRefcnt = " refcnt=";
+    const auto refcnt = body.rfind(kRefcnt);
+    int counter = 0;
+    if (!is_valid_module_name(event.module) || body.substr(0, kCallSite.size()) != kCallSite ||
+        refcnt == std::string_view::npos || refcnt < kCallSite.size() ||
+        !parse_number(body.substr(refcnt + kRefcnt.size()), counter)) {
+        return false;
+    }
+    event.call_site = std::string(body.substr(kCallSite.size(), refcnt - kCallSite.size()));
+    event.refcount = counter - kModuleRefBase;
+    return true;
+}
+
+// "<comm>-<pid>", right-aligned, maybe followed by "(tgid)" (the record-tgid option).
+bool parse_task(std::string_view task, ModuleEvent& event) {
+    task = trim_right(task);
+    if (!task.empty() && task.back() == ')') {
+        const auto open = task.rfind('(');
+        if (open == std::string_view::npos ||
+            !all_digits(trim_left(task.substr(open + 1, task.size() - open - 2)))) {
+            return false;
+        }
+        task = trim_right(task.substr(0, open));
+    }
+    const auto dash = task.rfind('-');
+    if (dash == std::string_view::npos || !parse_number(task.substr(dash + 1), event.pid)) {
+        return false;
+    }
+    event.command = std::string(trim_left(task.substr(0, dash)));
+    return true;
+}
+
+// A mount point in /proc/self/mountinfo: space, tab, newline and backslash are octal escapes.
+std::string unescape_mount_field(std::string_view field) {
+    std::string out;
+    for (std::size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size()) {
+            const std::string_view digits = field.substr(i + 1, 3);
+            int value = 0;
+            const auto [end, ec] =
+                std::from_chars(digits.data(), digits.data() + digits.size(), value, 8);
+            if (ec == std::errc() && end == digits.data() + digits.size()) {
+                out += static_cast<char>(value);
+                i += 3;
+                continue;
+            }
+        }
+        out += field[i];
+    }
+    return out;
+}
+
+// The mount points of tracefs, in mountinfo order: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS
+// [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS".
+std::vector<std::string> tracefs_mount_points(std::string_view mountinfo) {
+    std::vector<std::string> points;
+    while (!mountinfo.empty()) {
+        const auto end = mountinfo.find('\n');
+        const std::string_view line = mountinfo.substr(0, end);
+        mountinfo.remove_prefix(end == std::string_view::npos ? mountinfo.size() : end + 1);
+        const auto separator = line.find(" - ");
+        if (separator == std::string_view::npos) {
+            continue;
+        }
+        if (line.substr(separator + 3, 8) != "tracefs ") {
+            continue;
+        }
+        std::string_view fields = line.substr(0, separator);
+        for (int skip = 0; skip < 4; ++skip) {
+            const auto space = fields.find(' ');
+            fields =
+                space == std::string_view::npos ? std::string_view{} : fields.substr(space + 1);
+        }
+        const std::string_view point = fields.substr(0, fields.find(' '));
+        if (!point.empty()) {
+            points.push_back(unescape_mount_field(point));
+        }
+    }
+    return points;
+}
+
+Result<void> write_file(const std::filesystem::path& path, std::string_view text) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+    if (!fd.valid()) {
+        return make_error(errno, "opening " + path.string());
+    }
+    while (!text.empty()) {
+        const ssize_t n = ::write(fd.get(), text.data(), text.size());
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return make_error(
+                errno, "writing '" + std::string(trim_right(text)) + "' to " + path.string());
+        }
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+}
+
+// Whether `path` exists: an errno other than ENOENT (EACCES for a user who may not look into
+// tracefs) is an error of its own.
+Result<bool> path_exists(const std::filesystem::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+        return true;
+    }
+    if (errno == ENOENT || errno == ENOTDIR) {
+        return false;
+    }
+    return make_error(errno, path.string());
+}
+
+class SystemTracefs final : public TracefsInterface {
+  public:
+    Result<void> mount(const std::filesystem::path& target) override {
+        if (::mount("tracefs", target.c_str(), "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                    nullptr) != 0) {
+            return make_error(errno, "mounting tracefs at " + target.string());
+        }
+        return {};
+    }
+    // Not MNT_DETACH: another process that took the mount for its own while it was there and
+    // still uses it makes this fail with EBUSY, and keeps its tracefs.
+    Result<void> unmount(const std::filesystem::path& target) override {
+        if (::umount2(target.c_str(), 0) != 0) {
+            return make_error(errno, "unmounting " + target.string());
+        }
+        return {};
+    }
+    Result<void> make_instance(const std::filesystem::path& folder) override {
+        if (::mkdir(folder.c_str(), 0700) != 0) {
+            return make_error(errno, "creating " + folder.string());
+        }
+        return {};
+    }
+    Result<void> remove_instance(const std::filesystem::path& folder) override {
+        if (::rmdir(folder.c_str()) != 0) {
+            return make_error(errno, "removing " + folder.string());
+        }
+        return {};
+    }
+};
+
+// Reads at most this much per read(): the caller prints between reads.
+constexpr std::size_t kMaxBatchBytes = std::size_t{1} << 20;
+
+}  // namespace
+
+std::optional<ModuleEvent> parse_module_event(std::string_view line) {
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+        line.remove_suffix(1);
+    }
+    // The comm comes first and may hold anything, '[' too; the [cpu] field is the first '['
+    // after which the rest of the line reads as an event and before which "-<pid>" ends.
+    for (auto open = line.find('['); open != std::string_view::npos;
+         open = line.find('[', open + 1)) {
+        ModuleEvent event;
+        if (open > 0 && line[open - 1] == ' ' && parse_after_task(line.substr(open), event) &&
+            parse_task(line.substr(0, open), event)) {
+            return event;
+        }
+    }
+    return std::nullopt;
+}
+
+Result<std::string> module_event_filter(std::span<const std::string> modules) {
+    if (modules.empty()) {
+        return make_error(EINVAL, "no module to trace");
+    }
+    std::string filter;
+    for (const std::string& name : modules) {
+        if (!is_valid_module_name(name) || name.find_first_of("\"'\\") != std::string::npos ||
+            std::any_of(name.begin(), name.end(),
+                        [](char c) { return static_cast<unsigned char>(c) < 0x21; })) {
+            return make_error(EINVAL, "no module name: " + name);
+        }
+        filter += (filter.empty() ? "" : " || ") + std::string("name == \"") + name + "\"";
+    }
+    return filter;
+}
+
+TracefsInterface& system_tracefs() {
+    static SystemTracefs tracefs;
+    return tracefs;
+}
+
+struct ModuleTrace::State {
+    TracefsInterface* tracefs_ops = nullptr;
+    std::filesystem::path tracefs;
+    bool mounted = false;
+    std::filesystem::path instance;
+    bool instance_made = false;
+    std::vector<std::filesystem::path> enabled;  // the enable files written "1"
+    UniqueFd pipe;
+    std::string partial;  // a line trace_pipe has not finished yet
+    bool closed = false;
+
+    // Undoes in reverse order. rmdir would take the enabled events along, but when it fails
+    // (EBUSY: another process opened one of the instance's files) they would stay enabled.
+    Result<void> teardown() {
+        if (closed) {
+            return {};
+        }
+        closed = true;
+        std::optional<Error> first;
+        const auto keep = [&first](Result<void> r) {
+            if (!r && !first) {
+                first = r.error();
+            }
+        };
+        pipe.reset();
+        for (auto it = enabled.rbegin(); it != enabled.rend(); ++it) {
+            keep(write_file(*it, "0\n"));
+        }
+        enabled.clear();
+        if (instance_made) {
+            keep(tracefs_ops->remove_instance(instance));
+            instance_made = false;
+        }
+        if (mounted) {
+            keep(tracefs_ops->unmount(tracefs));
+            mounted = false;
+        }
+        if (first) {
+            return *first;
+        }
+        return {};
+    }
+};
+
+ModuleTrace::ModuleTrace(std::unique_ptr<State> state) : state_(std::move(state)) {}
+ModuleTrace::ModuleTrace(ModuleTrace&&) noexcept = default;
+ModuleTrace& ModuleTrace::operator=(ModuleTrace&& other) noexcept {
+    if (this != &other) {
+        (void)close();
+        state_ = std::move(other.state_);
+    }
+    return *this;
+}
+ModuleTrace::~ModuleTrace() {
+    (void)close();
+}
+
+Result<void> ModuleTrace::close() {
+    return state_ ? state_->teardown() : Result<void>();
+}
+
+const std::filesystem::path& ModuleTrace::tracefs() const {
+    return state_->tracefs;
+}
+bool ModuleTrace::mounted_tracefs() const {
+    return state_->mounted;
+}
+const std::filesystem::path& ModuleTrace::instance() const {
+    return state_->instance;
+}
+
+Result<ModuleTrace> ModuleTrace::open(const SystemRoot& root, std::span<const std::string> modules,
+                                      const std::string& instance, TracefsInterface& tracefs) {
+    auto filter = module_event_filter(modules);
+    if (!filter) {
+        return filter.error();
+    }
+    if (instance.empty() || instance.find('/') != std::string::npos || instance == "." ||
+        instance == "..") {
+        return make_error(EINVAL, "no instance name: " + instance);
+    }
+    auto state = std::make_unique<State>();
+    state->tracefs_ops = &tracefs;
+    // From here on, `trace` owns what is set up: an early return tears it down.
+    ModuleTrace trace(std::move(state));
+    State& s = *trace.state_;
+    // A failure says what cleaning up could not undo, too.
+    const auto fail = [&trace](Error error) -> Error {
+        if (auto r = trace.close(); !r) {
+            error.detail += "; then cleaning up: " + r.error().message();
+        }
+        return error;
+    };
+
+    auto mountinfo = detail::read_text_file(root.path("/proc/self/mountinfo"));
+    if (!mountinfo) {
+        return fail(mountinfo.error());
+    }
+    const std::vector<std::string> points = tracefs_mount_points(*mountinfo);
+    std::optional<std::string> point;
+    for (const std::string_view wanted : {kTracefsMountPoint, kDebugTracefsMountPoint}) {
+        if (std::find(points.begin(), points.end(), wanted) != points.end()) {
+            point = std::string(wanted);
+            break;
+        }
+    }
+    if (!point && !points.empty()) {
+        point = points.front();
+    }
+    if (point) {
+        s.tracefs = root.path(*point);
+    } else {
+        // sysfs has the mount point only when the kernel has tracefs (CONFIG_TRACING).
+        s.tracefs = root.path(kTracefsMountPoint);
+        auto there = path_exists(s.tracefs);
+        if (!there) {
+            return fail(there.error());
+        }
+        if (!*there) {
+            return fail(make_error(ENODEV, "no " + s.tracefs.string()));
+        }
+        if (auto r = tracefs.mount(s.tracefs); !r) {
+            return fail(
+                Error{r.error().code == ENOENT ? ENODEV : r.error().code, r.error().detail});
+        }
+        s.mounted = true;
+    }
+
+    for (const std::string_view event : kEvents) {
+        const std::filesystem::path folder = s.tracefs / "events/module" / event;
+        auto there = path_exists(folder / "enable");
+        if (!there) {
+            return fail(there.error());
+        }
+        if (!*there) {
+            return fail(make_error(ENOENT, "no event module:" + std::string(event) + " in " +
+                                               (s.tracefs / "events").string()));
+        }
+    }
+    const std::filesystem::path instances = s.tracefs / "instances";
+    auto there = path_exists(instances);
+    if (!there) {
+        return fail(there.error());
+    }
+    if (!*there) {
+        return fail(make_error(ENOTSUP, "no " + instances.string()));
+    }
+    s.instance = instances / instance;
+    if (auto r = tracefs.make_instance(s.instance); !r) {
+        return fail(r.error());
+    }
+    s.instance_made = true;
+
+    // Wake a reader at the first event: a kernel whose poll on trace_pipe honours the
+    // instance's watermark (buffer_percent, 50 by default) would wait for the buffer to be half
+    // full. 6.1 and 6.12 take 0 (tests/vm/scenarios/trace.sh); a kernel without the file, or
+    // that refuses 0, is read all the same: read() looks after every timeout.
+    (void)write_file(s.instance / "buffer_percent", "0\n");
+    for (const std::string_view event : kEvents) {
+        const std::filesystem::path folder = s.instance / "events/module" / event;
+        if (auto r = write_file(folder / "filter", *filter + "\n"); !r) {
+            return fail(r.error());
+        }
+    }
+    const std::filesystem::path pipe = s.instance / "trace_pipe";
+    s.pipe.reset(::open(pipe.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!s.pipe.valid()) {
+        return fail(make_error(errno, "opening " + pipe.string()));
+    }
+    for (const std::string_view event : kEvents) {
+        const std::filesystem::path enable = s.instance / "events/module" / event / "enable";
+        if (auto r = write_file(enable, "1\n"); !r) {
+            return fail(r.error());
+        }
+        s.enabled.push_back(enable);
+    }
+    return trace;
+}
+
+Result<TraceBatch> ModuleTrace::read(std::chrono::milliseconds timeout) {
+    TraceBatch batch;
+    if (!state_ || state_->closed) {
+        return make_error(EBADF, "the trace is closed");
+    }
+    State& s = *state_;
+    pollfd p{s.pipe.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) < 0) {
+        if (errno == EINTR) {
+            return batch;
+        }
+        return make_error(errno, "waiting for trace_pipe");
+    }
+    // Read whatever is there even when poll said nothing (see buffer_percent in open()).
+    std::size_t total = 0;
+    char chunk[64 << 10];
+    while (total < kMaxBatchBytes) {
+        const ssize_t n = ::read(s.pipe.get(), chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                break;
+            }
+            return make_error(errno, "reading " + (s.instance / "trace_pipe").string());
+        }
+        if (n == 0) {
+            break;
+        }
+        s.partial.append(chunk, static_cast<std::size_t>(n));
+        total += static_cast<std::size_t>(n);
+    }
+    std::string_view text = s.partial;
+    std::size_t used = 0;
+    for (auto end = text.find('\n'); end != std::string_view::npos; end = text.find('\n', used)) {
+        const std::string_view line = text.substr(used, end - used);
+        used = end + 1;
+        if (auto event = parse_module_event(line)) {
+            batch.events.push_back(std::move(*event));
+            continue;
+        }
+        // "CPU:%d [LOST %lu EVENTS]" (kernel/trace/trace.c, print_trace_line)
+        const auto lost = line.find("[LOST ");
+        std::uint64_t count = 0;
+        if (line.substr(0, 4) == "CPU:" && lost != std::string_view::npos &&
+            parse_number(line.substr(lost + 6, line.find(' ', lost + 6) - (lost + 6)), count)) {
+            batch.lost += count;
+        } else if (!trim_right(line).empty()) {
+            batch.unparsed.emplace_back(line);
+        }
+    }
+    s.partial.erase(0, used);
+    return batch;
+}
+
+}  // namespace modload
