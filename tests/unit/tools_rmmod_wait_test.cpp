@@ -49,6 +49,23 @@ TEST_CASE("rmmod --wait says once what it waits for after the first second", "[r
           "rmmod: waiting for lab_dev: 2 references not attributed\n");
 }
 
+TEST_CASE("rmmod -v --wait says again who holds the module each time a holder goes", "[rmmod]") {
+    BasicWorld w;
+    int dropped = 0;  // one reference at 1.5 s, the other at 3 s
+    w.kernel.on_step([&](StepPoint) {
+        if (w.kernel.now() >= Millis{1500} * (dropped + 1) && dropped < 2) {
+            ++dropped;
+            w.kernel.put_reference("lab_dev");
+        }
+    });
+    const auto run = w.rmmod({"-v", "--wait", "lab_dev"});
+    CHECK(run.status == 0);
+    CHECK(run.err == "rmmod: open files looked for through /proc only, which misses some\n"
+                     "rmmod: waiting for lab_dev: 2 references not attributed\n"
+                     "rmmod: waiting for lab_dev: 1 reference not attributed\n"
+                     "rmmod: INFO: removed lab_dev\n");
+}
+
 TEST_CASE("rmmod --wait names the holders it waits for", "[rmmod]") {
     BasicWorld w;
     const auto run = w.rmmod({"--wait=3000", "libcrc32c"});
