@@ -67,7 +67,8 @@ DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, uns
 /// The fallback of scan_open_files_bpf: /proc/PID/fd of every process, each character or block
 /// device matched to its module by device_owner(), each socket by its family and protocol
 /// (on the running system only, through pidfd_getfd) and modules.alias. Keeps only the files
-/// whose owner is in `wanted`. Approximate by nature; file ids are 0.
+/// whose owner is in `wanted`. Approximate by nature. On the running system, descriptors of one
+/// open file share an id (kcmp); under another root every id is 0.
 Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                                                          const ProvidedAliases& aliases,
                                                          const std::vector<std::string>& wanted);

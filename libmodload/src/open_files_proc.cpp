@@ -2,6 +2,7 @@
 // modules.alias. Every answer is a rule of thumb, and says so.
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <fnmatch.h>
 #include <map>
@@ -174,6 +175,30 @@ std::vector<std::pair<std::string, HoldVia>> socket_owners(int pid, int fd,
 #endif
 }
 
+// Descriptors of one open file (a forked child shares its parent's) hold one reference between
+// them: kcmp(2) tells, and they get one id.
+void same_open_files(std::vector<OpenFileRecord>& records) {
+#ifdef SYS_kcmp
+    constexpr int kcmp_file = 0;  // KCMP_FILE
+    std::uint64_t next_id = 1;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        OpenFileRecord& r = records[i];
+        for (std::size_t j = 0; j < i && r.file_id == 0; ++j) {
+            const OpenFileRecord& seen = records[j];
+            if (seen.owner == r.owner &&
+                ::syscall(SYS_kcmp, seen.pid, r.pid, kcmp_file, seen.fd, r.fd) == 0) {
+                r.file_id = seen.file_id;
+            }
+        }
+        if (r.file_id == 0) {
+            r.file_id = next_id++;
+        }
+    }
+#else
+    (void)records;
+#endif
+}
+
 bool all_digits(const char* name) {
     if (*name == '\0') {
         return false;
@@ -255,6 +280,9 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
         ::closedir(fds);
     }
     ::closedir(processes);
+    if (live) {
+        same_open_files(records);
+    }
     return records;
 }
 

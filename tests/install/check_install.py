@@ -135,7 +135,7 @@ def pkg_config_env(destdir, dirs):
                 PKG_CONFIG_SYSROOT_DIR=str(destdir))
 
 
-def check_pkg_config(destdir, dirs, checks):
+def check_pkg_config(destdir, dirs, checks, bpf):
     env = pkg_config_env(destdir, dirs)
     text = (dirs["libdir"] / "pkgconfig/libmodload.pc").read_text()
     libs = re.search(r"^Libs:(.*)$", text, re.M)
@@ -143,10 +143,11 @@ def check_pkg_config(destdir, dirs, checks):
                   f"libmodload.pc's Libs must name -lmodload and not the core:\n{text}")
     requires = run(["pkg-config", "--print-requires-private", "libmodload"], env=env)
     required = {line.split()[0] for line in requires.stdout.splitlines() if line.strip()}
-    checks.expect(required == {"libelf", "libzstd", "liblzma", "zlib"},
+    expected = {"libelf", "libzstd", "liblzma", "zlib"} | ({"libbpf"} if bpf else set())
+    checks.expect(required == expected,
                   f"Requires.private is {sorted(required)}: {requires.stderr}")
     static = run(["pkg-config", "--static", "--libs", "libmodload"], env=env)
-    for flag in ("-lmodload", "-lelf", "-lzstd", "-llzma", "-lz"):
+    for flag in ("-lmodload", "-lelf", "-lzstd", "-llzma", "-lz") + (("-lbpf",) if bpf else ()):
         checks.expect(flag in static.stdout.split(),
                       f"pkg-config --static --libs lacks {flag}: {static.stdout}{static.stderr}")
     flags = run(["pkg-config", "--cflags", "--libs", "libmodload"], env=env)
@@ -215,6 +216,7 @@ def main():
     parser.add_argument("--fixture-root", required=True)
     parser.add_argument("--core-lib", required=True)
     parser.add_argument("--man", action="store_true")
+    parser.add_argument("--bpf", action="store_true", help="the library was built with libbpf")
     parser.add_argument("--meson", default="meson")
     parser.add_argument("--completion", action="append", default=[], dest="completions")
     args = parser.parse_args()
@@ -233,7 +235,7 @@ def main():
         dirs = install(args, destdir, checks)
         if dirs is not None:
             check_files(args, destdir, dirs, checks)
-            flags = check_pkg_config(destdir, dirs, checks)
+            flags = check_pkg_config(destdir, dirs, checks, args.bpf)
             check_exports(args, dirs, checks)
             check_headers(cxx, flags, dirs, scratch, checks)
             check_example(args, cxx, flags, dirs, scratch, checks)
