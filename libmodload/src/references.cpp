@@ -14,6 +14,7 @@
 #include <modload/names.hpp>
 
 #include "file_io.hpp"
+#include "mountinfo.hpp"
 #include "open_files.hpp"
 
 namespace modload {
@@ -106,76 +107,33 @@ std::vector<Reference> file_references(const SystemRoot& root,
 
 // ---------------------------------------------------------------------------------- mounts --
 
-struct Mount {
-    std::string device;  // "MAJ:MIN" of the superblock
-    unsigned major = 0;
-    unsigned minor = 0;
-    std::string mount_point;
-    std::string fstype;
-    std::string source;
-    std::string options;  // the superblock's
-};
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescaped(std::string_view field) {
-    std::string out;
-    for (std::size_t i = 0; i < field.size(); ++i) {
-        if (field[i] == '\\' && i + 3 < field.size()) {
-            const auto digit = [&](std::size_t k) { return field[k] >= '0' && field[k] <= '7'; };
-            if (digit(i + 1) && digit(i + 2) && digit(i + 3)) {
-                out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
-                                         (field[i + 3] - '0'));
-                i += 3;
-                continue;
-            }
-        }
-        out += field[i];
-    }
-    return out;
-}
-
-std::vector<std::string_view> words(std::string_view line) {
-    std::vector<std::string_view> out;
-    while (!line.empty()) {
-        const auto start = line.find_first_not_of(' ');
-        if (start == std::string_view::npos) {
-            break;
-        }
-        line.remove_prefix(start);
-        const auto end = line.find(' ');
-        out.push_back(line.substr(0, end));
-        line.remove_prefix(end == std::string_view::npos ? line.size() : end);
-    }
-    return out;
-}
+using Mount = detail::MountEntry;
 
 // One Mount per superblock (a bind mount shows the same superblock again), in mountinfo order.
 std::vector<Mount> superblocks(std::string_view text) {
     std::vector<Mount> mounts;
     std::set<std::pair<std::string, std::string>> seen;
-    while (!text.empty()) {
-        const auto newline = text.find('\n');
-        const std::vector<std::string_view> w = words(text.substr(0, newline));
-        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
-        // id parent MAJ:MIN root mountpoint options [optional...] - fstype source superoptions
-        const auto dash = std::find(w.begin(), w.end(), "-");
-        if (w.size() < 6 || dash == w.end() || w.end() - dash < 3) {
-            continue;
-        }
-        Mount m;
-        m.device = std::string(w[2]);
-        if (std::sscanf(m.device.c_str(), "%u:%u", &m.major, &m.minor) != 2) {
-            continue;
-        }
-        m.mount_point = unescaped(w[4]);
-        m.fstype = unescaped(dash[1]);
-        m.source = unescaped(dash[2]);
-        m.options = w.end() - dash > 3 ? std::string(dash[3]) : "";
+    for (Mount& m : detail::parse_mountinfo(text)) {
         if (seen.insert({m.device, m.fstype}).second) {
             mounts.push_back(std::move(m));
         }
     }
     return mounts;
+}
+
+std::vector<std::string_view> words(std::string_view line) {
+    std::vector<std::string_view> out;
+    while (!line.empty()) {
+        const auto start = line.find_first_not_of(" \t");
+        if (start == std::string_view::npos) {
+            break;
+        }
+        line.remove_prefix(start);
+        const auto end = line.find_first_of(" \t");
+        out.push_back(line.substr(0, end));
+        line.remove_prefix(end == std::string_view::npos ? line.size() : end);
+    }
+    return out;
 }
 
 // The NLS tables a mount's options name: codepage=437 is nls_cp437, iocharset=X is nls_X.

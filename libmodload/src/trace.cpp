@@ -15,6 +15,7 @@
 #include <modload/unique_fd.hpp>
 
 #include "file_io.hpp"
+#include "mountinfo.hpp"
 
 namespace modload {
 
@@ -165,50 +166,12 @@ bool parse_task(std::string_view task, ModuleEvent& event) {
     return true;
 }
 
-// A mount point in /proc/self/mountinfo: space, tab, newline and backslash are octal escapes.
-std::string unescape_mount_field(std::string_view field) {
-    std::string out;
-    for (std::size_t i = 0; i < field.size(); ++i) {
-        if (field[i] == '\\' && i + 3 < field.size()) {
-            const std::string_view digits = field.substr(i + 1, 3);
-            int value = 0;
-            const auto [end, ec] =
-                std::from_chars(digits.data(), digits.data() + digits.size(), value, 8);
-            if (ec == std::errc() && end == digits.data() + digits.size()) {
-                out += static_cast<char>(value);
-                i += 3;
-                continue;
-            }
-        }
-        out += field[i];
-    }
-    return out;
-}
-
-// The mount points of tracefs, in mountinfo order: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS
-// [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS".
+// The mount points of tracefs, in mountinfo order.
 std::vector<std::string> tracefs_mount_points(std::string_view mountinfo) {
     std::vector<std::string> points;
-    while (!mountinfo.empty()) {
-        const auto end = mountinfo.find('\n');
-        const std::string_view line = mountinfo.substr(0, end);
-        mountinfo.remove_prefix(end == std::string_view::npos ? mountinfo.size() : end + 1);
-        const auto separator = line.find(" - ");
-        if (separator == std::string_view::npos) {
-            continue;
-        }
-        if (line.substr(separator + 3, 8) != "tracefs ") {
-            continue;
-        }
-        std::string_view fields = line.substr(0, separator);
-        for (int skip = 0; skip < 4; ++skip) {
-            const auto space = fields.find(' ');
-            fields =
-                space == std::string_view::npos ? std::string_view{} : fields.substr(space + 1);
-        }
-        const std::string_view point = fields.substr(0, fields.find(' '));
-        if (!point.empty()) {
-            points.push_back(unescape_mount_field(point));
+    for (detail::MountEntry& m : detail::parse_mountinfo(mountinfo)) {
+        if (m.fstype == "tracefs") {
+            points.push_back(std::move(m.mount_point));
         }
     }
     return points;

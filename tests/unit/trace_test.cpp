@@ -364,6 +364,32 @@ TEST_CASE("a kernel without tracefs or its module events fails clearly and leave
     }
 }
 
+// The fake tracefs with one file of each new instance spoilt (a folder where the kernel has a
+// file, or nothing), and optionally an instance that cannot be removed.
+struct SpoiltTracefs final : TracefsInterface {
+    FakeTracefs& inner;
+    fs::path spoilt;              // relative to the instance
+    bool folder_instead = true;   // else the file is just gone
+    int remove_error = 0;
+    SpoiltTracefs(FakeTracefs& f, fs::path file) : inner(f), spoilt(std::move(file)) {}
+    Result<void> mount(const fs::path& t) override { return inner.mount(t); }
+    Result<void> unmount(const fs::path& t) override { return inner.unmount(t); }
+    Result<void> make_instance(const fs::path& folder) override {
+        auto r = inner.make_instance(folder);
+        fs::remove(folder / spoilt);
+        if (folder_instead) {
+            fs::create_directory(folder / spoilt);
+        }
+        return r;
+    }
+    Result<void> remove_instance(const fs::path& f) override {
+        if (remove_error != 0) {
+            return make_error(remove_error, "removing the instance");
+        }
+        return inner.remove_instance(f);
+    }
+};
+
 TEST_CASE("a failure half-way through the setup undoes what was done", "[trace]") {
     ScratchDir root;
     make_root(root.path(), "");
@@ -384,21 +410,7 @@ TEST_CASE("a failure half-way through the setup undoes what was done", "[trace]"
     }
     SECTION("a filter cannot be written") {
         // The fake's mkdir is not the kernel's: replace a file it made by a folder afterwards.
-        struct BadFilter final : TracefsInterface {
-            FakeTracefs& inner;
-            explicit BadFilter(FakeTracefs& f) : inner(f) {}
-            Result<void> mount(const fs::path& t) override { return inner.mount(t); }
-            Result<void> unmount(const fs::path& t) override { return inner.unmount(t); }
-            Result<void> make_instance(const fs::path& folder) override {
-                auto r = inner.make_instance(folder);
-                fs::remove(folder / "events/module/module_put/filter");
-                fs::create_directory(folder / "events/module/module_put/filter");
-                return r;
-            }
-            Result<void> remove_instance(const fs::path& f) override {
-                return inner.remove_instance(f);
-            }
-        } bad(tracefs);
+        SpoiltTracefs bad(tracefs, "events/module/module_put/filter");
         auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", bad);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == EISDIR);
@@ -407,21 +419,7 @@ TEST_CASE("a failure half-way through the setup undoes what was done", "[trace]"
         CHECK_FALSE(fs::exists(instance));
     }
     SECTION("an event cannot be enabled: those enabled are disabled again") {
-        struct BadEnable final : TracefsInterface {
-            FakeTracefs& inner;
-            explicit BadEnable(FakeTracefs& f) : inner(f) {}
-            Result<void> mount(const fs::path& t) override { return inner.mount(t); }
-            Result<void> unmount(const fs::path& t) override { return inner.unmount(t); }
-            Result<void> make_instance(const fs::path& folder) override {
-                auto r = inner.make_instance(folder);
-                fs::remove(folder / "events/module/module_free/enable");
-                fs::create_directory(folder / "events/module/module_free/enable");
-                return r;
-            }
-            Result<void> remove_instance(const fs::path& f) override {
-                return inner.remove_instance(f);
-            }
-        } bad(tracefs);
+        SpoiltTracefs bad(tracefs, "events/module/module_free/enable");
         auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", bad);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == EISDIR);
@@ -431,20 +429,9 @@ TEST_CASE("a failure half-way through the setup undoes what was done", "[trace]"
     }
     SECTION("cleaning up fails too: both are said, and the rest is still undone") {
         tracefs.with_events = true;
-        struct BadBoth final : TracefsInterface {
-            FakeTracefs& inner;
-            explicit BadBoth(FakeTracefs& f) : inner(f) {}
-            Result<void> mount(const fs::path& t) override { return inner.mount(t); }
-            Result<void> unmount(const fs::path& t) override { return inner.unmount(t); }
-            Result<void> make_instance(const fs::path& folder) override {
-                auto r = inner.make_instance(folder);
-                fs::remove(folder / "trace_pipe");
-                return r;
-            }
-            Result<void> remove_instance(const fs::path&) override {
-                return make_error(EBUSY, "removing the instance");
-            }
-        } bad(tracefs);
+        SpoiltTracefs bad(tracefs, "trace_pipe");
+        bad.folder_instead = false;
+        bad.remove_error = EBUSY;
         auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", bad);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == ENOENT);

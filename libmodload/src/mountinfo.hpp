@@ -1,0 +1,25 @@
+// /proc/self/mountinfo, read by lsmod --refs (mounts hold modules) and --trace (where tracefs is).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace modload::detail {
+
+/// One mount: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS".
+struct MountEntry {
+    std::string device;  ///< "MAJ:MIN" of the superblock
+    unsigned major = 0;
+    unsigned minor = 0;
+    std::string mount_point;
+    std::string fstype;
+    std::string source;
+    std::string options;  ///< the superblock's
+};
+
+/// Every line that has the fields above, in order; the octal escapes of space, tab, newline and
+/// backslash are undone. A line that does not is left out.
+std::vector<MountEntry> parse_mountinfo(std::string_view text);
+
+}  // namespace modload::detail
