@@ -27,27 +27,27 @@ std::string unescaped(std::string_view field) {
     return out;
 }
 
-std::vector<std::string_view> words(std::string_view line) {
-    std::vector<std::string_view> out;
-    while (!line.empty()) {
-        const auto start = line.find_first_not_of(' ');
-        if (start == std::string_view::npos) {
-            break;
-        }
-        line.remove_prefix(start);
-        const auto end = line.find(' ');
-        out.push_back(line.substr(0, end));
-        line.remove_prefix(end == std::string_view::npos ? line.size() : end);
-    }
-    return out;
-}
-
 bool parse_number(std::string_view text, unsigned& value) {
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     return ec == std::errc() && end == text.data() + text.size();
 }
 
 }  // namespace
+
+std::vector<std::string_view> words(std::string_view line) {
+    std::vector<std::string_view> out;
+    while (!line.empty()) {
+        const auto start = line.find_first_not_of(" \t");
+        if (start == std::string_view::npos) {
+            break;
+        }
+        line.remove_prefix(start);
+        const auto end = line.find_first_of(" \t");
+        out.push_back(line.substr(0, end));
+        line.remove_prefix(end == std::string_view::npos ? line.size() : end);
+    }
+    return out;
+}
 
 std::vector<MountEntry> parse_mountinfo(std::string_view text) {
     std::vector<MountEntry> mounts;

@@ -18,6 +18,9 @@ struct MountEntry {
     std::string options;  ///< the superblock's
 };
 
+/// The fields of a line of /proc text, split at runs of spaces and tabs.
+std::vector<std::string_view> words(std::string_view line);
+
 /// Every line that has the fields above, in order; the octal escapes of space, tab, newline and
 /// backslash are undone. A line that does not is left out.
 std::vector<MountEntry> parse_mountinfo(std::string_view text);

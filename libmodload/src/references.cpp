@@ -108,6 +108,7 @@ std::vector<Reference> file_references(const SystemRoot& root,
 // ---------------------------------------------------------------------------------- mounts --
 
 using Mount = detail::MountEntry;
+using detail::words;
 
 // One Mount per superblock (a bind mount shows the same superblock again), in mountinfo order.
 std::vector<Mount> superblocks(std::string_view text) {
@@ -119,21 +120,6 @@ std::vector<Mount> superblocks(std::string_view text) {
         }
     }
     return mounts;
-}
-
-std::vector<std::string_view> words(std::string_view line) {
-    std::vector<std::string_view> out;
-    while (!line.empty()) {
-        const auto start = line.find_first_not_of(" \t");
-        if (start == std::string_view::npos) {
-            break;
-        }
-        line.remove_prefix(start);
-        const auto end = line.find_first_of(" \t");
-        out.push_back(line.substr(0, end));
-        line.remove_prefix(end == std::string_view::npos ? line.size() : end);
-    }
-    return out;
 }
 
 // The NLS tables a mount's options name: codepage=437 is nls_cp437, iocharset=X is nls_X.
