@@ -12,9 +12,85 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "shared_library.hpp"
+
 namespace modload {
 
 namespace {
+
+// The functions of each decompression library, bound on the first module in its format (see
+// shared_library.hpp): lsmod and rmmod never load these libraries.
+struct Zstd {
+    decltype(&ZSTD_createDCtx) create_dctx;
+    decltype(&ZSTD_freeDCtx) free_dctx;
+    decltype(&ZSTD_DCtx_setParameter) dctx_set_parameter;
+    decltype(&ZSTD_decompressStream) decompress_stream;
+    decltype(&ZSTD_isError) is_error;
+    decltype(&ZSTD_getErrorName) get_error_name;
+};
+
+struct Lzma {
+    decltype(&lzma_stream_decoder) stream_decoder;
+    decltype(&lzma_code) code;
+    decltype(&lzma_end) end;
+};
+
+struct Zlib {
+    decltype(&::inflateInit2_) inflate_init2;  // what the inflateInit2 macro calls
+    decltype(&::inflate) inflate_stream;       // inflate(): a member of that name would hide it
+    decltype(&::inflateEnd) inflate_end;
+    decltype(&::inflateReset) inflate_reset;
+};
+
+#ifndef MODLOAD_STATIC_LIBRARIES
+Result<const Zstd*> zstd() {
+    static const Result<Zstd> once = detail::bind_library<Zstd>(
+        "libzstd.so.1", "zstd decompression", [](detail::SharedLibrary& lib, Zstd& f) {
+            return lib.bind(f.create_dctx, "ZSTD_createDCtx") &&
+                   lib.bind(f.free_dctx, "ZSTD_freeDCtx") &&
+                   lib.bind(f.dctx_set_parameter, "ZSTD_DCtx_setParameter") &&
+                   lib.bind(f.decompress_stream, "ZSTD_decompressStream") &&
+                   lib.bind(f.is_error, "ZSTD_isError") &&
+                   lib.bind(f.get_error_name, "ZSTD_getErrorName");
+        });
+    return detail::bound_table(once);
+}
+
+Result<const Lzma*> lzma() {
+    static const Result<Lzma> once = detail::bind_library<Lzma>(
+        "liblzma.so.5", "xz decompression", [](detail::SharedLibrary& lib, Lzma& f) {
+            return lib.bind(f.stream_decoder, "lzma_stream_decoder") &&
+                   lib.bind(f.code, "lzma_code") && lib.bind(f.end, "lzma_end");
+        });
+    return detail::bound_table(once);
+}
+
+Result<const Zlib*> zlib() {
+    static const Result<Zlib> once = detail::bind_library<Zlib>(
+        "libz.so.1", "gzip decompression", [](detail::SharedLibrary& lib, Zlib& f) {
+            return lib.bind(f.inflate_init2, "inflateInit2_") &&
+                   lib.bind(f.inflate_stream, "inflate") && lib.bind(f.inflate_end, "inflateEnd") &&
+                   lib.bind(f.inflate_reset, "inflateReset");
+        });
+    return detail::bound_table(once);
+}
+#else
+Result<const Zstd*> zstd() {
+    static const Zstd linked{&ZSTD_createDCtx,       &ZSTD_freeDCtx, &ZSTD_DCtx_setParameter,
+                             &ZSTD_decompressStream, &ZSTD_isError,  &ZSTD_getErrorName};
+    return &linked;
+}
+
+Result<const Lzma*> lzma() {
+    static const Lzma linked{&lzma_stream_decoder, &lzma_code, &lzma_end};
+    return &linked;
+}
+
+Result<const Zlib*> zlib() {
+    static const Zlib linked{&inflateInit2_, &inflate, &inflateEnd, &inflateReset};
+    return &linked;
+}
+#endif
 
 struct Magic {
     Compression compression;
@@ -72,12 +148,17 @@ bool grow(std::vector<std::byte>& out, std::size_t max_output) {
 
 Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
                                                std::size_t max_output) {
-    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    const Result<const Zstd*> lib = zstd();
+    if (!lib) {
+        return lib.error();
+    }
+    const Zstd& z = **lib;
+    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(z.create_dctx(), z.free_dctx);
     if (!ctx) {
         return make_error(ENOMEM, "zstd context");
     }
     // A frame may demand a huge window; refuse more than the output limit could ever need.
-    (void)ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 27);
+    (void)z.dctx_set_parameter(ctx.get(), ZSTD_d_windowLogMax, 27);
     std::vector<std::byte> out;
     ZSTD_inBuffer in{input.data(), input.size(), 0};
     std::size_t produced = 0;
@@ -87,9 +168,9 @@ Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
             return too_large(max_output);
         }
         ZSTD_outBuffer o{out.data(), out.size(), produced};
-        last = ZSTD_decompressStream(ctx.get(), &o, &in);
-        if (ZSTD_isError(last)) {
-            return corrupt("zstd", ZSTD_getErrorName(last));
+        last = z.decompress_stream(ctx.get(), &o, &in);
+        if (z.is_error(last) != 0U) {
+            return corrupt("zstd", z.get_error_name(last));
         }
         const bool progressed = o.pos != produced;
         produced = o.pos;
@@ -115,6 +196,11 @@ Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
 
 Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
                                              std::size_t max_output) {
+    const Result<const Lzma*> lib = lzma();
+    if (!lib) {
+        return lib.error();
+    }
+    const Lzma& x = **lib;
     std::vector<std::byte> out;
     std::size_t produced = 0;
     std::size_t consumed = 0;
@@ -122,10 +208,10 @@ Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
     do {
         lzma_stream strm = LZMA_STREAM_INIT;
         // 128 MiB of decoder memory covers every preset (xz -9 needs 65 MiB).
-        if (lzma_stream_decoder(&strm, std::uint64_t{128} << 20, 0) != LZMA_OK) {
+        if (x.stream_decoder(&strm, std::uint64_t{128} << 20, 0) != LZMA_OK) {
             return make_error(ENOMEM, "xz decoder");
         }
-        std::unique_ptr<lzma_stream, decltype(&lzma_end)> guard(&strm, lzma_end);
+        std::unique_ptr<lzma_stream, decltype(&lzma_end)> guard(&strm, x.end);
         strm.next_in = reinterpret_cast<const std::uint8_t*>(input.data() + consumed);
         strm.avail_in = input.size() - consumed;
         for (;;) {
@@ -134,7 +220,7 @@ Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
             }
             strm.next_out = reinterpret_cast<std::uint8_t*>(out.data()) + produced;
             strm.avail_out = out.size() - produced;
-            const lzma_ret ret = lzma_code(&strm, LZMA_FINISH);
+            const lzma_ret ret = x.code(&strm, LZMA_FINISH);
             produced = out.size() - strm.avail_out;
             if (produced > max_output) {
                 return too_large(max_output);
@@ -176,12 +262,18 @@ Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
 
 Result<std::vector<std::byte>> decompress_gzip(std::span<const std::byte> input,
                                                std::size_t max_output) {
+    const Result<const Zlib*> lib = zlib();
+    if (!lib) {
+        return lib.error();
+    }
+    const Zlib& z = **lib;
     z_stream strm{};
     // 16 + MAX_WBITS: a gzip header and trailer, not a bare zlib stream.
-    if (inflateInit2(&strm, 16 + MAX_WBITS) != Z_OK) {
+    if (z.inflate_init2(&strm, 16 + MAX_WBITS, ZLIB_VERSION, static_cast<int>(sizeof(z_stream))) !=
+        Z_OK) {
         return make_error(ENOMEM, "zlib inflate");
     }
-    std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&strm, inflateEnd);
+    std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&strm, z.inflate_end);
     std::vector<std::byte> out;
     std::size_t consumed = 0;
     std::size_t produced = 0;
@@ -196,7 +288,7 @@ Result<std::vector<std::byte>> decompress_gzip(std::span<const std::byte> input,
         strm.avail_in = static_cast<uInt>(in_now);
         strm.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
         strm.avail_out = static_cast<uInt>(out_now);
-        const int ret = inflate(&strm, Z_NO_FLUSH);
+        const int ret = z.inflate_stream(&strm, Z_NO_FLUSH);
         consumed += in_now - strm.avail_in;
         produced += out_now - strm.avail_out;
         if (produced > max_output) {
@@ -211,7 +303,7 @@ Result<std::vector<std::byte>> decompress_gzip(std::span<const std::byte> input,
             if (!starts_with_magic(rest, Compression::gzip)) {
                 return trailing("gzip", "member", rest.size());
             }
-            if (inflateReset(&strm) != Z_OK) {
+            if (z.inflate_reset(&strm) != Z_OK) {
                 return make_error(ENOMEM, "zlib inflate");
             }
             continue;
@@ -266,8 +358,7 @@ Compression detect_compression(std::span<const std::byte> data) {
     return Compression::none;
 }
 
-Result<std::vector<std::byte>> decompress(Compression compression,
-                                          std::span<const std::byte> input,
+Result<std::vector<std::byte>> decompress(Compression compression, std::span<const std::byte> input,
                                           std::size_t max_output) {
     switch (compression) {
         case Compression::zstd:

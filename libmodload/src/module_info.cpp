@@ -7,10 +7,11 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <mutex>
 
 #include <gelf.h>
 #include <libelf.h>
+
+#include "shared_library.hpp"
 
 namespace modload {
 
@@ -22,11 +23,62 @@ constexpr std::size_t kSignatureInfoSize = 12;
 // struct modversion_info { unsigned long crc; char name[64 - sizeof(unsigned long)]; }
 constexpr std::size_t kModversionEntrySize = 64;
 
-Error invalid(std::string detail) { return make_error(ENOEXEC, std::move(detail)); }
+Error invalid(std::string detail) {
+    return make_error(ENOEXEC, std::move(detail));
+}
 
-void init_libelf() {
-    static std::once_flag once;
-    std::call_once(once, [] { (void)elf_version(EV_CURRENT); });
+// libelf's functions, bound on the first module read (see shared_library.hpp): lsmod and rmmod
+// never load libelf.
+struct Libelf {
+    decltype(&::elf_end) elf_end;
+    decltype(&::elf_errmsg) elf_errmsg;
+    decltype(&::elf_getdata) elf_getdata;
+    decltype(&::elf_getscn) elf_getscn;
+    decltype(&::elf_getshdrnum) elf_getshdrnum;
+    decltype(&::elf_getshdrstrndx) elf_getshdrstrndx;
+    decltype(&::elf_kind) elf_kind;
+    decltype(&::elf_memory) elf_memory;
+    decltype(&::elf_strptr) elf_strptr;
+    decltype(&::elf_version) elf_version;
+    decltype(&::gelf_fsize) gelf_fsize;
+    decltype(&::gelf_getclass) gelf_getclass;
+    decltype(&::gelf_getehdr) gelf_getehdr;
+    decltype(&::gelf_getshdr) gelf_getshdr;
+    decltype(&::gelf_getsym) gelf_getsym;
+};
+
+// libelf, opened and initialised once (elf_version).
+Result<const Libelf*> libelf() {
+#ifndef MODLOAD_STATIC_LIBRARIES
+    static const Result<Libelf> once = detail::bind_library<Libelf>(
+        "libelf.so.1", "reading a module's ELF", [](detail::SharedLibrary& lib, Libelf& f) {
+            if (!(lib.bind(f.elf_end, "elf_end") && lib.bind(f.elf_errmsg, "elf_errmsg") &&
+                  lib.bind(f.elf_getdata, "elf_getdata") && lib.bind(f.elf_getscn, "elf_getscn") &&
+                  lib.bind(f.elf_getshdrnum, "elf_getshdrnum") &&
+                  lib.bind(f.elf_getshdrstrndx, "elf_getshdrstrndx") &&
+                  lib.bind(f.elf_kind, "elf_kind") && lib.bind(f.elf_memory, "elf_memory") &&
+                  lib.bind(f.elf_strptr, "elf_strptr") && lib.bind(f.elf_version, "elf_version") &&
+                  lib.bind(f.gelf_fsize, "gelf_fsize") &&
+                  lib.bind(f.gelf_getclass, "gelf_getclass") &&
+                  lib.bind(f.gelf_getehdr, "gelf_getehdr") &&
+                  lib.bind(f.gelf_getshdr, "gelf_getshdr") &&
+                  lib.bind(f.gelf_getsym, "gelf_getsym"))) {
+                return false;
+            }
+            (void)f.elf_version(EV_CURRENT);
+            return true;
+        });
+    return detail::bound_table(once);
+#else
+    static const Libelf linked = [] {
+        (void)::elf_version(EV_CURRENT);
+        return Libelf{&::elf_end,        &::elf_errmsg,        &::elf_getdata, &::elf_getscn,
+                      &::elf_getshdrnum, &::elf_getshdrstrndx, &::elf_kind,    &::elf_memory,
+                      &::elf_strptr,     &::elf_version,       &::gelf_fsize,  &::gelf_getclass,
+                      &::gelf_getehdr,   &::gelf_getshdr,      &::gelf_getsym};
+    }();
+    return &linked;
+#endif
 }
 
 std::uint64_t read_uint(const std::byte* p, std::size_t width, bool big_endian) {
@@ -67,17 +119,19 @@ Result<std::size_t> elf_length(std::span<const std::byte> image, bool& signed_mo
 }
 
 struct ElfCloser {
-    void operator()(Elf* elf) const { (void)elf_end(elf); }
+    decltype(&::elf_end) end;
+    void operator()(Elf* elf) const { (void)end(elf); }
 };
 
 class ImageReader {
-public:
-    ImageReader(std::span<const std::byte> image, std::unique_ptr<Elf, ElfCloser> elf)
-        : image_(image), elf_(std::move(elf)) {}
+  public:
+    ImageReader(const Libelf& lib, std::span<const std::byte> image,
+                std::unique_ptr<Elf, ElfCloser> elf)
+        : lib_(lib), image_(image), elf_(std::move(elf)) {}
 
     Result<ModuleInfo> read(ModuleParts parts);
 
-private:
+  private:
     struct Section {
         std::size_t index;
         GElf_Shdr header;
@@ -96,6 +150,7 @@ private:
     Result<void> read_exports(ModuleInfo& info) const;
     Result<void> read_symbols(ModuleInfo& info) const;
 
+    const Libelf& lib_;
     std::span<const std::byte> image_;
     std::unique_ptr<Elf, ElfCloser> elf_;
     GElf_Ehdr ehdr_{};
@@ -106,27 +161,28 @@ private:
 Result<void> ImageReader::read_sections() {
     std::size_t count = 0;
     std::size_t shstrndx = 0;
-    if (elf_getshdrnum(elf_.get(), &count) != 0 || elf_getshdrstrndx(elf_.get(), &shstrndx) != 0) {
-        return invalid(std::string("bad section headers: ") + elf_errmsg(-1));
+    if (lib_.elf_getshdrnum(elf_.get(), &count) != 0 ||
+        lib_.elf_getshdrstrndx(elf_.get(), &shstrndx) != 0) {
+        return invalid(std::string("bad section headers: ") + lib_.elf_errmsg(-1));
     }
-    const std::size_t entry_size = gelf_getclass(elf_.get()) == ELFCLASS32 ? sizeof(Elf32_Shdr)
-                                                                            : sizeof(Elf64_Shdr);
+    const std::size_t entry_size =
+        lib_.gelf_getclass(elf_.get()) == ELFCLASS32 ? sizeof(Elf32_Shdr) : sizeof(Elf64_Shdr);
     if (count > 0 && ehdr_.e_shentsize != entry_size) {
         return invalid("unexpected section header size");
     }
     const std::uint64_t table_end =
         ehdr_.e_shoff + static_cast<std::uint64_t>(count) * ehdr_.e_shentsize;
-    if (count > 0 && (ehdr_.e_shoff > image_.size() || table_end > image_.size() ||
-                      table_end < ehdr_.e_shoff)) {
+    if (count > 0 &&
+        (ehdr_.e_shoff > image_.size() || table_end > image_.size() || table_end < ehdr_.e_shoff)) {
         return invalid("section header table outside the file");
     }
     for (std::size_t i = 1; i < count; ++i) {
-        Elf_Scn* scn = elf_getscn(elf_.get(), i);
+        Elf_Scn* scn = lib_.elf_getscn(elf_.get(), i);
         GElf_Shdr shdr;
-        if (scn == nullptr || gelf_getshdr(scn, &shdr) == nullptr) {
+        if (scn == nullptr || lib_.gelf_getshdr(scn, &shdr) == nullptr) {
             return invalid("bad section header " + std::to_string(i));
         }
-        const char* name = elf_strptr(elf_.get(), shstrndx, shdr.sh_name);
+        const char* name = lib_.elf_strptr(elf_.get(), shstrndx, shdr.sh_name);
         sections_.push_back(Section{i, shdr});
         names_.emplace_back(name != nullptr ? name : "");
     }
@@ -185,8 +241,9 @@ Result<void> ImageReader::read_modinfo(ModuleInfo& info) const {
             continue;  // alignment padding between entries
         }
         const auto eq = entry.find('=');
-        ModinfoEntry e{std::string(entry.substr(0, eq)),
-                       eq == std::string_view::npos ? std::string() : std::string(entry.substr(eq + 1))};
+        ModinfoEntry e{std::string(entry.substr(0, eq)), eq == std::string_view::npos
+                                                             ? std::string()
+                                                             : std::string(entry.substr(eq + 1))};
         if (e.key == "vermagic" && !info.force_layout.vermagic_offset) {
             info.force_layout.vermagic_offset = offset;
             info.force_layout.vermagic_length = entry.size();
@@ -289,8 +346,8 @@ Result<void> ImageReader::read_symbols(ModuleInfo& info) const {
         if (auto b = bytes(sections_[link - 1]); !b) {
             return b.error();
         }
-        Elf_Data* data = elf_getdata(elf_getscn(elf_.get(), section.index), nullptr);
-        const std::size_t symbol_size = gelf_fsize(elf_.get(), ELF_T_SYM, 1, EV_CURRENT);
+        Elf_Data* data = lib_.elf_getdata(lib_.elf_getscn(elf_.get(), section.index), nullptr);
+        const std::size_t symbol_size = lib_.gelf_fsize(elf_.get(), ELF_T_SYM, 1, EV_CURRENT);
         if (data == nullptr || symbol_size == 0) {
             return invalid("unreadable symbol table");
         }
@@ -299,13 +356,13 @@ Result<void> ImageReader::read_symbols(ModuleInfo& info) const {
         const std::size_t count = section.header.sh_size / symbol_size;
         for (std::size_t i = 1; i < count; ++i) {
             GElf_Sym sym;
-            if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) {
+            if (lib_.gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) {
                 return invalid("bad symbol " + std::to_string(i));
             }
             if (sym.st_shndx != SHN_UNDEF || sym.st_name == 0) {
                 continue;
             }
-            const char* name = elf_strptr(elf_.get(), link, sym.st_name);
+            const char* name = lib_.elf_strptr(elf_.get(), link, sym.st_name);
             if (name == nullptr) {
                 return invalid("symbol name outside its string table");
             }
@@ -316,11 +373,11 @@ Result<void> ImageReader::read_symbols(ModuleInfo& info) const {
 }
 
 Result<ModuleInfo> ImageReader::read(ModuleParts parts) {
-    if (gelf_getehdr(elf_.get(), &ehdr_) == nullptr) {
-        return invalid(std::string("bad ELF header: ") + elf_errmsg(-1));
+    if (lib_.gelf_getehdr(elf_.get(), &ehdr_) == nullptr) {
+        return invalid(std::string("bad ELF header: ") + lib_.elf_errmsg(-1));
     }
     ModuleInfo info;
-    info.identity.bits = gelf_getclass(elf_.get()) == ELFCLASS32 ? 32 : 64;
+    info.identity.bits = lib_.gelf_getclass(elf_.get()) == ELFCLASS32 ? 32 : 64;
     info.identity.big_endian = ehdr_.e_ident[EI_DATA] == ELFDATA2MSB;
     info.identity.machine = ehdr_.e_machine;
     if (ehdr_.e_type != ET_REL) {
@@ -405,13 +462,17 @@ Result<ModuleInfo> parse_module_image(std::span<const std::byte> image, ModulePa
         return length.error();
     }
     image = image.first(*length);
-    init_libelf();
+    const Result<const Libelf*> loaded = libelf();
+    if (!loaded) {
+        return loaded.error();
+    }
+    const Libelf& lib = **loaded;
     // libelf may convert a foreign byte order in place in a private mapping, so it reads a copy
     // of such an image; the caller's bytes are what the kernel gets and must stay as they are.
     std::vector<std::byte> swapped;
     const bool host_big = std::endian::native == std::endian::big;
-    const bool file_big = image.size() > EI_DATA &&
-                          static_cast<unsigned char>(image[EI_DATA]) == ELFDATA2MSB;
+    const bool file_big =
+        image.size() > EI_DATA && static_cast<unsigned char>(image[EI_DATA]) == ELFDATA2MSB;
     std::span<const std::byte> view = image;
     if (file_big != host_big) {
         swapped.assign(image.begin(), image.end());
@@ -420,11 +481,12 @@ Result<ModuleInfo> parse_module_image(std::span<const std::byte> image, ModulePa
     // elf_memory takes a non-const pointer; with ELF_C_READ_MMAP_PRIVATE semantics it writes only
     // for byte-order conversion, which the copy above absorbs.
     std::unique_ptr<Elf, ElfCloser> elf(
-        elf_memory(reinterpret_cast<char*>(const_cast<std::byte*>(view.data())), view.size()));
-    if (!elf || elf_kind(elf.get()) != ELF_K_ELF) {
+        lib.elf_memory(reinterpret_cast<char*>(const_cast<std::byte*>(view.data())), view.size()),
+        ElfCloser{lib.elf_end});
+    if (!elf || lib.elf_kind(elf.get()) != ELF_K_ELF) {
         return invalid("not an ELF file");
     }
-    auto info = ImageReader(view, std::move(elf)).read(parts);
+    auto info = ImageReader(lib, view, std::move(elf)).read(parts);
     if (info) {
         info->signature_appended = signed_module;
     }

@@ -17,7 +17,105 @@
 #include <modload/unique_fd.hpp>
 
 #include "../bpf/open_files_record.h"
+#include "shared_library.hpp"
+
+namespace modload::detail {
+
+namespace {
+
+// libbpf's functions, bound on the first scan (see shared_library.hpp): only lsmod --refs and an
+// rmmod that finds its module in use load libbpf (and the libelf and zlib it needs).
+struct Libbpf {
+    decltype(&::libbpf_set_print) libbpf_set_print;
+    decltype(&::bpf_program__attach_iter) bpf_program__attach_iter;
+    decltype(&::bpf_iter_create) bpf_iter_create;
+    decltype(&::bpf_link__fd) bpf_link__fd;
+    decltype(&::bpf_link__destroy) bpf_link__destroy;
+    decltype(&::bpf_object__open_skeleton) bpf_object__open_skeleton;
+    decltype(&::bpf_object__load_skeleton) bpf_object__load_skeleton;
+    decltype(&::bpf_object__attach_skeleton) bpf_object__attach_skeleton;
+    decltype(&::bpf_object__detach_skeleton) bpf_object__detach_skeleton;
+    decltype(&::bpf_object__destroy_skeleton) bpf_object__destroy_skeleton;
+};
+
+// libbpf, opened once.
+Result<const Libbpf*> libbpf() {
+#ifndef MODLOAD_STATIC_LIBRARIES
+    static const Result<Libbpf> once = bind_library<Libbpf>(
+        "libbpf.so.1", "the BPF open-file scan", [](SharedLibrary& lib, Libbpf& f) {
+            return lib.bind(f.libbpf_set_print, "libbpf_set_print") &&
+                   lib.bind(f.bpf_program__attach_iter, "bpf_program__attach_iter") &&
+                   lib.bind(f.bpf_iter_create, "bpf_iter_create") &&
+                   lib.bind(f.bpf_link__fd, "bpf_link__fd") &&
+                   lib.bind(f.bpf_link__destroy, "bpf_link__destroy") &&
+                   lib.bind(f.bpf_object__open_skeleton, "bpf_object__open_skeleton") &&
+                   lib.bind(f.bpf_object__load_skeleton, "bpf_object__load_skeleton") &&
+                   lib.bind(f.bpf_object__attach_skeleton, "bpf_object__attach_skeleton") &&
+                   lib.bind(f.bpf_object__detach_skeleton, "bpf_object__detach_skeleton") &&
+                   lib.bind(f.bpf_object__destroy_skeleton, "bpf_object__destroy_skeleton");
+        });
+    return bound_table(once);
+#else
+    static const Libbpf linked{&::libbpf_set_print,
+                               &::bpf_program__attach_iter,
+                               &::bpf_iter_create,
+                               &::bpf_link__fd,
+                               &::bpf_link__destroy,
+                               &::bpf_object__open_skeleton,
+                               &::bpf_object__load_skeleton,
+                               &::bpf_object__attach_skeleton,
+                               &::bpf_object__detach_skeleton,
+                               &::bpf_object__destroy_skeleton};
+    return &linked;
+#endif
+}
+
+// The skeleton's inline functions, for the calls it makes: scan_open_files_bpf() binds libbpf
+// before it calls any of them.
+const Libbpf& bound() {
+    return **libbpf();
+}
+
+}  // namespace
+
+}  // namespace modload::detail
+
+// The generated skeleton calls libbpf's skeleton functions by name from inline functions; with
+// libbpf opened by dlopen those names must reach the bound table instead. Renaming them for the
+// skeleton's text alone is the one way that does not edit bpftool's output (an overload in a
+// namespace would be ambiguous with libbpf's own through argument-dependent lookup).
+namespace {
+
+int modload_bpf_object__open_skeleton(bpf_object_skeleton* s, const bpf_object_open_opts* opts) {
+    return modload::detail::bound().bpf_object__open_skeleton(s, opts);
+}
+int modload_bpf_object__load_skeleton(bpf_object_skeleton* s) {
+    return modload::detail::bound().bpf_object__load_skeleton(s);
+}
+[[maybe_unused]] int modload_bpf_object__attach_skeleton(bpf_object_skeleton* s) {
+    return modload::detail::bound().bpf_object__attach_skeleton(s);
+}
+[[maybe_unused]] void modload_bpf_object__detach_skeleton(bpf_object_skeleton* s) {
+    modload::detail::bound().bpf_object__detach_skeleton(s);
+}
+void modload_bpf_object__destroy_skeleton(bpf_object_skeleton* s) {
+    modload::detail::bound().bpf_object__destroy_skeleton(s);
+}
+
+}  // namespace
+
+#define bpf_object__open_skeleton modload_bpf_object__open_skeleton
+#define bpf_object__load_skeleton modload_bpf_object__load_skeleton
+#define bpf_object__attach_skeleton modload_bpf_object__attach_skeleton
+#define bpf_object__detach_skeleton modload_bpf_object__detach_skeleton
+#define bpf_object__destroy_skeleton modload_bpf_object__destroy_skeleton
 #include "open_files.skel.h"
+
+#undef bpf_object__open_skeleton
+#undef bpf_object__load_skeleton
+#undef bpf_object__attach_skeleton
+#undef bpf_object__detach_skeleton
+#undef bpf_object__destroy_skeleton
 
 namespace modload::detail {
 
@@ -38,10 +136,10 @@ int silent_print(enum libbpf_print_level, const char*, va_list) {
 // prints. The callback is libbpf's global: the caller's own is put back afterwards.
 class SilenceLibbpf {
   public:
-    SilenceLibbpf() : previous_(libbpf_set_print(silent_print)) {}
+    SilenceLibbpf() : previous_(bound().libbpf_set_print(silent_print)) {}
     SilenceLibbpf(const SilenceLibbpf&) = delete;
     SilenceLibbpf& operator=(const SilenceLibbpf&) = delete;
-    ~SilenceLibbpf() { (void)libbpf_set_print(previous_); }
+    ~SilenceLibbpf() { (void)bound().libbpf_set_print(previous_); }
 
   private:
     libbpf_print_fn_t previous_;
@@ -53,7 +151,7 @@ struct SkeletonDeleter {
 using Skeleton = std::unique_ptr<open_files_bpf, SkeletonDeleter>;
 
 struct LinkDeleter {
-    void operator()(bpf_link* link) const { (void)bpf_link__destroy(link); }
+    void operator()(bpf_link* link) const { (void)bound().bpf_link__destroy(link); }
 };
 using Link = std::unique_ptr<bpf_link, LinkDeleter>;
 
@@ -119,6 +217,10 @@ Result<std::vector<OpenFileRecord>> scan_open_files_bpf() {
         return make_error(errno, kVmlinuxBtf);
     }
 
+    const Result<const Libbpf*> lib = libbpf();
+    if (!lib) {
+        return lib.error();
+    }
     const SilenceLibbpf silence;
     errno = 0;
     Skeleton skeleton(open_files_bpf__open());
@@ -129,11 +231,11 @@ Result<std::vector<OpenFileRecord>> scan_open_files_bpf() {
         return make_error(failure_code(r), "loading the open-file iterator");
     }
     errno = 0;
-    Link link(bpf_program__attach_iter(skeleton->progs.scan_open_file, nullptr));
+    Link link((*lib)->bpf_program__attach_iter(skeleton->progs.scan_open_file, nullptr));
     if (!link) {
         return make_error(failure_code(0), "attaching the open-file iterator");
     }
-    const UniqueFd iter(bpf_iter_create(bpf_link__fd(link.get())));
+    const UniqueFd iter((*lib)->bpf_iter_create((*lib)->bpf_link__fd(link.get())));
     if (!iter.valid()) {
         return make_error(failure_code(iter.get()), "creating the open-file iterator");
     }

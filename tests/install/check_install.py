@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Installs the build into a scratch DESTDIR and uses it as another project would.
 
-usage: check_install.py --build-dir DIR --source-dir DIR --fixture-root DIR --core-lib FILE
+usage: check_install.py --build-dir DIR --source-dir DIR --fixture-root DIR --static-lib FILE...
                         [--meson MESON] [--man] [--completion SHELL=DIR]...
 
 1. `meson install --destdir` into a temporary folder; every file meson says it installs is there,
@@ -10,7 +10,10 @@ usage: check_install.py --build-dir DIR --source-dir DIR --fixture-root DIR --co
    libmodload.pc in libdir/pkgconfig, the man pages (--man) and the completions (--completion).
 2. libmodload.pc: Libs names -lmodload and not the uninstalled core; Requires.private names
    libelf, libzstd, liblzma and zlib, so `pkg-config --static` finds -lelf -lzstd -llzma -lz.
-3. The installed library exports every global symbol of libmodload_core.a (linked whole into it).
+3. The installed library exports the public API and nothing else: every modload:: function and
+   variable outside modload::detail that the static libraries it is linked whole from define
+   (--static-lib; a public function not marked MODLOAD_API is missing), and no symbol of
+   modload::detail or outside modload (libstdc++'s template instantiations, say).
 4. Each installed header compiles on its own with only pkg-config's flags.
 5. examples/list_modules.cpp builds against the installed pkg-config file (PKG_CONFIG_PATH and
    PKG_CONFIG_SYSROOT_DIR), links the installed library (rpath to the DESTDIR libdir), and lists
@@ -155,19 +158,43 @@ def check_pkg_config(destdir, dirs, checks, bpf):
     return shlex.split(flags.stdout)
 
 
+def demangle(mangled):
+    return run(["c++filt"], input="\n".join(mangled)).stdout.splitlines()
+
+
+# A symbol of the library's own: modload::..., or the vtable or typeinfo of one of its classes.
+OURS = re.compile(r"^((vtable|typeinfo|typeinfo name) for )?modload::")
+INTERNAL = re.compile(r"^((vtable|typeinfo|typeinfo name) for )?modload::(detail::|\(anonymous)")
+
+
 def check_exports(args, dirs, checks):
-    core = run(["nm", "-g", "--defined-only", args.core_lib]).stdout
-    mangled = sorted({f[2] for f in (line.split() for line in core.splitlines()) if len(f) == 3})
-    names = run(["c++filt"], input="\n".join(mangled)).stdout.splitlines()
-    # The library's own symbols: modload::..., and the vtables and typeinfo of its classes.
-    ours = [m for m, d in zip(mangled, names) if re.match(r"^(\w+( \w+)* for )?modload::", d)]
+    # The public API's definitions: strong global symbols (functions, variables) of modload::
+    # outside modload::detail. Inline functions and template instantiations are weak and are
+    # compiled into each user, so they are no part of the exports.
+    defined = set()
+    for lib in args.static_libs:
+        for line in run(["nm", "-g", "--defined-only", lib]).stdout.splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[1] in "TDBR":
+                defined.add(fields[2])
+    defined = sorted(defined)
+    public = [m for m, d in zip(defined, demangle(defined))
+              if OURS.match(d) and not INTERNAL.match(d)]
     library = dirs["libdir"] / "libmodload.so"
-    exported = {line.split()[-1] for line in
-                run(["nm", "-D", "--defined-only", str(library)]).stdout.splitlines()}
-    missing = [m for m in ours if m not in exported]
-    checks.expect(len(ours) > 20, f"found only {len(ours)} symbols in {args.core_lib}")
-    if checks.expect(not missing, f"{library} does not export these core symbols: {missing}"):
-        print(f"{library.name} exports all {len(ours)} symbols of the core")
+    exported = sorted({line.split()[-1] for line in
+                       run(["nm", "-D", "--defined-only", str(library)]).stdout.splitlines()})
+    shown = dict(zip(exported, demangle(exported)))
+    checks.expect(len(public) > 20,
+                  f"found only {len(public)} public symbols in {args.static_libs}")
+    missing = demangle([m for m in public if m not in shown])
+    checks.expect(not missing, f"{library} does not export these public symbols: {missing}")
+    internal = [d for d in shown.values() if INTERNAL.match(d)]
+    checks.expect(not internal, f"{library} exports internal symbols: {internal}")
+    foreign = [d for d in shown.values() if not OURS.match(d)]
+    checks.expect(not foreign, f"{library} exports symbols outside modload: {foreign}")
+    if not missing and not internal and not foreign:
+        print(f"{library.name} exports {len(exported)} symbols: all {len(public)} public "
+              f"definitions, nothing of modload::detail, nothing outside modload")
 
 
 def check_headers(cxx, flags, dirs, scratch, checks):
@@ -214,7 +241,8 @@ def main():
     parser.add_argument("--build-dir", required=True)
     parser.add_argument("--source-dir", required=True)
     parser.add_argument("--fixture-root", required=True)
-    parser.add_argument("--core-lib", required=True)
+    parser.add_argument("--static-lib", action="append", required=True, dest="static_libs",
+                        help="a static library linked whole into libmodload.so")
     parser.add_argument("--man", action="store_true")
     parser.add_argument("--bpf", action="store_true", help="the library was built with libbpf")
     parser.add_argument("--meson", default="meson")

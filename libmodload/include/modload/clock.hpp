@@ -3,9 +3,11 @@
 
 #include <chrono>
 
+#include <modload/export.hpp>
+
 namespace modload {
 
-class Clock {
+class MODLOAD_API Clock {
 public:
     virtual ~Clock() = default;
     virtual std::chrono::steady_clock::time_point now() = 0;
@@ -14,6 +16,6 @@ public:
 };
 
 /// The steady clock and nanosleep(2), which a signal interrupts.
-Clock& system_clock();
+MODLOAD_API Clock& system_clock();
 
 }  // namespace modload

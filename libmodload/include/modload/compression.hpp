@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/export.hpp>
 #include <modload/result.hpp>
 
 namespace modload {
@@ -15,18 +16,18 @@ namespace modload {
 enum class Compression { none, zstd, xz, gzip };
 
 /// "none", "zstd", "xz" or "gzip": the words /sys/module/compression uses.
-std::string_view compression_name(Compression compression);
+MODLOAD_API std::string_view compression_name(Compression compression);
 
 /// The compression a word names ("zstd\n" from /sys/module/compression works); nullopt if unknown.
-std::optional<Compression> compression_from_name(std::string_view name);
+MODLOAD_API std::optional<Compression> compression_from_name(std::string_view name);
 
 /// The compression of `data`, told by its magic bytes; Compression::none when none matches.
-Compression detect_compression(std::span<const std::byte> data);
+MODLOAD_API Compression detect_compression(std::span<const std::byte> data);
 
 /// Decompresses `input` in memory. Fails with EFBIG as soon as the output would pass `max_output`
 /// bytes (a crafted file cannot exhaust memory), and with ENOEXEC on a corrupt or truncated stream.
-Result<std::vector<std::byte>> decompress(Compression compression,
-                                          std::span<const std::byte> input,
-                                          std::size_t max_output);
+MODLOAD_API Result<std::vector<std::byte>> decompress(Compression compression,
+                                                      std::span<const std::byte> input,
+                                                      std::size_t max_output);
 
 }  // namespace modload

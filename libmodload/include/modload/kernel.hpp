@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 
+#include <modload/export.hpp>
 #include <modload/result.hpp>
 
 namespace modload {
@@ -17,7 +18,7 @@ inline constexpr unsigned kInitCompressedFile = 4;     ///< MODULE_INIT_COMPRESS
 
 /// The module system calls. Refusals (EEXIST, EBUSY, ENOENT, ENOEXEC, EWOULDBLOCK...) come back
 /// as errors holding the kernel's errno.
-class Kernel {
+class MODLOAD_API Kernel {
 public:
     virtual ~Kernel() = default;
     /// finit_module(2): the kernel reads the module from `fd`.
@@ -30,6 +31,6 @@ public:
 };
 
 /// The running kernel.
-std::unique_ptr<Kernel> make_system_kernel();
+MODLOAD_API std::unique_ptr<Kernel> make_system_kernel();
 
 }  // namespace modload

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/export.hpp>
 #include <modload/result.hpp>
 #include <modload/system_root.hpp>
 #include <modload/unique_fd.hpp>
@@ -13,7 +14,7 @@
 namespace modload {
 
 /// A reader of <root>/dev/kmsg that sees only records logged after it was opened.
-class KernelLog {
+class MODLOAD_API KernelLog {
 public:
     /// Opens the log non-blocking and moves to its end (SEEK_END skips every earlier record).
     static Result<KernelLog> open_at_end(const SystemRoot& root);
@@ -29,7 +30,7 @@ private:
 
 /// The messages about module `name`: the kernel prefixes them "name: " (for example
 /// "lab_consumer: Unknown symbol lab_provider_value (err -2)"), or "module name: ".
-std::vector<std::string> messages_about(std::span<const std::string> messages,
-                                        std::string_view name);
+MODLOAD_API std::vector<std::string> messages_about(std::span<const std::string> messages,
+                                                    std::string_view name);
 
 }  // namespace modload

@@ -27,6 +27,8 @@
 
 #include <string_view>
 
+#include <modload/export.hpp>
+
 namespace modload {
 
 /// The states /proc/modules shows. UNFORMED modules are not listed at all.
@@ -37,6 +39,6 @@ enum class ModuleState {
 };
 
 /// "Live", "Loading" or "Unloading".
-std::string_view module_state_name(ModuleState state);
+MODLOAD_API std::string_view module_state_name(ModuleState state);
 
 }  // namespace modload

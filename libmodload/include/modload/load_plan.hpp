@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <modload/export.hpp>
 #include <modload/module_file.hpp>
 #include <modload/removal.hpp>
 #include <modload/result.hpp>
@@ -25,7 +26,7 @@ enum class ModuleSource {
 };
 
 /// "modules.dep" or "beside the module".
-std::string_view module_source_name(ModuleSource source);
+MODLOAD_API std::string_view module_source_name(ModuleSource source);
 
 /// Finds the files of the modules a module depends on, as a careful administrator would: depmod's
 /// modules.dep first, for every name it knows; then the loaded module's own folder (not the
@@ -34,7 +35,7 @@ std::string_view module_source_name(ModuleSource source);
 /// never used: group- or world-writable, sticky, or owned by someone other than root or the
 /// caller (the effective user). The tools run as root, and what they read decides what code
 /// enters the kernel.
-class ModuleLocator {
+class MODLOAD_API ModuleLocator {
 public:
     /// From <root>/lib/modules/<release>/modules.dep (a missing one knows no names) and the
     /// folder `beside` (empty: none).
@@ -59,10 +60,10 @@ private:
 
 /// Why a file or folder with `mode` and `owner` may not be trusted by a process whose effective
 /// uid is `caller`, or nullopt when it may: "writable by others (mode 0777)", "owned by uid 1000".
-std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t caller);
+MODLOAD_API std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t caller);
 
 /// One dependency to load: opened and inspected once, and that descriptor is the one loaded.
-struct LoadStep {
+struct MODLOAD_API LoadStep {
     std::string name;
     std::filesystem::path path;
     ModuleSource source = ModuleSource::modules_dep;
@@ -74,12 +75,14 @@ struct LoadStep {
 /// Errors: ENOENT naming a dependency the locator cannot find, EPERM for one in a place another
 /// user could have written, ELOOP for a dependency cycle, and the errors of reading a
 /// dependency's file.
-Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const Snapshot& loaded,
-                                                const BuiltinModules& builtin,
-                                                const ModuleLocator& locator);
+MODLOAD_API Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module,
+                                                            const Snapshot& loaded,
+                                                            const BuiltinModules& builtin,
+                                                            const ModuleLocator& locator);
 
 /// The names in depends= that are neither loaded nor built in: what a failed load may lack.
-std::vector<std::string> missing_dependencies(const ModuleInfo& module, const Snapshot& loaded,
-                                              const BuiltinModules& builtin);
+MODLOAD_API std::vector<std::string> missing_dependencies(const ModuleInfo& module,
+                                                          const Snapshot& loaded,
+                                                          const BuiltinModules& builtin);
 
 }  // namespace modload

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <modload/compression.hpp>
+#include <modload/export.hpp>
 #include <modload/kernel.hpp>
 #include <modload/module_file.hpp>
 #include <modload/result.hpp>
@@ -23,7 +24,7 @@ enum class LoadMethod {
     init_without_finit,
 };
 
-struct LoadOptions {
+struct MODLOAD_API LoadOptions {
     std::string parameters;  ///< as the kernel parses them; see join_parameters()
     bool ignore_modversions = false;
     bool ignore_vermagic = false;
@@ -32,15 +33,16 @@ struct LoadOptions {
 /// Joins command-line words into the kernel's parameter string. A value that holds white space
 /// is quoted so the kernel takes it whole: {"tag=two words"} gives `tag="two words"`. Words that
 /// already hold a '"' are passed as written.
-std::string join_parameters(std::span<const std::string> words);
+MODLOAD_API std::string join_parameters(std::span<const std::string> words);
 
 /// The compression the running kernel decompresses itself, from <root>/sys/module/compression
 /// (absent before 5.17 or without CONFIG_MODULE_DECOMPRESS: nullopt).
-std::optional<Compression> kernel_decompression(const SystemRoot& root);
+MODLOAD_API std::optional<Compression> kernel_decompression(const SystemRoot& root);
 
 /// The system call a file goes through: finit_module when the descriptor is a regular file and
 /// either uncompressed or compressed the way the kernel decompresses; init_module otherwise.
-LoadMethod choose_load_method(const ModuleFile& file, std::optional<Compression> kernel_decompresses);
+MODLOAD_API LoadMethod choose_load_method(const ModuleFile& file,
+                                          std::optional<Compression> kernel_decompresses);
 
 /// Inspects the file (a file that is not a valid module never reaches the kernel), then loads it.
 /// Returns the method used, or the error: an inspection error (ENOEXEC, EFBIG) or the kernel's.
@@ -50,7 +52,8 @@ LoadMethod choose_load_method(const ModuleFile& file, std::optional<Compression>
 /// (read once, into memory). finit_module gets the descriptor that was inspected, but the kernel
 /// reads the file again through it: a file rewritten in place between the check and the load
 /// (by someone who can write it) goes in unchecked. Load only files that no one else can write.
-Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptions& options,
-                               std::optional<Compression> kernel_decompresses);
+MODLOAD_API Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file,
+                                           const LoadOptions& options,
+                                           std::optional<Compression> kernel_decompresses);
 
 }  // namespace modload

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <modload/compression.hpp>
+#include <modload/export.hpp>
 #include <modload/module_info.hpp>
 #include <modload/result.hpp>
 #include <modload/unique_fd.hpp>
@@ -15,7 +16,7 @@
 namespace modload {
 
 /// Limits that protect against hostile files.
-struct OpenOptions {
+struct MODLOAD_API OpenOptions {
     /// The largest file and the largest decompressed image accepted. Real modules are at most
     /// tens of MiB even with debug info stripped; 512 MiB leaves room and still bounds memory.
     std::size_t max_image_size = std::size_t{512} << 20;
@@ -23,7 +24,7 @@ struct OpenOptions {
 
 /// A module file read through one descriptor. The contents are read once, at open; the
 /// decompressed image and the parsed info are computed on first use and kept.
-class ModuleFile {
+class MODLOAD_API ModuleFile {
 public:
     /// Opens `path` read-only and close-on-exec and reads it. Fails with the errno of open or
     /// read, EISDIR for a folder, EINVAL for a device, EFBIG past the size limit.

@@ -9,38 +9,39 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/export.hpp>
 #include <modload/result.hpp>
 
 namespace modload {
 
 /// One "key=value" string of the .modinfo section.
-struct ModinfoEntry {
+struct MODLOAD_API ModinfoEntry {
     std::string key;
     std::string value;
 };
 
 /// One entry of __versions: the CRC the module was built against for a symbol it uses.
-struct SymbolVersion {
+struct MODLOAD_API SymbolVersion {
     std::string name;
     std::uint64_t crc = 0;
 };
 
 /// The ELF header facts that decide which kernels can load a module.
-struct ElfIdentity {
+struct MODLOAD_API ElfIdentity {
     int bits = 64;               ///< 32 or 64
     bool big_endian = false;     ///< EI_DATA is ELFDATA2MSB
     std::uint16_t machine = 0;   ///< e_machine, e.g. EM_X86_64 (62)
 };
 
 /// Where the parts that force-loading rewrites sit in the image (file offsets).
-struct ForceLayout {
+struct MODLOAD_API ForceLayout {
     std::optional<std::size_t> versions_flags_offset;  ///< sh_flags of __versions
     std::optional<std::size_t> vermagic_offset;        ///< the "vermagic=..." string
     std::size_t vermagic_length = 0;                   ///< its length without the NUL
 };
 
 /// Everything the tools need to know about a module file before loading it.
-struct ModuleInfo {
+struct MODLOAD_API ModuleInfo {
     ElfIdentity identity;
     std::string name;  ///< from name=, else from .gnu.linkonce.this_module
     std::vector<ModinfoEntry> modinfo;
@@ -71,15 +72,15 @@ enum class ModuleParts {
 
 /// Parses a decompressed module image. Every offset and length it reads is checked against the
 /// image: a truncated, corrupt or hostile image gives ENOEXEC with a detail, never a crash.
-Result<ModuleInfo> parse_module_image(std::span<const std::byte> image,
-                                      ModuleParts parts = ModuleParts::all);
+MODLOAD_API Result<ModuleInfo> parse_module_image(std::span<const std::byte> image,
+                                                  ModuleParts parts = ModuleParts::all);
 
 /// Rewrites an image the way the kernel would ignore symbol versions: __versions loses SHF_ALLOC,
 /// so the kernel does not find it (for init_module, which has no flags).
-Result<void> strip_modversions(std::span<std::byte> image, const ModuleInfo& info);
+MODLOAD_API Result<void> strip_modversions(std::span<std::byte> image, const ModuleInfo& info);
 
 /// Rewrites an image so that the kernel finds no vermagic: the whole "vermagic=" string is
 /// blanked with NULs (for init_module, which has no flags).
-Result<void> strip_vermagic(std::span<std::byte> image, const ModuleInfo& info);
+MODLOAD_API Result<void> strip_vermagic(std::span<std::byte> image, const ModuleInfo& info);
 
 }  // namespace modload

@@ -8,13 +8,14 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/export.hpp>
 #include <modload/system_root.hpp>
 
 namespace modload {
 
 /// What the system says about module policy. Each fact is nullopt (or empty) when its file is
 /// missing or unreadable: unknown, never guessed.
-struct PolicyFacts {
+struct MODLOAD_API PolicyFacts {
     /// CAP_SYS_MODULE (bit 16) in CapEff of <root>/proc/self/status.
     std::optional<bool> cap_sys_module;
     /// The effective uid from the same file's Uid: line.
@@ -37,12 +38,12 @@ struct PolicyFacts {
 };
 
 /// Reads every fact; never fails (what cannot be read stays unknown).
-PolicyFacts read_policy_facts(const SystemRoot& root);
+MODLOAD_API PolicyFacts read_policy_facts(const SystemRoot& root);
 
 enum class ModuleOperation { load, remove };
 
 /// A refused call, as the tool saw it.
-struct RefusedCall {
+struct MODLOAD_API RefusedCall {
     ModuleOperation operation = ModuleOperation::load;
     int error = 0;     ///< the kernel's errno
     std::string name;  ///< the module's name, as the kernel knows it
@@ -67,15 +68,16 @@ enum class PolicyCause {
 
 /// The causes `facts` show for `call`, in the order the kernel checks them; empty when none is
 /// visible (another errno, or a policy user space cannot see, such as an LSM's).
-std::vector<PolicyCause> refusal_causes(const PolicyFacts& facts, const RefusedCall& call);
+MODLOAD_API std::vector<PolicyCause> refusal_causes(const PolicyFacts& facts,
+                                                    const RefusedCall& call);
 
 /// The causes together with the facts they rest on, for the tools to word.
-struct RefusalDiagnosis {
+struct MODLOAD_API RefusalDiagnosis {
     PolicyFacts facts;
     std::vector<PolicyCause> causes;
 };
 
 /// read_policy_facts(), then refusal_causes().
-RefusalDiagnosis diagnose_refusal(const SystemRoot& root, const RefusedCall& call);
+MODLOAD_API RefusalDiagnosis diagnose_refusal(const SystemRoot& root, const RefusedCall& call);
 
 }  // namespace modload

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/export.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
 #include <modload/system_root.hpp>
@@ -34,7 +35,7 @@ enum class ReferenceKind {
 };
 
 /// "module", "file", "mount", "loop", "crypto": the JSON words.
-std::string_view reference_kind_name(ReferenceKind kind);
+MODLOAD_API std::string_view reference_kind_name(ReferenceKind kind);
 
 /// How an open file or a mount holds the reference.
 enum class HoldVia {
@@ -49,17 +50,17 @@ enum class HoldVia {
 };
 
 /// "file operations", "socket family", ...: words for people and the JSON "via".
-std::string_view hold_via_name(HoldVia via);
+MODLOAD_API std::string_view hold_via_name(HoldVia via);
 
 /// One process's descriptor of an open file.
-struct FileUser {
+struct MODLOAD_API FileUser {
     int pid = 0;
     std::string command;  ///< /proc/PID/comm
     int fd = -1;
 };
 
 /// One holder and the references it accounts for.
-struct Reference {
+struct MODLOAD_API Reference {
     ReferenceKind kind = ReferenceKind::module;
     int count = 1;  ///< references this holder accounts for
     /// Matched by a rule of thumb (device numbers through sysfs, modules.alias), not read from the
@@ -84,7 +85,7 @@ enum class FileScan {
 };
 
 /// One module's references.
-struct ModuleReferences {
+struct MODLOAD_API ModuleReferences {
     std::string module;
     std::optional<int> refcount;  ///< from the snapshot; nullopt without CONFIG_MODULE_UNLOAD
     std::vector<Reference> references;
@@ -96,7 +97,7 @@ struct ModuleReferences {
 };
 
 /// What attribution found, for every module asked about.
-struct ReferenceReport {
+struct MODLOAD_API ReferenceReport {
     std::vector<ModuleReferences> modules;
     FileScan files = FileScan::none;
     /// Why the BPF iterator did not run ("no BTF at /sys/kernel/btf/vmlinux", "built without
@@ -104,7 +105,7 @@ struct ReferenceReport {
     std::string why_not_bpf;
 };
 
-struct ReferenceOptions {
+struct MODLOAD_API ReferenceOptions {
     /// Try the BPF iterator first. It reads the running kernel, not the root folder: turn it off
     /// for a fixture root.
     bool use_bpf = true;
@@ -119,8 +120,8 @@ struct ReferenceOptions {
 /// one that is not loaded is listed with no references and no refcount). Reads one pass of open
 /// files, mounts, loop devices and crypto for all of them. A source that cannot be read
 /// attributes nothing: its references count as not attributed.
-ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
-                                     std::span<const std::string> names,
-                                     const ReferenceOptions& options = {});
+MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+                                                 std::span<const std::string> names,
+                                                 const ReferenceOptions& options = {});
 
 }  // namespace modload

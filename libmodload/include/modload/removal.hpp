@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <modload/clock.hpp>
+#include <modload/export.hpp>
 #include <modload/kernel.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
@@ -23,7 +24,7 @@
 namespace modload {
 
 /// The modules built into a kernel, from <root>/lib/modules/<release>/modules.builtin.
-class BuiltinModules {
+class MODLOAD_API BuiltinModules {
 public:
     BuiltinModules() = default;
     explicit BuiltinModules(std::vector<std::string> names);
@@ -50,21 +51,21 @@ enum class Obstacle {
 
 /// What stands in the way of removing `module`, judged from its /proc/modules entry alone.
 /// Permanent modules are left to the kernel, which answers EBUSY, as kmod's rmmod does.
-Obstacle obstacle_of(const LoadedModule& module);
+MODLOAD_API Obstacle obstacle_of(const LoadedModule& module);
 
 /// What stands in the way of removing `name` (normalized), in kmod's order: builtin (when
 /// modules.builtin lists it, or <root>/sys/module/NAME exists while /proc/modules does not list
 /// it), not loaded, then obstacle_of().
-Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
-                       const SystemRoot& root, std::string_view name);
+MODLOAD_API Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
+                                   const SystemRoot& root, std::string_view name);
 
 /// Asks the kernel to remove `name` once, without blocking (O_NONBLOCK); `force` adds O_TRUNC,
 /// which needs CONFIG_MODULE_FORCE_UNLOAD. The kernel's errno on refusal.
-Result<void> remove_module(Kernel& kernel, std::string_view name, bool force);
+MODLOAD_API Result<void> remove_module(Kernel& kernel, std::string_view name, bool force);
 
 // ---- plans -------------------------------------------------------------------------------------
 
-struct PlanOptions {
+struct MODLOAD_API PlanOptions {
     /// First remove, recursively, the modules that hold each target, each after its own holders.
     bool remove_holders = false;
     /// After the targets, remove every module they depended on that is then unused (no holders
@@ -75,39 +76,40 @@ struct PlanOptions {
 /// Why a module is in a plan.
 enum class PlanReason { target, holder, unused_dependency };
 
-struct PlanStep {
+struct MODLOAD_API PlanStep {
     std::string name;
     PlanReason reason = PlanReason::target;
 };
 
 /// Modules in removal order: every module comes after all the modules that hold it.
-struct RemovalPlan {
+struct MODLOAD_API RemovalPlan {
     std::vector<PlanStep> steps;
 };
 
 /// `names` in an order that puts each after every one of them holding it, directly or through
 /// other modules (waiting for a module that a later one holds would never end); otherwise as
 /// given.
-std::vector<std::string> order_by_holders(const Snapshot& snapshot,
-                                          std::span<const std::string> names);
+MODLOAD_API std::vector<std::string> order_by_holders(const Snapshot& snapshot,
+                                                      std::span<const std::string> names);
 
 /// Plans the removal of `targets` (normalized names, all loaded) from `snapshot`: a pure function.
 /// Fails with ENOENT for a target that is not loaded, EBUSY when a holder that must go is
 /// permanent, and ELOOP when the holder lists form a cycle (a corrupt or forged snapshot).
-Result<RemovalPlan> plan_removal(const Snapshot& snapshot, std::span<const std::string> targets,
-                                 const PlanOptions& options);
+MODLOAD_API Result<RemovalPlan> plan_removal(const Snapshot& snapshot,
+                                             std::span<const std::string> targets,
+                                             const PlanOptions& options);
 
 // ---- carrying it out ---------------------------------------------------------------------------
 
 /// How long to wait for a target or holder that is in use, held, or still loading.
-struct WaitPolicy {
+struct MODLOAD_API WaitPolicy {
     /// How long to wait for each module; nullopt waits without limit.
     std::optional<std::chrono::milliseconds> timeout;
     std::chrono::milliseconds first_delay{4};
     std::chrono::milliseconds max_delay{1000};
 };
 
-struct RemovalOptions {
+struct MODLOAD_API RemovalOptions {
     PlanOptions plan;
     /// Wait for targets and holders that are in use or loading; nullopt: one judgement each.
     /// Unused dependencies are never waited on: one that gained a user is kept.
@@ -122,7 +124,7 @@ struct RemovalOptions {
 };
 
 /// Told what happens as it happens; the library itself never prints.
-class RemovalObserver {
+class MODLOAD_API RemovalObserver {
 public:
     virtual ~RemovalObserver() = default;
     /// Asked before every system call and after every sleep: false stops the removal before its
@@ -144,7 +146,7 @@ enum class RemovalStage {
 };
 
 /// Why a module could not be removed.
-struct RemovalFailure {
+struct MODLOAD_API RemovalFailure {
     RemovalStage stage = RemovalStage::removing;
     std::string name;  ///< empty when no one module failed (listing, planning)
     /// What /proc/modules showed in the way; none when only the kernel's answer explains it.
@@ -157,7 +159,7 @@ struct RemovalFailure {
 };
 
 /// What remove_modules() did.
-struct RemovalOutcome {
+struct MODLOAD_API RemovalOutcome {
     /// The plan made from the first read (in a dry run, what would be removed).
     RemovalPlan plan;
     /// Removed by this call, in order.
@@ -194,8 +196,10 @@ struct RemovalOutcome {
 ///   - a target or holder that is held, in use or loading is waited for with `wait`, and fails
 ///     without it.
 /// - The first failing step stops the plan; `left` names what was not attempted.
-RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
-                              std::span<const std::string> targets, const RemovalOptions& options,
-                              Clock& clock, RemovalObserver& observer);
+MODLOAD_API RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root,
+                                          const BuiltinModules& builtin,
+                                          std::span<const std::string> targets,
+                                          const RemovalOptions& options, Clock& clock,
+                                          RemovalObserver& observer);
 
 }  // namespace modload

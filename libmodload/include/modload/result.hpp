@@ -8,11 +8,13 @@
 #include <utility>
 #include <variant>
 
+#include <modload/export.hpp>
+
 namespace modload {
 
 /// What went wrong: an errno value, as the kernel and libc report it, and a short detail that says
 /// where or why ("not an ELF file", "/proc/modules line 3"). The tools choose the final words.
-struct Error {
+struct MODLOAD_API Error {
     int code = 0;
     std::string detail;
 
@@ -21,11 +23,11 @@ struct Error {
 };
 
 /// Makes an Error; `detail` may be empty.
-[[nodiscard]] Error make_error(int code, std::string detail = {});
+[[nodiscard]] MODLOAD_API Error make_error(int code, std::string detail = {});
 
 /// Either a T or an Error.
 template <class T>
-class [[nodiscard]] Result {
+class [[nodiscard]] MODLOAD_API Result {
 public:
     Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
     Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
@@ -55,7 +57,7 @@ private:
 
 /// A result that carries no value.
 template <>
-class [[nodiscard]] Result<void> {
+class [[nodiscard]] MODLOAD_API Result<void> {
 public:
     Result() = default;
     Result(Error error) : error_(std::move(error)) {}  // NOLINT(google-explicit-constructor)

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/export.hpp>
 #include <modload/lifecycle.hpp>
 #include <modload/result.hpp>
 #include <modload/system_root.hpp>
@@ -15,7 +16,7 @@
 namespace modload {
 
 /// One line of /proc/modules.
-struct LoadedModule {
+struct MODLOAD_API LoadedModule {
     std::string name;
     std::uint64_t size = 0;
     /// References held on the module; nullopt when the kernel cannot unload modules at all
@@ -35,13 +36,13 @@ struct LoadedModule {
 };
 
 /// A /proc/modules line that could not be understood, and was left out.
-struct SkippedLine {
+struct MODLOAD_API SkippedLine {
     std::size_t number = 0;  ///< from 1
     std::string text;        ///< the line, cut at 200 bytes
 };
 
 /// Every loaded module at one moment, in /proc/modules order (newest first).
-class Snapshot {
+class MODLOAD_API Snapshot {
 public:
     Snapshot() = default;
     explicit Snapshot(std::vector<LoadedModule> modules) : modules_(std::move(modules)) {}

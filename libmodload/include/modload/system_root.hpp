@@ -4,10 +4,12 @@
 #include <filesystem>
 #include <string_view>
 
+#include <modload/export.hpp>
+
 namespace modload {
 
 /// The folder that stands for "/" when the library reads /proc, /sys and /lib/modules.
-class SystemRoot {
+class MODLOAD_API SystemRoot {
 public:
     explicit SystemRoot(std::filesystem::path root = "/") : root_(std::move(root)) {}
 

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/export.hpp>
 #include <modload/result.hpp>
 #include <modload/system_root.hpp>
 
@@ -30,7 +31,7 @@ enum class ModuleEventKind {
 };
 
 /// One line of an instance's trace_pipe about a module.
-struct ModuleEvent {
+struct MODLOAD_API ModuleEvent {
     ModuleEventKind kind = ModuleEventKind::get;
     std::string module;
     /// The task's comm, as the trace recorded it ("<...>" when the kernel no longer knew it).
@@ -52,17 +53,17 @@ struct ModuleEvent {
 /// `<comm>-<pid> [cpu] flags <sec>.<usec>: module_get: NAME call_site=SITE refcnt=N`.
 /// The comm may hold spaces, dashes and brackets: the pid is the number after the last '-'
 /// before the [cpu] field. nullopt for anything else (other events, "[LOST n EVENTS]", garbage).
-std::optional<ModuleEvent> parse_module_event(std::string_view line);
+MODLOAD_API std::optional<ModuleEvent> parse_module_event(std::string_view line);
 
 /// The event filter that keeps only `modules`: `name == "a" || name == "b"`. EINVAL when the
 /// list is empty or a name is no valid module name (or holds a quote, which the filter language
 /// cannot escape).
-Result<std::string> module_event_filter(std::span<const std::string> modules);
+MODLOAD_API Result<std::string> module_event_filter(std::span<const std::string> modules);
 
 /// What the kernel does beyond plain files in tracefs: mounting it, and making and removing an
 /// instance (mkdir fills the new folder with the kernel's own files; rmdir takes them along).
 /// Behind an interface so that tests run on a plain folder and never mount anything.
-class TracefsInterface {
+class MODLOAD_API TracefsInterface {
   public:
     virtual ~TracefsInterface() = default;
     /// mount -t tracefs at `target`.
@@ -73,10 +74,10 @@ class TracefsInterface {
 };
 
 /// mount(2), umount2(2), mkdir(2) and rmdir(2).
-TracefsInterface& system_tracefs();
+MODLOAD_API TracefsInterface& system_tracefs();
 
 /// What one read of the trace gave.
-struct TraceBatch {
+struct MODLOAD_API TraceBatch {
     std::vector<ModuleEvent> events;
     /// Events the kernel dropped because its buffer was full ("CPU:N [LOST M EVENTS]").
     std::uint64_t lost = 0;
@@ -85,7 +86,7 @@ struct TraceBatch {
 };
 
 /// A tracefs instance that records the named modules' gets, puts and frees.
-class ModuleTrace {
+class MODLOAD_API ModuleTrace {
   public:
     /// Finds tracefs in <root>/proc/self/mountinfo (at /sys/kernel/tracing, else
     /// /sys/kernel/debug/tracing, else wherever it is mounted) or mounts it at

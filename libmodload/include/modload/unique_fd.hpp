@@ -3,10 +3,12 @@
 
 #include <utility>
 
+#include <modload/export.hpp>
+
 namespace modload {
 
 /// Owns one file descriptor and closes it when destroyed.
-class UniqueFd {
+class MODLOAD_API UniqueFd {
 public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : fd_(fd) {}
