@@ -105,6 +105,9 @@ constexpr std::array kMagics = {
     Magic{Compression::gzip, {0x1f, 0x8b}, 2},
 };
 
+// The output buffer starts small and doubles up to steps of kChunk: a stream that is refused at
+// its header, or a small module, zero-fills a few KiB, not a whole chunk.
+constexpr std::size_t kFirstChunk = std::size_t{16} << 10;
 constexpr std::size_t kChunk = std::size_t{1} << 20;
 
 Error too_large(std::size_t max_output) {
@@ -127,8 +130,9 @@ bool starts_with_magic(std::span<const std::byte> data, Compression compression)
     return detect_compression(data) == compression;
 }
 
-// Grows `out` by one chunk, never past max_output + 1 bytes: one byte over the limit is enough to
-// know the limit was passed, and nothing larger is ever allocated.
+// Grows `out` (doubling from kFirstChunk, then by kChunk at a time), never past max_output + 1
+// bytes: one byte over the limit is enough to know the limit was passed, and nothing larger is
+// ever allocated.
 bool grow(std::vector<std::byte>& out, std::size_t max_output) {
     if (out.size() > max_output) {
         return false;
@@ -136,7 +140,8 @@ bool grow(std::vector<std::byte>& out, std::size_t max_output) {
     // Saturating: with max_output == SIZE_MAX ("no limit"), max_output + 1 wrapped to 0 and the
     // buffer never grew, so every stream failed as corrupt.
     const std::size_t ceiling = max_output < SIZE_MAX ? max_output + 1 : max_output;
-    const std::size_t size = std::min(out.size() + kChunk, ceiling);
+    const std::size_t step = out.empty() ? kFirstChunk : std::min(out.size(), kChunk);
+    const std::size_t size = std::min(out.size() + step, ceiling);
     // resize() alone lets vector double its capacity, which could allocate twice the limit;
     // double here instead, but never past the ceiling.
     if (size > out.capacity()) {
