@@ -436,12 +436,11 @@ TEST_CASE("a zstd frame that asks for a window over 128 MiB is refused", "[compr
     check_corrupt(decompress(Compression::zstd, frame(30), kMiB), Compression::zstd);
 }
 
-TEST_CASE("an xz stream that needs more than 128 MiB of decoder memory is refused",
-          "[compression]") {
-    Bytes packed = xz_compress(sample_payload(1000));
-    REQUIRE(decompress(Compression::xz, packed, kMiB));
-    // Rewrite the LZMA2 dictionary size in the block header (the .xz format, 3.1) to 4 GiB and
-    // fix the header's CRC32. The data would still decode; the decoder's memory limit refuses it.
+// `packed`, one xz stream of one LZMA2 block, with the dictionary size its block header declares
+// (the .xz format, 3.1) rewritten to `property` (LZMA2's encoding: 2^(property / 2 + 12) for an
+// even property, 3 * 2^(property / 2 + 11) for an odd one, 40 for 4 GiB - 1) and the header's
+// CRC32 fixed. The data still decodes with any dictionary at least as long as itself.
+Bytes with_xz_dictionary(Bytes packed, unsigned property) {
     constexpr std::size_t kBlock = 12;  // after the stream header
     const std::size_t header_size = (std::to_integer<std::size_t>(packed[kBlock]) + 1) * 4;
     const auto flags = std::to_integer<unsigned>(packed[kBlock + 1]);
@@ -459,16 +458,41 @@ TEST_CASE("an xz stream that needs more than 128 MiB of decoder memory is refuse
     }
     REQUIRE(packed[at] == std::byte{0x21});      // LZMA2
     REQUIRE(packed[at + 1] == std::byte{0x01});  // one property byte: the dictionary size
-    packed[at + 2] = std::byte{40};              // 40 means 4 GiB - 1
+    packed[at + 2] = std::byte(static_cast<unsigned char>(property));
     const std::size_t crc_at = kBlock + header_size - 4;
     const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(packed.data() + kBlock),
                             static_cast<uInt>(header_size - 4));
     for (std::size_t i = 0; i < 4; ++i) {
         packed[crc_at + i] = std::byte(static_cast<unsigned char>(crc >> (8 * i)));
     }
-    auto out = decompress(Compression::xz, packed, kMiB);
+    return packed;
+}
+
+TEST_CASE("an xz stream that needs more than 128 MiB of decoder memory is refused",
+          "[compression]") {
+    const Bytes packed = xz_compress(sample_payload(1000));
+    REQUIRE(decompress(Compression::xz, packed, kMiB));
+    // The decoder's memory limit refuses a 4 GiB dictionary.
+    auto out = decompress(Compression::xz, with_xz_dictionary(packed, 40), kMiB);
     check_corrupt(out, Compression::xz);
     CHECK(out.error().detail.find("128 MiB") != std::string::npos);
+}
+
+TEST_CASE("xz streams decode with any dictionary up to the limit, small or large",
+          "[compression]") {
+    // liblzma's blocks from a few bytes to the whole dictionary: the library maps the large ones
+    // itself and allocates the small ones; each is given back (a leak fails this test under ASan).
+    // Shorter than the smallest dictionary, so that every match stays within each.
+    const Bytes payload = sample_payload(4000);
+    const Bytes packed = xz_compress(payload);
+    for (const unsigned property : {0U, 16U, 20U, 28U, 29U}) {  // 4 KiB; 1, 4, 64 and 96 MiB
+        CAPTURE(property);
+        for (int round = 0; round < 3; ++round) {
+            auto out = decompress(Compression::xz, with_xz_dictionary(packed, property), kMiB);
+            REQUIRE(out);
+            CHECK(*out == payload);
+        }
+    }
 }
 
 TEST_CASE("compressions have /sys/module/compression's names, newline or not", "[compression]") {
