@@ -35,6 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             continue;
         }
         require(out->size() <= kMaxOutput, "the output respects the limit");
+        // What the loader counts to decide whether the kernel may decompress the file itself.
+        auto units = modload::count_units(c, input, kMaxOutput);
+        require(units.has_value() && *units >= 1, "a stream that decompresses has a unit");
         // The limit is exact: the same stream fits in exactly its own size and not one byte less.
         auto exact = modload::decompress(c, input, out->size());
         require(exact.has_value() && *exact == *out, "a stream fits a limit of its own size");

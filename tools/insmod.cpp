@@ -36,6 +36,21 @@ std::string_view method_name(LoadMethod method) {
     return "finit_module";
 }
 
+// Why a file the kernel could decompress was decompressed here: it holds several units, and
+// the kernel reads only the first (choose_load_method()).
+std::string several_units(const ModuleFile& file) {
+    auto units = count_units(file.compression(), file.contents(), OpenOptions{}.max_image_size);
+    if (!units || *units < 2) {
+        return {};
+    }
+    const char* unit = file.compression() == Compression::gzip   ? "members"
+                       : file.compression() == Compression::zstd ? "frames"
+                                                                 : "streams";
+    return ": it holds " + std::to_string(*units) + " " +
+           std::string(compression_name(file.compression())) + " " + unit +
+           " and the kernel reads only the first";
+}
+
 Result<ModuleFile> open_module(ToolContext& ctx, const std::string& path) {
     if (path != "-") {
         return ModuleFile::open(path);
@@ -104,8 +119,11 @@ Inserter::Loaded Inserter::load(ModuleFile& file, const std::string& shown_as,
     }
     auto loaded = load_module(ctx_.kernel, file, options, kernel_decompresses_);
     if (loaded) {
-        report_.info("inserted " + (*file.info())->name + " via " +
-                     std::string(method_name(*loaded)));
+        std::string how(method_name(*loaded));
+        if (*loaded == LoadMethod::init && kernel_decompresses_ == file.compression()) {
+            how += several_units(file);
+        }
+        report_.info("inserted " + (*file.info())->name + " via " + how);
         return Loaded::inserted;
     }
     if (dependency && loaded.error().code == EEXIST) {

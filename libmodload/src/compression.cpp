@@ -154,7 +154,7 @@ bool grow(std::vector<std::byte>& out, std::size_t max_output) {
 }
 
 Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
-                                               std::size_t max_output) {
+                                               std::size_t max_output, std::size_t& units) {
     const Result<const Zstd*> lib = zstd();
     if (!lib) {
         return lib.error();
@@ -178,6 +178,9 @@ Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
         last = z.decompress_stream(ctx.get(), &o, &in);
         if (z.is_error(last) != 0U) {
             return corrupt("zstd", z.get_error_name(last));
+        }
+        if (last == 0) {
+            ++units;
         }
         const bool progressed = o.pos != produced;
         produced = o.pos;
@@ -247,7 +250,7 @@ void xz_free(void* /*opaque*/, void* pointer) {
 const lzma_allocator kXzAllocator{xz_allocate, xz_free, nullptr};
 
 Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
-                                             std::size_t max_output) {
+                                             std::size_t max_output, std::size_t& units) {
     const Result<const Lzma*> lib = lzma();
     if (!lib) {
         return lib.error();
@@ -295,6 +298,7 @@ Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
                     return corrupt("xz", "damaged stream");
             }
         }
+        ++units;
         consumed = input.size() - strm.avail_in;
         // Stream Padding, part of the xz format: null bytes, in multiples of four.
         std::size_t zeros = 0;
@@ -314,7 +318,7 @@ Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
 }
 
 Result<std::vector<std::byte>> decompress_gzip(std::span<const std::byte> input,
-                                               std::size_t max_output) {
+                                               std::size_t max_output, std::size_t& units) {
     const Result<const Zlib*> lib = zlib();
     if (!lib) {
         return lib.error();
@@ -348,6 +352,7 @@ Result<std::vector<std::byte>> decompress_gzip(std::span<const std::byte> input,
             return too_large(max_output);
         }
         if (ret == Z_STREAM_END) {
+            ++units;
             // Another member follows, as `cat a.gz b.gz` makes: `gzip -dc` reads them all.
             const std::span<const std::byte> rest = input.subspan(consumed);
             if (rest.empty()) {
@@ -411,22 +416,44 @@ Compression detect_compression(std::span<const std::byte> data) {
     return Compression::none;
 }
 
-Result<std::vector<std::byte>> decompress(Compression compression, std::span<const std::byte> input,
-                                          std::size_t max_output) {
+namespace {
+
+Result<std::vector<std::byte>> decompress_counting(Compression compression,
+                                                   std::span<const std::byte> input,
+                                                   std::size_t max_output, std::size_t& units) {
     switch (compression) {
         case Compression::zstd:
-            return decompress_zstd(input, max_output);
+            return decompress_zstd(input, max_output, units);
         case Compression::xz:
-            return decompress_xz(input, max_output);
+            return decompress_xz(input, max_output, units);
         case Compression::gzip:
-            return decompress_gzip(input, max_output);
+            return decompress_gzip(input, max_output, units);
         case Compression::none:
             break;
     }
     if (input.size() > max_output) {
         return too_large(max_output);
     }
+    units = 1;
     return std::vector<std::byte>(input.begin(), input.end());
+}
+
+}  // namespace
+
+Result<std::vector<std::byte>> decompress(Compression compression, std::span<const std::byte> input,
+                                          std::size_t max_output) {
+    std::size_t units = 0;
+    return decompress_counting(compression, input, max_output, units);
+}
+
+Result<std::size_t> count_units(Compression compression, std::span<const std::byte> input,
+                                std::size_t max_output) {
+    std::size_t units = 0;
+    auto out = decompress_counting(compression, input, max_output, units);
+    if (!out) {
+        return out.error();
+    }
+    return units;
 }
 
 }  // namespace modload

@@ -64,10 +64,14 @@ LoadMethod choose_load_method(const ModuleFile& file,
     if (file.compression() == Compression::none) {
         return LoadMethod::finit;
     }
-    if (kernel_decompresses == file.compression()) {
-        return LoadMethod::finit_compressed;
+    if (kernel_decompresses != file.compression()) {
+        return LoadMethod::init;
     }
-    return LoadMethod::init;
+    // The kernel reads one gzip member, zstd frame or xz stream and ignores the rest: a file of
+    // several (`cat a.gz b.gz`) goes in as the bytes decompressed here, all of them, which is
+    // what was inspected. A file that does not decompress goes that way too, to fail here.
+    auto units = count_units(file.compression(), file.contents(), OpenOptions{}.max_image_size);
+    return units && *units == 1 ? LoadMethod::finit_compressed : LoadMethod::init;
 }
 
 Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptions& options,

@@ -411,6 +411,36 @@ TEST_CASE("bytes after the last member, frame or stream are refused alike in eve
     }
 }
 
+TEST_CASE("count_units counts gzip members, zstd frames and xz streams", "[compression]") {
+    const Bytes payload = sample_payload(5000);
+    const Compression format = GENERATE(Compression::gzip, Compression::zstd, Compression::xz);
+    INFO(name_of(format));
+    Bytes packed = pack(format, payload);
+    auto one = count_units(format, packed, kMiB);
+    REQUIRE(one);
+    CHECK(*one == 1);
+    const Bytes unit = packed;
+    for (std::size_t more = 1; more < 3; ++more) {
+        packed.insert(packed.end(), unit.begin(), unit.end());
+    }
+    auto three = count_units(format, packed, kMiB);
+    REQUIRE(three);
+    CHECK(*three == 3);
+    // What decompress() refuses, count_units() refuses alike.
+    packed.resize(packed.size() - 3);
+    auto truncated = count_units(format, packed, kMiB);
+    REQUIRE_FALSE(truncated);
+    CHECK(truncated.error().code == decompress(format, packed, kMiB).error().code);
+    CHECK(count_units(format, unit, 100).error().code == EFBIG);
+}
+
+TEST_CASE("an uncompressed file is one unit", "[compression]") {
+    const Bytes payload = sample_payload(100);
+    auto units = count_units(Compression::none, payload, kMiB);
+    REQUIRE(units);
+    CHECK(*units == 1);
+}
+
 TEST_CASE("xz stream padding, part of the format, is not trailing data", "[compression]") {
     const Bytes payload = sample_payload(3000);
     Bytes packed = pack(Compression::xz, payload);
@@ -418,6 +448,10 @@ TEST_CASE("xz stream padding, part of the format, is not trailing data", "[compr
     auto out = decompress(Compression::xz, packed, kMiB);
     REQUIRE(out);
     CHECK(same_bytes(*out, payload));
+    // Padding is no unit: the kernel, which stops after the first stream, loads the same bytes.
+    auto units = count_units(Compression::xz, packed, kMiB);
+    REQUIRE(units);
+    CHECK(*units == 1);
     packed.push_back(std::byte{0});  // nine: not a multiple of four
     check_corrupt(decompress(Compression::xz, packed, kMiB), Compression::xz);
 }

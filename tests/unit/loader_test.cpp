@@ -25,6 +25,7 @@ using modload::testing::write_text;
 namespace {
 
 using Bytes = std::vector<std::byte>;
+constexpr std::size_t kMiB = std::size_t{1} << 20;
 
 bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end());
@@ -153,6 +154,61 @@ TEST_CASE("finit_module is chosen whenever the kernel can read the file itself",
     CHECK(choose_load_method(zst, Compression::zstd) == LoadMethod::finit_compressed);
     CHECK(choose_load_method(gz, Compression::gzip) == LoadMethod::finit_compressed);
     CHECK(choose_load_method(gz, xz_kernel) == LoadMethod::init);
+}
+
+// The fixture compressed twice over, as `cat m.ko.xz m.ko.xz` makes it: two gzip members, zstd
+// frames or xz streams, which decompress to the module followed by itself (still a valid module:
+// what follows the ELF's sections is not read).
+std::filesystem::path doubled_fixture(const ScratchDir& dir, const std::string& name) {
+    Bytes twice = read_bytes(fixture_module(name));
+    const Bytes once = twice;
+    twice.insert(twice.end(), once.begin(), once.end());
+    const auto path = dir / ("twice-" + name);
+    write_bytes(path, twice);
+    return path;
+}
+
+TEST_CASE("a compressed file of several units is decompressed here: the kernel reads one",
+          "[loader]") {
+    const ScratchDir dir;
+    const Bytes plain = read_bytes(fixture_module("fixture_plain.ko"));
+    Bytes plain_twice = plain;
+    plain_twice.insert(plain_twice.end(), plain.begin(), plain.end());
+    for (const auto& [name, format] : {std::pair{"fixture_plain.ko.xz", Compression::xz},
+                                       std::pair{"fixture_plain.ko.zst", Compression::zstd},
+                                       std::pair{"fixture_plain.ko.gz", Compression::gzip}}) {
+        INFO(name);
+        auto file = ModuleFile::open(doubled_fixture(dir, name));
+        REQUIRE(file);
+        auto units = count_units(format, file->contents(), kMiB * 16);
+        REQUIRE(units);
+        CHECK(*units == 2);
+        CHECK(choose_load_method(*file, format) == LoadMethod::init);
+
+        FakeKernel kernel;
+        auto method = load_module(kernel, *file, LoadOptions{}, format);
+        REQUIRE(method);
+        CHECK(*method == LoadMethod::init);
+        REQUIRE(kernel.calls().size() == 1);
+        CHECK(kernel.calls()[0].syscall == "init_module");
+        // All of what was inspected, not the first unit's part of it.
+        CHECK(same_bytes(kernel.calls()[0].image, plain_twice));
+    }
+}
+
+TEST_CASE("insmod -v says why a file the kernel could decompress was decompressed here",
+          "[loader]") {
+    const ScratchDir dir;
+    FakeKernel kernel;
+    const auto run = modload::testing::run_tool(
+        "insmod", kernel, fixture_root("xz_kernel"),
+        {"-v", doubled_fixture(dir, "fixture_plain.ko.xz").string()});
+    CHECK(run.status == 0);
+    CHECK(run.err.find("insmod: INFO: inserted fixture_plain via init_module, decompressed here: "
+                       "it holds 2 xz streams and the kernel reads only the first\n") !=
+          std::string::npos);
+    REQUIRE(kernel.calls().size() == 1);
+    CHECK(kernel.calls()[0].syscall == "init_module");
 }
 
 TEST_CASE("a pipe always goes through init_module", "[loader]") {

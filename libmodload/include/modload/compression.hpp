@@ -30,4 +30,12 @@ MODLOAD_API Result<std::vector<std::byte>> decompress(Compression compression,
                                                       std::span<const std::byte> input,
                                                       std::size_t max_output);
 
+/// How many units `input` holds, decompressed as decompress() does: gzip members, zstd frames
+/// (skippable ones too) or xz streams; 1 for Compression::none. The kernel's own decompressors
+/// (kernel/module/decompress.c) read the first and ignore the rest, so a file of several cannot
+/// be handed to the kernel compressed. Fails as decompress() does.
+MODLOAD_API Result<std::size_t> count_units(Compression compression,
+                                            std::span<const std::byte> input,
+                                            std::size_t max_output);
+
 }  // namespace modload

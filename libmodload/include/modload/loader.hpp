@@ -40,7 +40,8 @@ MODLOAD_API std::string join_parameters(std::span<const std::string> words);
 MODLOAD_API std::optional<Compression> kernel_decompression(const SystemRoot& root);
 
 /// The system call a file goes through: finit_module when the descriptor is a regular file and
-/// either uncompressed or compressed the way the kernel decompresses; init_module otherwise.
+/// either uncompressed or compressed the way the kernel decompresses, in one unit (count_units():
+/// the kernel would read only the first of several); init_module otherwise.
 MODLOAD_API LoadMethod choose_load_method(const ModuleFile& file,
                                           std::optional<Compression> kernel_decompresses);
 

@@ -61,6 +61,38 @@ for ext in zst xz; do
 	kunload lab_params
 done
 
+# The same module in two units (gzip members, zstd frames, xz streams), each half of the ELF:
+# `gzip -dc` reads both, the kernel's decompressors only the first.  Ours decompresses such a
+# file itself and loads all of it, also where the kernel decompresses the format (6.12: xz).
+kernel_format=$(cat /sys/module/compression 2>/dev/null)
+for ext in zst xz gz; do
+	f=$MODS/lab_provider-split.ko.$ext
+	load_compressed ours "$f" lab_provider
+	if [ "$LOADED_ours" = yes ] && [ "$RC_ours" = 0 ] && [ -z "$OUT_ours" ]; then
+		ok "ours loads ${f##*/}"
+	else
+		not_ok "ours loads ${f##*/}"
+		show_both
+	fi
+	run ours insmod -v "$f"
+	kunload lab_provider
+	case $ext in
+	zst) format=zstd ;;
+	gz) format=gzip ;;
+	*) format=$ext ;;
+	esac
+	why=
+	[ "$format" = "$kernel_format" ] && why=": it holds 2 $format [a-z]* and the kernel reads only the first"
+	if printf '%s\n' "$OUT_ours" | grep -q "inserted lab_provider via init_module, decompressed here$why\$"; then
+		ok "insmod -v: ${f##*/} decompressed here${why:+, the kernel would read one unit}"
+	else
+		not_ok "insmod -v: ${f##*/} decompressed here${why:+, the kernel would read one unit}"
+		diag "ours: $OUT_ours"
+	fi
+	load_compressed kmod "$f" lab_provider
+	diag "kmod on ${f##*/}: exit $RC_kmod, loaded: $LOADED_kmod${OUT_kmod:+: $OUT_kmod}"
+done
+
 # The distribution's own compressed modules (6.12 ships .ko.xz; the kernel
 # can take them as they are).
 dist=$(find /lib/modules/$LAB_KVER/kernel -name 'dummy.ko*' | head -n 1)
