@@ -33,12 +33,14 @@ bool contains(const std::vector<std::string>& names, const std::string& name) {
 }  // namespace
 
 // The answers each call can really give (kernel/module/main.c, and the generic ones of any
-// system call): a test that queues another would test a kernel that does not exist.
+// system call): a test that queues another would test a kernel that does not exist. Loading
+// also passes the LSM hooks security_kernel_read_file() and security_kernel_load_data() (IMA's
+// appraisal answers EACCES) and reads the file (EIO).
 bool kernel_can_answer(const std::string& syscall, int code) {
     static const std::vector<int> removal{EPERM, ENOENT, EWOULDBLOCK, EBUSY, EFAULT, EINTR};
-    static const std::vector<int> load{EPERM, ENOEXEC, ENOMEM, EFAULT,       EINVAL, EEXIST,
-                                       EBUSY, ENOENT,  EINTR,  EKEYREJECTED, ENOKEY, EBADMSG,
-                                       ESRCH, EFBIG,   ENOSPC, ETXTBSY,      EBADF,  ENOSYS};
+    static const std::vector<int> load{
+        EPERM,  ENOEXEC, ENOMEM, EFAULT, EINVAL, EEXIST,  EBUSY, ENOENT, EINTR,  EKEYREJECTED,
+        ENOKEY, EBADMSG, ESRCH,  EFBIG,  ENOSPC, ETXTBSY, EBADF, ENOSYS, EACCES, EIO};
     const std::vector<int>& allowed = syscall == "delete_module" ? removal : load;
     return std::find(allowed.begin(), allowed.end(), code) != allowed.end();
 }

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -52,6 +53,28 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<int> kFileErrnos{EINTR, ENOMEM, EPERM, EACCES, EIO};
+
+// Each file call's own answers (its manual page's ERRORS) beyond the five above: the file is not
+// there (after it was seen), a path that loops or grew too long, no descriptor left, a read of a
+// folder. Every call of the walk fails once with each of its own.
+std::vector<int> own_errnos(const std::string& call) {
+    if (call.starts_with("open")) {
+        return {ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EMFILE, ENFILE};
+    }
+    if (call.starts_with("read") || call.starts_with("pread")) {
+        return {EISDIR, EINVAL};
+    }
+    if (call.starts_with("lseek")) {
+        return {EINVAL, EOVERFLOW};
+    }
+    if (call.starts_with("fstatat") || call.starts_with("stat") || call.starts_with("lstat")) {
+        return {ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EOVERFLOW};
+    }
+    if (call.starts_with("fstat")) {
+        return {EOVERFLOW};
+    }
+    return {};
+}
 
 std::vector<int> kernel_errnos(const std::string& syscall) {
     std::vector<int> errnos;
@@ -410,6 +433,49 @@ Walk walk(const Scenario& s) {
     };
     for (const int code : kFileErrnos) {
         run_all(Fault::Kind::file, code, result.file_runs);
+    }
+    // Until the fault, a run makes the calls the baseline made: call `at` is base.io[at - 1].
+    for (std::size_t at = 1; at <= base.io.size(); ++at) {
+        const std::string path = base.relative(base.io[at - 1].path);
+        std::optional<Outcome> absent;  // the run where `path` is not there, made when needed
+        for (const int code : own_errnos(base.io[at - 1].call)) {
+            const Fault fault{Fault::Kind::file, at, code};
+            const Outcome o = run_once(s, fault);
+            if (!o.injected) {
+                continue;
+            }
+            ++result.file_runs;
+            const std::vector<std::string> problems = judge(s, base, fault, o);
+            if (problems.empty()) {
+                continue;
+            }
+            if (code != ENOENT && code != ENOTDIR) {
+                for (const std::string& problem : problems) {
+                    result.problems.push_back(describe(fault, o) + ": " + problem);
+                }
+                continue;
+            }
+            // "Not there" is an answer as well as a failure: a run that does not fail as the
+            // judge wants must be the one where the file (or folder) is gone, message for message.
+            if (!absent) {
+                Scenario without = s;
+                without.prepare = [&s, path](BasicWorld& w) {
+                    if (s.prepare) {
+                        s.prepare(w);
+                    }
+                    fs::remove_all(w.root / fs::path(path).relative_path());
+                };
+                absent = run_once(without, Fault{});
+            }
+            if (o.run.status != absent->run.status || o.changed() != absent->changed() ||
+                o.err() != absent->err() || o.out() != absent->out()) {
+                result.problems.push_back(
+                    describe(fault, o) + ": " + problems.front() + ", nor the run without " +
+                    path + ": exit " +
+                    std::to_string(o.run.status) + ", stderr: " + o.err() + "; without it: exit " +
+                    std::to_string(absent->run.status) + ", stderr: " + absent->err());
+            }
+        }
     }
     std::set<int> kernel_codes;
     for (const ModelCall& call : base.calls) {
