@@ -110,6 +110,7 @@ int run_lsmod_trace(ToolContext& ctx, Reporter& report, const std::vector<std::s
         report.error(snapshot_error_text(snapshot.error()));
         return 1;
     }
+    report_skipped_lines(report, snapshot->skipped());
     // A name that is not loaded is most likely a typo: say so and trace nothing, rather than
     // follow the others until Ctrl-C and only then exit 1.
     bool missing = false;

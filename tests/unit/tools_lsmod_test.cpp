@@ -64,6 +64,24 @@ TEST_CASE("lsmod fails clearly without /proc/modules and goes on past a corrupt 
           "lsmod: /proc/modules line 2 not understood, left out: this line is not a module\n");
 }
 
+TEST_CASE("insmod and rmmod go on past a corrupt /proc/modules line, and say so", "[lsmod]") {
+    const std::string said =
+        "/proc/modules line 2 not understood, left out: this line is not a module\n";
+    FakeKernel kernel;
+    const auto removed = run_tool("rmmod", kernel, fixture_root("corrupt"), {"xfs"});
+    CHECK(removed.status == 0);
+    CHECK(removed.err == "rmmod: " + said);
+    REQUIRE(kernel.calls().size() == 1);
+    CHECK(kernel.calls()[0].syscall == "delete_module");
+
+    const auto inserted = run_tool("insmod", kernel, fixture_root("corrupt"),
+                                   {modload::testing::fixture_module("fixture_plain.ko")});
+    CHECK(inserted.status == 0);
+    CHECK(inserted.err == "insmod: " + said);
+    REQUIRE(kernel.calls().size() == 2);
+    CHECK(kernel.calls()[1].syscall == "finit_module");
+}
+
 TEST_CASE("lsmod usage: help, version and a bad option", "[lsmod]") {
     FakeKernel kernel;
     CHECK(run_tool("lsmod", kernel, fixture_root("basic"), {"-h"}).status == 0);

@@ -560,3 +560,12 @@ TEST_CASE("lsmod --trace of a module that is not loaded says so and traces nothi
     CHECK(run.out.empty());
     CHECK(run.err == "lsmod: ERROR: Module nope is not currently loaded\n");
 }
+
+TEST_CASE("lsmod --trace says which /proc/modules line it left out", "[trace]") {
+    FakeKernel kernel;
+    const auto run = run_tool("lsmod", kernel, fixture_root("corrupt"), {"--trace", "nope"});
+    CHECK(run.status == 1);
+    CHECK(run.err ==
+          "lsmod: /proc/modules line 2 not understood, left out: this line is not a module\n"
+          "lsmod: ERROR: Module nope is not currently loaded\n");
+}
