@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <set>
 #include <string>
@@ -105,10 +106,18 @@ std::string_view file_scan_name(FileScan scan) {
 }
 
 // --refs --json: the keys are documented in lsmod.8.
-std::string refs_json(const ReferenceReport& report) {
+std::string refs_json(const ReferenceReport& report, const std::vector<Error>& unread) {
     std::string out = "{\"files\": ";
     append_json_string(out, file_scan_name(report.files));
     append_json_key(out, "why_not_bpf", report.why_not_bpf);
+    out += ", \"unread\": [";
+    for (std::size_t i = 0; i < unread.size(); ++i) {
+        out += i == 0 ? "{\"path\": " : ", {\"path\": ";
+        append_json_string(out, unread[i].detail);
+        append_json_key(out, "error", std::strerror(unread[i].code));
+        out += "}";
+    }
+    out += "]";
     out += ", \"modules\": [";
     for (std::size_t i = 0; i < report.modules.size(); ++i) {
         const ModuleReferences& m = report.modules[i];
@@ -317,8 +326,10 @@ int run_lsmod(ToolContext& ctx, int argc, char** argv) {
         for (const LoadedModule* m : modules) {
             names.push_back(m->name);
         }
-        const ReferenceReport found = find_references(ctx, report, *snapshot, names);
-        out = as_json ? refs_json(found) : refs_text(found);
+        std::vector<Error> unread;
+        const ReferenceReport found =
+            find_references(ctx, report, *snapshot, names, false, &unread);
+        out = as_json ? refs_json(found, unread) : refs_text(found);
     } else if (as_json) {
         out = json(modules);
     } else if (as_tree) {

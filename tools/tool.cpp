@@ -5,7 +5,9 @@
 #include <csignal>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <string_view>
+#include <utility>
 
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -309,12 +311,58 @@ std::vector<std::string> reference_lines(const ModuleReferences& refs) {
     return lines;
 }
 
+namespace {
+
+// Whether `path` is in a process's folder under `proc` ("<root>/proc/"): "<root>/proc/123/fd".
+bool in_process_folder(std::string_view path, std::string_view proc) {
+    if (!path.starts_with(proc)) {
+        return false;
+    }
+    path.remove_prefix(proc.size());
+    const auto slash = path.find('/');
+    const std::string_view pid = path.substr(0, slash);
+    return slash != std::string_view::npos && !pid.empty() &&
+           std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
 ReferenceReport find_references(ToolContext& ctx, Reporter& report, const Snapshot& snapshot,
-                                const std::vector<std::string>& names, bool quiet) {
+                                const std::vector<std::string>& names, bool quiet,
+                                std::vector<Error>* unread_out) {
     ReferenceOptions options;
     options.use_bpf = ctx.root.root() == "/";
     options.kernel_release = ctx.kernel_release;
-    ReferenceReport found = attribute_references(ctx.root, snapshot, names, options);
+    std::vector<Error> unread;
+    ReferenceReport found = attribute_references(ctx.root, snapshot, names, options, unread);
+    // What could not be read is said whenever it happens, quiet or not: the references it would
+    // have named are missing from what follows, and the reader should know which and why. Process
+    // folders that fail alike are one line: not root, every other user's /proc/PID/fd says EACCES.
+    const std::string proc = ctx.root.path("/proc").string() + "/";
+    std::map<int, std::vector<std::string>> processes;  // by errno
+    for (const Error& e : unread) {
+        if (in_process_folder(e.detail, proc)) {
+            processes[e.code].push_back(e.detail);
+        } else {
+            report.note_once("could not read " + e.detail + ": " + std::strerror(e.code) +
+                             "; references found through it are not named");
+        }
+    }
+    for (auto& [code, paths] : processes) {
+        std::sort(paths.begin(), paths.end());
+        std::string which = paths.front();
+        const std::size_t others = paths.size() - 1;
+        if (others > 0) {
+            which += " and the like of " + std::to_string(others) +
+                     (others == 1 ? " other process" : " other processes");
+        }
+        report.note_once("could not read " + which + ": " + std::strerror(code) +
+                         "; references found through " + (others == 0 ? "it" : "them") +
+                         " are not named");
+    }
+    if (unread_out != nullptr) {
+        *unread_out = std::move(unread);
+    }
     // Said only where it matters: beside an approximate line, or beside references left
     // unattributed that BPF might have named.
     bool approximate = false;

@@ -111,9 +111,11 @@ std::string reference_text(const Reference& ref);
 std::vector<std::string> reference_lines(const ModuleReferences& refs);
 
 /// Who holds each module in `names`, on the running system or the context's root: BPF only when
-/// the root is "/". A note says when open files were found the approximate way, unless `quiet`.
+/// the root is "/". A note says when open files were found the approximate way, unless `quiet`,
+/// and, always, each source that could not be read (also given in `unread` when asked).
 ReferenceReport find_references(ToolContext& ctx, Reporter& report, const Snapshot& snapshot,
-                                const std::vector<std::string>& names, bool quiet = false);
+                                const std::vector<std::string>& names, bool quiet = false,
+                                std::vector<Error>* unread = nullptr);
 
 /// Who holds one module, as the snapshot `module` comes from shows it: "held by pid 4242 (sleep)
 /// fd 0 /dev/lab_dev; module lab_user; 1 reference not attributed", each reference once.

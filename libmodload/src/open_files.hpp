@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,10 @@ namespace modload::detail {
 /// "block-major-1-*", "net-pf-15". Patterns are fnmatch(3) globs, as depmod writes them.
 class ProvidedAliases {
 public:
-    /// From <root>/lib/modules/<release>/modules.alias; a missing file knows no aliases.
-    static ProvidedAliases read(const SystemRoot& root, const std::string& release);
+    /// From <root>/lib/modules/<release>/modules.alias; a missing file knows no aliases, nor does
+    /// one that cannot be read (noted in `unread`).
+    static ProvidedAliases read(const SystemRoot& root, const std::string& release,
+                                std::vector<Error>* unread = nullptr);
     static ProvidedAliases parse(std::string_view text);
 
     /// The module an alias pattern matches `value` for ("block-major-7-0" -> "loop"); empty when
@@ -54,6 +57,12 @@ private:
     std::vector<std::pair<std::string, std::string>> aliases_;  // pattern, module
 };
 
+/// Adds to `unread` (when there is one) that `path` could not be read, and why (`code`), unless
+/// `code` says it is not there: ENOENT (no /proc/crypto on this kernel, a descriptor closed since
+/// it was listed) or ESRCH (a process that exited). What is not there holds no references; what
+/// could not be read may, and the caller says so.
+void note_unread(std::vector<Error>* unread, const std::filesystem::path& path, int code);
+
 /// The module behind a character or block device, through sysfs and modules.alias.
 struct DeviceOwner {
     std::string module;
@@ -62,15 +71,17 @@ struct DeviceOwner {
     bool approximate = true;
 };
 DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
-                         const ProvidedAliases& aliases);
+                         const ProvidedAliases& aliases, std::vector<Error>* unread = nullptr);
 
 /// The fallback of scan_open_files_bpf: /proc/PID/fd of every process, each character or block
 /// device matched to its module by device_owner(), each socket by its family and protocol
 /// (on the running system only, through pidfd_getfd) and modules.alias. Keeps only the files
 /// whose owner is in `wanted`. Approximate by nature. On the running system, descriptors of one
-/// open file share an id (kcmp); under another root every id is 0.
+/// open file share an id (kcmp); under another root every id is 0. Fails only when /proc cannot be
+/// listed; a process's folder, descriptor or name that cannot be read is noted in `unread`.
 Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                                                          const ProvidedAliases& aliases,
-                                                         const std::vector<std::string>& wanted);
+                                                         const std::vector<std::string>& wanted,
+                                                         std::vector<Error>* unread = nullptr);
 
 }  // namespace modload::detail

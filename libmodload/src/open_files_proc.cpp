@@ -49,12 +49,18 @@ ProvidedAliases ProvidedAliases::parse(std::string_view text) {
     return aliases;
 }
 
-ProvidedAliases ProvidedAliases::read(const SystemRoot& root, const std::string& release) {
+ProvidedAliases ProvidedAliases::read(const SystemRoot& root, const std::string& release,
+                                      std::vector<Error>* unread) {
     if (release.empty()) {
         return {};
     }
-    auto text = read_text_file(root.path("/lib/modules/" + release + "/modules.alias"));
-    return text ? parse(*text) : ProvidedAliases{};
+    const std::filesystem::path path = root.path("/lib/modules/" + release + "/modules.alias");
+    auto text = read_text_file(path);
+    if (!text) {
+        note_unread(unread, path, text.error().code);
+        return {};
+    }
+    return parse(*text);
 }
 
 std::string ProvidedAliases::module_for(std::string_view value) const {
@@ -86,31 +92,51 @@ std::string trimmed(std::string text) {
     return text;
 }
 
-bool present(const std::filesystem::path& path) {
+bool present(const std::filesystem::path& path, std::vector<Error>* unread) {
     std::error_code ec;
-    return std::filesystem::exists(path, ec);
+    const bool there = std::filesystem::exists(path, ec);
+    if (ec) {
+        note_unread(unread, path, ec.value());
+    }
+    return there;
 }
 
 }  // namespace
 
+void note_unread(std::vector<Error>* unread, const std::filesystem::path& path, int code) {
+    if (unread == nullptr || code == ENOENT || code == ESRCH) {
+        return;
+    }
+    const std::string where = path.string();
+    const bool said = std::any_of(unread->begin(), unread->end(),
+                                  [&](const Error& e) { return e.detail == where; });
+    if (!said) {
+        unread->push_back(make_error(code, where));
+    }
+}
+
 DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
-                         const ProvidedAliases& aliases) {
+                         const ProvidedAliases& aliases, std::vector<Error>* unread) {
     const std::string number = std::to_string(major) + ":" + std::to_string(minor);
+    const std::filesystem::path link =
+        root.path(std::string(block ? "/sys/dev/block/" : "/sys/dev/char/") + number);
     std::error_code ec;
-    std::filesystem::path device = std::filesystem::canonical(
-        root.path(std::string(block ? "/sys/dev/block/" : "/sys/dev/char/") + number), ec);
-    if (!ec) {
-        if (block && present(device / "partition")) {
+    std::filesystem::path device = std::filesystem::canonical(link, ec);
+    if (ec) {
+        note_unread(unread, link, ec.value());
+    } else {
+        if (block && present(device / "partition", unread)) {
             device = device.parent_path();  // a partition's disk is its parent
         }
-        if (block && present(device / "loop")) {
+        if (block && present(device / "loop", unread)) {
             return {"loop", false};  // the loop driver's own attributes
         }
-        const auto driver_module =
-            std::filesystem::canonical(device / "device" / "driver" / "module", ec);
+        const std::filesystem::path driver = device / "device" / "driver" / "module";
+        const auto driver_module = std::filesystem::canonical(driver, ec);
         if (!ec) {
             return {normalize_module_name(driver_module.filename().string()), false};
         }
+        note_unread(unread, driver, ec.value());
     }
     const std::string kind = block ? "block-major-" : "char-major-";
     if (std::string module = aliases.module_for(kind + number.substr(0, number.find(':')) + "-" +
@@ -215,7 +241,8 @@ bool all_digits(const char* name) {
 
 Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                                                          const ProvidedAliases& aliases,
-                                                         const std::vector<std::string>& wanted) {
+                                                         const std::vector<std::string>& wanted,
+                                                         std::vector<Error>* unread) {
     const std::filesystem::path proc = root.path("/proc");
     DIR* processes = ::opendir(proc.c_str());
     if (processes == nullptr) {
@@ -227,25 +254,38 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
         return !module.empty() && std::find(wanted.begin(), wanted.end(), module) != wanted.end();
     };
     std::vector<OpenFileRecord> records;
-    while (const dirent* process = ::readdir(processes)) {
+    // readdir says the end and a failure alike with null; errno tells them apart.
+    const auto next_entry = [](DIR* folder) {
+        errno = 0;
+        return ::readdir(folder);
+    };
+    while (const dirent* process = next_entry(processes)) {
         if (!all_digits(process->d_name)) {
             continue;
         }
         const int pid = std::atoi(process->d_name);
         const std::filesystem::path fd_folder = proc / process->d_name / "fd";
         const UniqueFd folder(::open(fd_folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        DIR* fds = folder.valid() ? ::fdopendir(::dup(folder.get())) : nullptr;
-        if (fds == nullptr) {
-            continue;  // gone, or a kernel thread's: nothing open
+        if (!folder.valid()) {
+            note_unread(unread, fd_folder, errno);  // not when gone: nothing open
+            continue;
         }
+        UniqueFd copy(::dup(folder.get()));
+        DIR* fds = copy.valid() ? ::fdopendir(copy.get()) : nullptr;
+        if (fds == nullptr) {
+            note_unread(unread, fd_folder, errno);
+            continue;
+        }
+        (void)copy.release();  // the DIR owns it now
         std::string command;
-        while (const dirent* entry = ::readdir(fds)) {
+        while (const dirent* entry = next_entry(fds)) {
             if (!all_digits(entry->d_name)) {
                 continue;
             }
             struct stat st {};
             if (::fstatat(folder.get(), entry->d_name, &st, 0) != 0) {
-                continue;  // closed since
+                note_unread(unread, fd_folder / entry->d_name, errno);  // not when closed since
+                continue;
             }
             const int fd = std::atoi(entry->d_name);
             std::vector<std::pair<std::string, HoldVia>> found;
@@ -254,7 +294,7 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                 auto [it, fresh] = owners.try_emplace({block, st.st_rdev});
                 if (fresh) {
                     it->second = device_owner(root, block, major(st.st_rdev), minor(st.st_rdev),
-                                              aliases);
+                                              aliases, unread);
                 }
                 found.emplace_back(it->second.module,
                                    block ? HoldVia::block_device : HoldVia::file_operations);
@@ -266,7 +306,11 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                     continue;
                 }
                 if (command.empty()) {
-                    auto comm = read_text_file(proc / process->d_name / "comm");
+                    const std::filesystem::path comm_path = proc / process->d_name / "comm";
+                    auto comm = read_text_file(comm_path);
+                    if (!comm) {
+                        note_unread(unread, comm_path, comm.error().code);
+                    }
                     command = comm ? trimmed(std::move(*comm)) : "?";
                 }
                 records.push_back({.file_id = 0,
@@ -277,7 +321,14 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                                    .via = via});
             }
         }
+        if (errno != 0) {
+            note_unread(unread, fd_folder, errno);
+        }
         ::closedir(fds);
+    }
+    if (errno != 0 && unread != nullptr) {
+        // Said whatever the error, "not there" too: /proc is where the module list came from.
+        unread->push_back(make_error(errno, proc.string()));
     }
     ::closedir(processes);
     if (live) {

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
+#include <utility>
 
 #include <unistd.h>
 
@@ -51,19 +53,30 @@ using detail::ProvidedAliases;
 
 // ---------------------------------------------------------------------------- open files --
 
-std::string fd_path(const SystemRoot& root, int pid, int fd) {
-    const auto link = root.path("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd));
+// The path a descriptor was opened as; nullopt when it has been closed since it was listed (it
+// holds nothing now), "(unread)" when the link cannot be read (noted).
+std::optional<std::string> fd_path(const SystemRoot& root, const FileUser& user,
+                                   std::vector<Error>* unread) {
+    const auto link =
+        root.path("/proc/" + std::to_string(user.pid) + "/fd/" + std::to_string(user.fd));
     std::error_code ec;
     auto target = std::filesystem::read_symlink(link, ec);
-    return ec ? "(closed)" : target.string();
+    if (ec.value() == ENOENT || ec.value() == ESRCH) {
+        return std::nullopt;
+    }
+    if (ec) {
+        detail::note_unread(unread, link, ec.value());
+        return "(unread)";
+    }
+    return target.string();
 }
 
 // One reference per open file and module, or two for a socket whose family and protocol are both
 // the module's. Descriptors sharing one open file (same id) share its references; without ids
 // (the /proc scan) each descriptor counts alone.
-std::vector<Reference> file_references(const SystemRoot& root,
-                                       std::vector<OpenFileRecord> records,
-                                       const std::string& module, bool approximate) {
+std::vector<Reference> file_references(const SystemRoot& root, std::vector<OpenFileRecord> records,
+                                       const std::string& module, bool approximate,
+                                       std::vector<Error>* unread) {
     std::map<std::pair<std::uint64_t, std::pair<int, int>>, Reference> files;
     std::map<std::pair<std::uint64_t, std::pair<int, int>>, std::set<HoldVia>> vias;
     for (OpenFileRecord& r : records) {
@@ -95,8 +108,17 @@ std::vector<Reference> file_references(const SystemRoot& root,
         std::sort(ref.users.begin(), ref.users.end(), [](const FileUser& a, const FileUser& b) {
             return std::tie(a.pid, a.fd) < std::tie(b.pid, b.fd);
         });
-        ref.name = fd_path(root, ref.users.front().pid, ref.users.front().fd);
-        refs.push_back(std::move(ref));
+        // Named after its first descriptor still open; closed by all, it holds nothing now.
+        while (!ref.users.empty()) {
+            if (std::optional<std::string> path = fd_path(root, ref.users.front(), unread)) {
+                ref.name = std::move(*path);
+                break;
+            }
+            ref.users.erase(ref.users.begin());
+        }
+        if (!ref.users.empty()) {
+            refs.push_back(std::move(ref));
+        }
     }
     std::sort(refs.begin(), refs.end(), [](const Reference& a, const Reference& b) {
         return std::tie(a.users.front().pid, a.users.front().fd) <
@@ -138,9 +160,17 @@ std::vector<std::string> nls_tables(std::string_view options) {
     return tables;
 }
 
-bool is_block_device(const SystemRoot& root, const Mount& m) {
+bool is_block_device(const SystemRoot& root, const Mount& m, std::vector<Error>* unread) {
+    if (m.major == 0) {
+        return false;
+    }
+    const std::filesystem::path link = root.path("/sys/dev/block/" + m.device);
     std::error_code ec;
-    return m.major != 0 && std::filesystem::exists(root.path("/sys/dev/block/" + m.device), ec);
+    const bool block = std::filesystem::exists(link, ec);
+    if (ec) {
+        detail::note_unread(unread, link, ec.value());
+    }
+    return block;
 }
 
 Reference mount_reference(const Mount& m, HoldVia via, bool approximate) {
@@ -156,7 +186,8 @@ Reference mount_reference(const Mount& m, HoldVia via, bool approximate) {
 
 std::vector<Reference> mount_references(const SystemRoot& root, const std::vector<Mount>& mounts,
                                         const std::set<std::string>& filesystems,
-                                        const ProvidedAliases& aliases, const std::string& module) {
+                                        const ProvidedAliases& aliases, const std::string& module,
+                                        std::vector<Error>* unread) {
     std::vector<Reference> refs;
     for (const Mount& m : mounts) {
         if (filesystems.count(m.fstype) != 0) {
@@ -167,9 +198,9 @@ std::vector<Reference> mount_references(const SystemRoot& root, const std::vecto
                 refs.push_back(mount_reference(m, HoldVia::nls_table, false));
             }
         }
-        if (is_block_device(root, m)) {
+        if (is_block_device(root, m, unread)) {
             const detail::DeviceOwner owner =
-                detail::device_owner(root, true, m.major, m.minor, aliases);
+                detail::device_owner(root, true, m.major, m.minor, aliases, unread);
             if (owner.module == module) {
                 refs.push_back(mount_reference(m, HoldVia::block_device, owner.approximate));
             }
@@ -201,17 +232,22 @@ std::set<std::string> filesystems_of(const std::string& module, const ProvidedAl
 // ------------------------------------------------------------------------ loop and crypto --
 
 // A bound loop device holds a reference on the loop driver until it is detached.
-std::vector<Reference> loop_references(const SystemRoot& root) {
+std::vector<Reference> loop_references(const SystemRoot& root, std::vector<Error>* unread) {
     std::vector<Reference> refs;
+    const std::filesystem::path devices = root.path("/sys/block");
     std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(root.path("/sys/block"), ec)) {
-        const std::string device = entry.path().filename().string();
+    std::filesystem::directory_iterator entries(devices, ec);
+    for (; !ec && entries != std::filesystem::directory_iterator(); entries.increment(ec)) {
+        const std::filesystem::path& entry = entries->path();
+        const std::string device = entry.filename().string();
         if (!device.starts_with("loop")) {
             continue;
         }
-        auto backing = detail::read_text_file(entry.path() / "loop" / "backing_file");
+        const std::filesystem::path backing_file = entry / "loop" / "backing_file";
+        auto backing = detail::read_text_file(backing_file);
         if (!backing) {
-            continue;  // not bound
+            detail::note_unread(unread, backing_file, backing.error().code);  // not: unbound
+            continue;
         }
         while (!backing->empty() && backing->back() == '\n') {
             backing->pop_back();
@@ -222,9 +258,22 @@ std::vector<Reference> loop_references(const SystemRoot& root) {
         ref.source = std::move(*backing);
         refs.push_back(std::move(ref));
     }
+    if (ec) {
+        detail::note_unread(unread, devices, ec.value());
+    }
     std::sort(refs.begin(), refs.end(),
               [](const Reference& a, const Reference& b) { return a.name < b.name; });
     return refs;
+}
+
+// A file of /proc that is read whole; empty when it is not there or cannot be read (noted).
+std::string read_source(const std::filesystem::path& path, std::vector<Error>* unread) {
+    auto text = detail::read_text_file(path);
+    if (!text) {
+        detail::note_unread(unread, path, text.error().code);
+        return {};
+    }
+    return std::move(*text);
 }
 
 // /proc/crypto: per algorithm "name", "driver", "module" and "refcnt". The registration holds one
@@ -272,9 +321,18 @@ std::vector<Reference> crypto_references(std::string_view text, const std::strin
 ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
                                      std::span<const std::string> names,
                                      const ReferenceOptions& options) {
+    std::vector<Error> unread;
+    return attribute_references(root, snapshot, names, options, unread);
+}
+
+ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+                                     std::span<const std::string> names,
+                                     const ReferenceOptions& options,
+                                     std::vector<Error>& unread_sources) {
+    std::vector<Error>* unread = &unread_sources;
     ReferenceReport report;
     const std::vector<std::string> wanted(names.begin(), names.end());
-    const ProvidedAliases aliases = ProvidedAliases::read(root, options.kernel_release);
+    const ProvidedAliases aliases = ProvidedAliases::read(root, options.kernel_release, unread);
 
     std::vector<OpenFileRecord> files;
     if (options.scan_files) {
@@ -288,19 +346,20 @@ ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& sna
             }
         }
         if (report.files == FileScan::none) {
-            auto scanned = detail::scan_open_files_proc(root, aliases, wanted);
+            auto scanned = detail::scan_open_files_proc(root, aliases, wanted, unread);
             if (scanned) {
                 report.files = FileScan::proc;
                 files = std::move(*scanned);
+            } else {
+                // Always said, "not there" too: /proc is where the module list came from.
+                unread->push_back(make_error(scanned.error().code, root.path("/proc").string()));
             }
         }
     }
-    const auto mountinfo = detail::read_text_file(root.path("/proc/self/mountinfo"));
-    const std::vector<Mount> mounts = mountinfo ? superblocks(*mountinfo) : std::vector<Mount>{};
-    const std::string registered =
-        detail::read_text_file(root.path("/proc/filesystems")).value_or(std::string());
-    const std::string crypto =
-        detail::read_text_file(root.path("/proc/crypto")).value_or(std::string());
+    const std::vector<Mount> mounts =
+        superblocks(read_source(root.path("/proc/self/mountinfo"), unread));
+    const std::string registered = read_source(root.path("/proc/filesystems"), unread);
+    const std::string crypto = read_source(root.path("/proc/crypto"), unread);
 
     for (const std::string& name : wanted) {
         ModuleReferences mine;
@@ -319,11 +378,11 @@ ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& sna
                     mine.references.push_back(std::move(ref));
                 }
             };
-            add(file_references(root, files, name, report.files == FileScan::proc));
-            add(mount_references(root, mounts, filesystems_of(name, aliases, registered),
-                                 aliases, name));
+            add(file_references(root, files, name, report.files == FileScan::proc, unread));
+            add(mount_references(root, mounts, filesystems_of(name, aliases, registered), aliases,
+                                 name, unread));
             if (name == "loop") {
-                add(loop_references(root));
+                add(loop_references(root, unread));
             }
             add(crypto_references(crypto, name));
         }

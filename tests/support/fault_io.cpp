@@ -4,10 +4,12 @@
 // (dlsym(RTLD_NEXT)): libc's, or a sanitizer's interceptor, which then calls libc's.
 //
 // Reached: open, open64, openat, openat64, read, pread, pread64, fstat, fstat64, stat, stat64,
-// lstat, lstat64, fstatat, fstatat64, lseek, lseek64 (close only forgets a descriptor). Not
-// reached: what glibc calls internally without the PLT (fopen's open, and so std::fstream's), and
-// raw syscall(2). The library uses neither for the files it reads; faults_test.cpp checks that
-// the library's own calls arrive here.
+// lstat, lstat64, fstatat, fstatat64, lseek, lseek64, dup, opendir, fdopendir, readdir,
+// readdir64, readlink, readlinkat, realpath (close and closedir only forget a descriptor). A
+// folder's entries are one readdir call each. Not reached: what glibc calls internally without the
+// PLT (fopen's open, and so std::fstream's; opendir's own open and realpath's own readlink, which
+// is why those two are wrapped whole), and raw syscall(2). The library uses neither for the files
+// it reads; faults_test.cpp checks that the library's own calls arrive here.
 
 // The build defines _FILE_OFFSET_BITS=64, under which <fcntl.h> renames open to open64 and so on:
 // this file defines both names, each under its own.
@@ -22,6 +24,7 @@
 #include <map>
 #include <stdexcept>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -39,6 +42,7 @@ struct State {
     bool injected = false;
     IoCall failed;
     std::map<int, std::string> fds;  // descriptors opened under the root
+    std::map<DIR*, std::string> folders;  // folder streams opened under the root
 };
 
 State* g_state = nullptr;  // non-null while armed
@@ -113,6 +117,22 @@ void remember(int fd, const std::string& path) {
     }
 }
 
+std::string watched_folder(DIR* folder) {
+    if (!counting()) {
+        return {};
+    }
+    const auto it = g_state->folders.find(folder);
+    return it == g_state->folders.end() ? std::string() : it->second;
+}
+
+void remember_folder(DIR* folder, const std::string& path) {
+    if (folder != nullptr && !path.empty() && counting()) {
+        g_busy = true;
+        g_state->folders[folder] = path;
+        g_busy = false;
+    }
+}
+
 mode_t mode_argument(int flags, va_list args) {
     const bool creates = (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
     return creates ? static_cast<mode_t>(va_arg(args, int)) : 0;
@@ -180,7 +200,10 @@ IoFaults::Pause::~Pause() { g_paused = was_paused_; }
 
 using modload::testing::fails;
 using modload::testing::next_definition;
+using modload::testing::remember;
+using modload::testing::remember_folder;
 using modload::testing::watched_fd;
+using modload::testing::watched_folder;
 using modload::testing::watched_path;
 
 extern "C" {
@@ -335,6 +358,92 @@ int fstatat64(int dirfd, const char* path, struct stat64* st, int flags) noexcep
         return -1;
     }
     return next(dirfd, path, st, flags);
+}
+
+int dup(int fd) noexcept {
+    static const auto next = next_definition<int (*)(int)>("dup");
+    const std::string watched = watched_fd(fd);
+    if (fails("dup", watched)) {
+        return -1;
+    }
+    const int copy = next(fd);
+    remember(copy, watched);
+    return copy;
+}
+
+DIR* opendir(const char* path) {
+    static const auto next = next_definition<DIR* (*)(const char*)>("opendir");
+    const std::string watched = watched_path(AT_FDCWD, path);
+    if (fails("opendir", watched)) {
+        return nullptr;
+    }
+    DIR* folder = next(path);
+    remember_folder(folder, watched);
+    return folder;
+}
+
+DIR* fdopendir(int fd) {
+    static const auto next = next_definition<DIR* (*)(int)>("fdopendir");
+    const std::string watched = watched_fd(fd);
+    if (fails("fdopendir", watched)) {
+        return nullptr;
+    }
+    DIR* folder = next(fd);
+    remember_folder(folder, watched);
+    return folder;
+}
+
+dirent* readdir(DIR* folder) {
+    static const auto next = next_definition<dirent* (*)(DIR*)>("readdir");
+    if (fails("readdir", watched_folder(folder))) {
+        return nullptr;
+    }
+    return next(folder);
+}
+
+dirent64* readdir64(DIR* folder) {
+    static const auto next = next_definition<dirent64* (*)(DIR*)>("readdir64");
+    if (fails("readdir", watched_folder(folder))) {
+        return nullptr;
+    }
+    return next(folder);
+}
+
+int closedir(DIR* folder) {
+    static const auto next = next_definition<int (*)(DIR*)>("closedir");
+    if (modload::testing::g_state != nullptr && !modload::testing::g_busy) {
+        modload::testing::g_busy = true;
+        auto& state = *modload::testing::g_state;
+        state.folders.erase(folder);
+        state.fds.erase(::dirfd(folder));  // the descriptor it owned closes with it
+        modload::testing::g_busy = false;
+    }
+    return next(folder);
+}
+
+ssize_t readlink(const char* path, char* buffer, size_t size) noexcept {
+    static const auto next = next_definition<ssize_t (*)(const char*, char*, size_t)>("readlink");
+    if (fails("readlink", watched_path(AT_FDCWD, path))) {
+        return -1;
+    }
+    return next(path, buffer, size);
+}
+
+ssize_t readlinkat(int dirfd, const char* path, char* buffer, size_t size) noexcept {
+    static const auto next =
+        next_definition<ssize_t (*)(int, const char*, char*, size_t)>("readlinkat");
+    if (fails("readlink", watched_path(dirfd, path))) {
+        return -1;
+    }
+    return next(dirfd, path, buffer, size);
+}
+
+char* realpath(const char* path, char* resolved) noexcept {
+    static const auto next = next_definition<char* (*)(const char*, char*)>("realpath");
+    if (fails("realpath", watched_path(AT_FDCWD, path))) {
+        return nullptr;
+    }
+    return next(path, resolved);
 }
 
 }  // extern "C"

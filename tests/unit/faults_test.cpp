@@ -26,6 +26,8 @@
 #include <sstream>
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -56,8 +58,24 @@ const std::vector<int> kFileErrnos{EINTR, ENOMEM, EPERM, EACCES, EIO};
 
 // Each file call's own answers (its manual page's ERRORS) beyond the five above: the file is not
 // there (after it was seen), a path that loops or grew too long, no descriptor left, a read of a
-// folder. Every call of the walk fails once with each of its own.
+// folder, a folder removed while listed, a link that is not one. Every call of the walk fails once
+// with each of its own.
 std::vector<int> own_errnos(const std::string& call) {
+    if (call == "opendir") {
+        return {ENOENT, ENOTDIR, EMFILE, ENFILE};
+    }
+    if (call == "fdopendir") {
+        return {ENOTDIR};
+    }
+    if (call == "readdir") {
+        return {ENOENT, ENOTDIR, EINVAL};
+    }
+    if (call == "readlink" || call == "realpath") {
+        return {ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EINVAL};
+    }
+    if (call == "dup") {
+        return {EMFILE};
+    }
     if (call.starts_with("open")) {
         return {ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EMFILE, ENFILE};
     }
@@ -106,6 +124,11 @@ struct Scenario {
     /// Files, relative to the root, whose faults the tool rightly carries on through (the run is
     /// then what it is without the fault, messages included), and why.
     std::map<std::string, std::string> optional;
+    /// Files read only to name who holds a module (a key ending in '/' stands for everything
+    /// below it), and why: a fault there may cost names, but the run keeps its exit status, its
+    /// ERROR lines (kmod's "is in use") and what it did, and says which file could not be read
+    /// and why.
+    std::map<std::string, std::string> naming = {};
     /// Kernel answers the tool rightly takes as something other than a failure (exit 0 allowed,
     /// the table at most the baseline's change): "delete_module ENOENT", or for one module only
     /// "finit_module EEXIST fixture_base", and why.
@@ -299,12 +322,18 @@ std::vector<std::string> judge(const Scenario& s, const Outcome& base, const Fau
     std::string optional_why;  // why the tool may carry on
     std::string absorbed_why;
     const ModelCall* failed_call = nullptr;
+    std::string naming_why;  // why the fault may cost only names
     if (fault.kind == Fault::Kind::file) {
         subject = o.failed_io.path;
         const std::string relative = o.relative(subject);
         for (const auto& [file, why] : s.optional) {
             if (relative == file) {
                 optional_why = why;
+            }
+        }
+        for (const auto& [file, why] : s.naming) {
+            if (relative == file || (file.ends_with('/') && relative.starts_with(file))) {
+                naming_why = why;
             }
         }
         if (fault.errno_value == EINTR && o.failed_io.call == "read") {
@@ -327,6 +356,24 @@ std::vector<std::string> judge(const Scenario& s, const Outcome& base, const Fau
         }
     }
 
+    if (!naming_why.empty()) {
+        if (o.run.status != base.run.status || o.changed() != base.changed() ||
+            error_lines(o.err()) != error_lines(base.err())) {
+            problems.push_back("a fault in naming holders changed the run: exit " +
+                               std::to_string(o.run.status) + ", stderr: " + o.err());
+        }
+        if (o.out() != base.out()) {
+            problems.push_back("a fault in naming holders changed the output: " + o.out());
+        }
+        if (o.err() != base.err() &&
+            (o.run.err.find(subject) == std::string::npos ||
+             o.run.err.find(std::strerror(fault.errno_value)) == std::string::npos)) {
+            problems.push_back("names fewer holders without saying that " + o.relative(subject) +
+                               " could not be read (" + std::strerror(fault.errno_value) +
+                               "): " + o.err());
+        }
+        return problems;
+    }
     if (!optional_why.empty()) {
         if (o.run.status != base.run.status || !same_effects ||
             error_lines(o.err()) != error_lines(base.err())) {
@@ -718,6 +765,72 @@ TEST_CASE("rmmod M refused by the kernel: a fault at every call keeps the refusa
         .known = {},
         .status = 1,
         .prepare = [](BasicWorld& w) { w.kernel.set_modules_disabled(true); },
+    });
+}
+
+// lab_dev's two references, as the /proc scan finds them: two processes with /dev/null open (a
+// character device whose sysfs folder is named after lab_dev), and the other sources attribution
+// reads: modules.alias, a vfat mount on a loop device, /proc/filesystems and /proc/crypto.
+void hold_lab_dev(BasicWorld& w) {
+    const fs::path& root = w.root;
+    struct stat null_device {};
+    REQUIRE(::stat("/dev/null", &null_device) == 0);
+    const std::string number = std::to_string(major(null_device.st_rdev)) + ":" +
+                               std::to_string(minor(null_device.st_rdev));
+    fs::create_directories(root / "sys/devices/virtual/misc/lab_dev");
+    fs::create_directories(root / "sys/dev/char");
+    fs::create_directory_symlink("../../devices/virtual/misc/lab_dev",
+                                 root / "sys/dev/char" / number);
+    fs::create_directories(root / "sys/devices/virtual/block/loop0/loop");
+    fs::create_directories(root / "sys/dev/block");
+    fs::create_directory_symlink("../../devices/virtual/block/loop0", root / "sys/dev/block/7:0");
+    const auto process = [&](int pid, const std::string& comm, int fd, const std::string& target) {
+        const fs::path dir = root / "proc" / std::to_string(pid);
+        write_text(dir / "comm", comm + "\n");
+        fs::create_directories(dir / "fd");
+        fs::create_symlink(target, dir / "fd" / std::to_string(fd));
+    };
+    process(100, "holder", 3, "/dev/null");
+    process(200, "second one", 0, "/dev/null");
+    write_text(root / "lib/modules/6.1.0-test/modules.alias",
+               "alias fs-vfat vfat\nalias block-major-7-* loop\n");
+    write_text(root / "proc/self/mountinfo",
+               "21 1 0:20 / /proc rw - proc proc rw\n"
+               "40 1 7:0 / /mnt/v rw - vfat /dev/loop0 rw,codepage=437\n");
+    write_text(root / "proc/filesystems", "nodev\tsysfs\n\tvfat\n");
+    write_text(root / "proc/crypto",
+               "name : sha256\ndriver : sha256-generic\nmodule : kernel\n"
+               "refcnt : 2\n");
+}
+
+// Who holds a module is read from many files, each of which may fail; only the holders' names
+// rest on them.
+const std::map<std::string, std::string> kNamingFiles{
+    {"/proc", "listed to find the processes with open files"},
+    {"/proc/100/", "a process's open files and name"},
+    {"/proc/200/", "a process's open files and name"},
+    {"/sys/dev/", "which device belongs to which module"},
+    {"/sys/devices/", "which device belongs to which module"},
+    {"/lib/modules/6.1.0-test/modules.alias", "which module provides a device or filesystem"},
+    {"/proc/self/mountinfo", "the mounts that hold a filesystem module"},
+    {"/proc/filesystems", "the filesystem types a module registers"},
+    {"/proc/crypto", "the algorithms in use"},
+};
+
+TEST_CASE(
+    "rmmod M in use: a fault in naming its holders keeps kmod's line and says what it "
+    "could not read",
+    "[faults]") {
+    check_walk(Scenario{
+        .name = "rmmod M, in use",
+        .tool = "rmmod",
+        .args = {"lab_dev"},
+        .optional = with_policy_files({kBuiltinOptional}),
+        .naming = kNamingFiles,
+        .absorbed = kRemovalAbsorbed,
+        .known = {},
+        .status = 1,
+        .prepare = hold_lab_dev,
     });
 }
 

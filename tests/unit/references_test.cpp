@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include <sys/stat.h>
@@ -293,7 +294,7 @@ TEST_CASE("lsmod --refs names each reference, then what is left; --json the same
     const auto json = run_tool("lsmod", kernel, world.root, {"--refs", "--json", "nls_cp437"});
     CHECK(json.status == 0);
     CHECK(json.out ==
-          "{\"files\": \"proc\", \"why_not_bpf\": \"\", \"modules\": [\n"
+          "{\"files\": \"proc\", \"why_not_bpf\": \"\", \"unread\": [], \"modules\": [\n"
           "  {\"name\": \"nls_cp437\", \"refcount\": 1, \"unattributed\": 0, "
           "\"changed_while_read\": false, \"references\": [\n"
           "    {\"kind\": \"mount\", \"count\": 1, \"approximate\": false, "
@@ -329,4 +330,71 @@ TEST_CASE("rmmod keeps kmod's line first, then names each holder it finds", "[re
           "rmmod: ERROR: Module nls_cp437 is in use\n"
           "rmmod: nls_cp437 is held by mount /mnt/v disk (vfat on /dev/loop0, character set "
           "table)\n");
+}
+
+TEST_CASE("a source there but unreadable is said, with its path and error; one not there is not",
+          "[refs]") {
+    const RefsWorld world;
+    // What the kernel would not let be read: processes' descriptors (EACCES on another user's
+    // process), here files where folders should be (ENOTDIR); the mounts, here a folder (EISDIR).
+    for (const char* process : {"proc/200/fd", "proc/300/fd"}) {
+        fs::remove_all(world.root / process);
+        write_text(world.root / process, "");
+    }
+    fs::remove(world.root / "proc/self/mountinfo");
+    fs::create_directories(world.root / "proc/self/mountinfo");
+    // Not there, as on a kernel without crypto: nothing to say.
+    fs::remove(world.root / "proc/crypto");
+    const std::string root = world.root.string();
+
+    std::vector<modload::Error> unread;
+    const modload::SystemRoot system(world.root);
+    auto snapshot = modload::Snapshot::read(system);
+    REQUIRE(snapshot);
+    modload::ReferenceOptions options;
+    options.use_bpf = false;
+    options.kernel_release = kRelease;
+    const std::vector<std::string> names{"lab_dev", "nls_cp437"};
+    const auto report = modload::attribute_references(system, *snapshot, names, options, unread);
+    // Each source once, with its errno, in the order read: the processes, then the mounts.
+    REQUIRE(unread.size() == 3);
+    const std::set<std::string> processes{unread[0].detail, unread[1].detail};
+    CHECK(processes == std::set<std::string>{root + "/proc/200/fd", root + "/proc/300/fd"});
+    CHECK(unread[0].code == ENOTDIR);
+    CHECK(unread[1].code == ENOTDIR);
+    CHECK(unread[2].code == EISDIR);
+    CHECK(unread[2].detail == root + "/proc/self/mountinfo");
+    REQUIRE(report.modules.size() == 2);
+    CHECK(report.modules[0].references.size() == 2);  // lab_user, pid 100
+    CHECK(report.modules[0].unattributed == 2);       // pid 200's is among these now
+    CHECK(report.modules[1].references.empty());      // the mount was not read
+    CHECK(report.modules[1].unattributed == 1);
+
+    // rmmod keeps kmod's line; processes that fail alike are one line.
+    modload::testing::FakeKernel kernel;
+    const std::string mountinfo_line = "could not read " + root +
+                                       "/proc/self/mountinfo: Is a directory; references found "
+                                       "through it are not named\n";
+    const std::string processes_line = "could not read " + root +
+                                       "/proc/200/fd and the like of 1 other process: Not a "
+                                       "directory; references found through them are not named\n";
+    const auto rmmod = run_tool("rmmod", kernel, world.root, {"nls_cp437"});
+    CHECK(rmmod.status == 1);
+    const std::string proc_only = "open files looked for through /proc only, which misses some\n";
+    CHECK(rmmod.err == "rmmod: ERROR: Module nls_cp437 is in use\nrmmod: " + mountinfo_line +
+                           "rmmod: " + processes_line + "rmmod: " + proc_only +
+                           "rmmod: nls_cp437: 1 reference not attributed\n");
+    CHECK(kernel.calls().empty());
+
+    // lsmod --refs --json lists each in "unread", and says them on stderr as rmmod does.
+    const auto json = run_tool("lsmod", kernel, world.root, {"--refs", "--json", "nls_cp437"});
+    CHECK(json.status == 0);
+    for (const std::string unread_json :
+         {"/proc/200/fd\", \"error\": \"Not a directory\"}",
+          "/proc/300/fd\", \"error\": \"Not a directory\"}",
+          "/proc/self/mountinfo\", \"error\": \"Is a directory\"}]"}) {
+        CHECK(json.out.find("{\"path\": \"" + root + unread_json) != std::string::npos);
+    }
+    CHECK(json.err ==
+          "lsmod: " + mountinfo_line + "lsmod: " + processes_line + "lsmod: " + proc_only);
 }

@@ -124,4 +124,14 @@ MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const S
                                                  std::span<const std::string> names,
                                                  const ReferenceOptions& options = {});
 
+/// The same, and `unread` receives each source that was there but could not be read, once: its
+/// path as Error::detail and the errno (a process's /proc/PID/fd, /proc/self/mountinfo, a sysfs
+/// link). A source that is not there (ENOENT: no /proc/crypto, a process that exited, a
+/// descriptor closed since it was listed) is not one: it holds no references. The references an
+/// unread source would have named count as not attributed; a tool says which sources they were.
+MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+                                                 std::span<const std::string> names,
+                                                 const ReferenceOptions& options,
+                                                 std::vector<Error>& unread);
+
 }  // namespace modload

@@ -65,6 +65,20 @@ if su lab -s /bin/sh -c 'test "$(id -u)" = 1000' 2>/dev/null; then
 	kmod_then "not root: rmmod refuses, and says CAP_SYS_MODULE is missing" \
 		"rmmod: this process (uid 1000) lacks CAP_SYS_MODULE: removing modules needs root"
 	check "not root: lab_dev is still loaded" is_loaded lab_dev
+	# lsmod --refs needs no root, but root's open files are not this user's to
+	# read: one line says which and why, and the references are still counted.
+	/lab/bin/lab-hold file /dev/lab_dev </dev/null >/dev/null 2>&1 &
+	_holder=$!
+	wait_until 10 eval '[ "$(readlink /proc/$_holder/fd/3 2>/dev/null)" = /dev/lab_dev ]' ||
+		diag "setup: lab-hold (pid $_holder) never opened /dev/lab_dev"
+	run_as_user ours lsmod --refs lab_dev
+	check "not root: lsmod --refs says whose open files it could not read, and why" eval '
+		[ "$RC_ours" = 0 ] &&
+		case $OUT_ours in *"lsmod: could not read /proc/"*" other processes: Permission denied; references found through them are not named"*) ;; *) false ;; esac &&
+		case $OUT_ours in *"lab_dev: refcount 1"*"1 reference not attributed"*) ;; *) false ;; esac' ||
+		diag "$OUT_ours"
+	kill $_holder
+	wait $_holder 2>/dev/null
 	kunload lab_dev
 else
 	not_ok "busybox su cannot run a command as uid 1000"
