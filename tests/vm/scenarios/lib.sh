@@ -35,11 +35,17 @@ diag() {
 	printf '%s\n' "$@" | sed 's/^/#   /'
 }
 
-# check DESC COMMAND...: ok if COMMAND succeeds.
+# check DESC COMMAND...: ok if COMMAND succeeds.  Returns COMMAND's verdict,
+# so that "check ... || diag ..." says more only when the check failed.
 check() {
 	_desc=$1
 	shift
-	if "$@"; then ok "$_desc"; else not_ok "$_desc"; fi
+	if "$@"; then
+		ok "$_desc"
+	else
+		not_ok "$_desc"
+		return 1
+	fi
 }
 
 # todo DESC REASON COMMAND...: a check of behaviour that is wanted but not

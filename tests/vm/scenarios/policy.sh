@@ -71,7 +71,9 @@ if su lab -s /bin/sh -c 'test "$(id -u)" = 1000' 2>/dev/null; then
 	_holder=$!
 	wait_until 10 eval '[ "$(readlink /proc/$_holder/fd/3 2>/dev/null)" = /dev/lab_dev ]' ||
 		diag "setup: lab-hold (pid $_holder) never opened /dev/lab_dev"
-	run_as_user ours lsmod --refs lab_dev
+	# (In the command string: busybox su would take --refs for its own option.)
+	OUT_ours=$(su lab -s /bin/sh -c "$OURS/lsmod --refs lab_dev" 2>&1 3<&-)
+	RC_ours=$?
 	check "not root: lsmod --refs says whose open files it could not read, and why" eval '
 		[ "$RC_ours" = 0 ] &&
 		case $OUT_ours in *"lsmod: could not read /proc/"*" other processes: Permission denied; references found through them are not named"*) ;; *) false ;; esac &&
