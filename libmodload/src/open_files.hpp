@@ -63,6 +63,10 @@ private:
 /// could not be read may, and the caller says so.
 void note_unread(std::vector<Error>* unread, const std::filesystem::path& path, int code);
 
+/// A small file read whole (read_text_file); empty when it is not there or cannot be read, the
+/// latter noted in `unread`.
+std::string read_or_note(const std::filesystem::path& path, std::vector<Error>* unread);
+
 /// The module behind a character or block device, through sysfs and modules.alias.
 struct DeviceOwner {
     std::string module;

@@ -54,13 +54,7 @@ ProvidedAliases ProvidedAliases::read(const SystemRoot& root, const std::string&
     if (release.empty()) {
         return {};
     }
-    const std::filesystem::path path = root.path("/lib/modules/" + release + "/modules.alias");
-    auto text = read_text_file(path);
-    if (!text) {
-        note_unread(unread, path, text.error().code);
-        return {};
-    }
-    return parse(*text);
+    return parse(read_or_note(root.path("/lib/modules/" + release + "/modules.alias"), unread));
 }
 
 std::string ProvidedAliases::module_for(std::string_view value) const {
@@ -113,6 +107,15 @@ void note_unread(std::vector<Error>* unread, const std::filesystem::path& path, 
     if (!said) {
         unread->push_back(make_error(code, where));
     }
+}
+
+std::string read_or_note(const std::filesystem::path& path, std::vector<Error>* unread) {
+    auto text = read_text_file(path);
+    if (!text) {
+        note_unread(unread, path, text.error().code);
+        return {};
+    }
+    return std::move(*text);
 }
 
 DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
@@ -306,12 +309,10 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                     continue;
                 }
                 if (command.empty()) {
-                    const std::filesystem::path comm_path = proc / process->d_name / "comm";
-                    auto comm = read_text_file(comm_path);
-                    if (!comm) {
-                        note_unread(unread, comm_path, comm.error().code);
+                    command = trimmed(read_or_note(proc / process->d_name / "comm", unread));
+                    if (command.empty()) {
+                        command = "?";
                     }
-                    command = comm ? trimmed(std::move(*comm)) : "?";
                 }
                 records.push_back({.file_id = 0,
                                    .pid = pid,

@@ -243,19 +243,17 @@ std::vector<Reference> loop_references(const SystemRoot& root, std::vector<Error
         if (!device.starts_with("loop")) {
             continue;
         }
-        const std::filesystem::path backing_file = entry / "loop" / "backing_file";
-        auto backing = detail::read_text_file(backing_file);
-        if (!backing) {
-            detail::note_unread(unread, backing_file, backing.error().code);  // not: unbound
-            continue;
+        std::string backing = detail::read_or_note(entry / "loop" / "backing_file", unread);
+        while (!backing.empty() && backing.back() == '\n') {
+            backing.pop_back();
         }
-        while (!backing->empty() && backing->back() == '\n') {
-            backing->pop_back();
+        if (backing.empty()) {
+            continue;  // not bound (or unreadable, noted)
         }
         Reference ref;
         ref.kind = ReferenceKind::loop_device;
         ref.name = "/dev/" + device;
-        ref.source = std::move(*backing);
+        ref.source = std::move(backing);
         refs.push_back(std::move(ref));
     }
     if (ec) {
@@ -266,15 +264,6 @@ std::vector<Reference> loop_references(const SystemRoot& root, std::vector<Error
     return refs;
 }
 
-// A file of /proc that is read whole; empty when it is not there or cannot be read (noted).
-std::string read_source(const std::filesystem::path& path, std::vector<Error>* unread) {
-    auto text = detail::read_text_file(path);
-    if (!text) {
-        detail::note_unread(unread, path, text.error().code);
-        return {};
-    }
-    return std::move(*text);
-}
 
 // /proc/crypto: per algorithm "name", "driver", "module" and "refcnt". The registration holds one
 // count; each user (a transform, or an instance built on it) holds one more and a reference on the
@@ -357,9 +346,9 @@ ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& sna
         }
     }
     const std::vector<Mount> mounts =
-        superblocks(read_source(root.path("/proc/self/mountinfo"), unread));
-    const std::string registered = read_source(root.path("/proc/filesystems"), unread);
-    const std::string crypto = read_source(root.path("/proc/crypto"), unread);
+        superblocks(detail::read_or_note(root.path("/proc/self/mountinfo"), unread));
+    const std::string registered = detail::read_or_note(root.path("/proc/filesystems"), unread);
+    const std::string crypto = detail::read_or_note(root.path("/proc/crypto"), unread);
 
     for (const std::string& name : wanted) {
         ModuleReferences mine;
