@@ -10,11 +10,8 @@
 #include <CLI/CLI.hpp>
 
 #include <modload/kernel_log.hpp>
-#include <modload/load_plan.hpp>
-#include <modload/loader.hpp>
-#include <modload/module_file.hpp>
-#include <modload/removal.hpp>
-#include <modload/snapshot.hpp>
+#include <modload/loading.hpp>
+#include <modload/policy.hpp>
 
 #include "tool.hpp"
 
@@ -38,233 +35,255 @@ std::string_view method_name(LoadMethod method) {
 
 // Why a file the kernel could decompress was decompressed here: it holds several units, and
 // the kernel reads only the first (choose_load_method()).
-std::string several_units(const ModuleFile& file) {
-    auto units = count_units(file.compression(), file.contents(), OpenOptions{}.max_image_size);
-    if (!units || *units < 2) {
+std::string several_units(const LoadedStep& step) {
+    if (step.units < 2) {
         return {};
     }
-    const char* unit = file.compression() == Compression::gzip   ? "members"
-                       : file.compression() == Compression::zstd ? "frames"
-                                                                 : "streams";
-    return ": it holds " + std::to_string(*units) + " " +
-           std::string(compression_name(file.compression())) + " " + unit +
+    const char* unit = step.compression == Compression::gzip   ? "members"
+                       : step.compression == Compression::zstd ? "frames"
+                                                               : "streams";
+    return ": it holds " + std::to_string(step.units) + " " +
+           std::string(compression_name(step.compression)) + " " + unit +
            " and the kernel reads only the first";
 }
 
-Result<ModuleFile> open_module(ToolContext& ctx, const std::string& path) {
-    if (path != "-") {
-        return ModuleFile::open(path);
-    }
-    // Standard input: a pipe cannot go to finit_module, so it is read and sent by init_module.
+Result<std::shared_ptr<ModuleFile>> open_standard_input(ToolContext& ctx, const std::string& name) {
+    // A pipe cannot go to finit_module, so it is read and sent by init_module.
     UniqueFd in(::fcntl(ctx.stdin_fd, F_DUPFD_CLOEXEC, 0));
     if (!in.valid()) {
         return make_error(errno, "standard input");
     }
-    return ModuleFile::adopt(std::move(in), path);
+    auto file = ModuleFile::adopt(std::move(in), name);
+    if (!file) {
+        return file.error();
+    }
+    return std::make_shared<ModuleFile>(std::move(*file));
 }
 
+class StopObserver : public LoadObserver {
+  public:
+    bool keep_going() override { return stop_signal() == 0; }
+};
+
+std::string names_of(const std::vector<std::string>& names) {
+    std::string text;
+    for (const std::string& name : names) {
+        text += " " + name;
+    }
+    return text;
+}
+
+// What a failed call left: what it loaded and removed again, and what it kept and why.
+class Aftermath {
+  public:
+    explicit Aftermath(const LoadOutcome& outcome) {
+        for (auto step = outcome.steps.rbegin(); step != outcome.steps.rend(); ++step) {
+            if (step->result == LoadResult::removed_again) {
+                removed_.push_back(step->name);
+            } else if (step->result == LoadResult::gone) {
+                gone_.push_back(step->name);
+            }
+        }
+        for (const KeptModule& kept : outcome.kept) {
+            std::string text = kept.name;
+            if (kept.obstacle == Obstacle::has_holders || kept.obstacle == Obstacle::in_use) {
+                text += " (now in use)";
+            } else if (kept.error.code != 0 && kept.error.code != ECANCELED) {
+                text += " (" + kept.error.message() + ")";
+            }
+            kept_.push_back(text);
+        }
+    }
+
+    bool empty() const { return removed_.empty() && gone_.empty() && kept_.empty(); }
+
+    // "loaded for it and removed again: a b; loaded for it and still loaded: c (now in use)"
+    std::string text() const {
+        std::string text;
+        if (!removed_.empty()) {
+            text += "loaded for it and removed again:" + names_of(removed_);
+        }
+        if (!gone_.empty()) {
+            text += std::string(text.empty() ? "" : "; ") +
+                    "loaded for it and removed meanwhile by another process:" + names_of(gone_);
+        }
+        if (!kept_.empty()) {
+            text += std::string(text.empty() ? "" : "; ") +
+                    "loaded for it and still loaded:" + names_of(kept_);
+        }
+        return text;
+    }
+
+  private:
+    std::vector<std::string> removed_;
+    std::vector<std::string> gone_;
+    std::vector<std::string> kept_;
+};
+
 struct Options {
-    LoadOptions load;
-    bool deps = false;
-    bool dry_run = false;
+    LoadRequest request;
     std::string file;
 };
 
 class Inserter {
-public:
+  public:
     Inserter(ToolContext& ctx, Reporter& report, const Options& options)
         : ctx_(ctx), report_(report), options_(options) {}
 
     int run();
 
-private:
-    Result<std::vector<LoadStep>> plan_dependencies_of(const ModuleInfo& info);
-    enum class Loaded { inserted, by_someone_else, failed };
-    // Loads one file; on failure says so in kmod's words, then what the kernel logged about it.
-    // A dependency that someone else loaded meanwhile (udev does at boot) answers EEXIST: that
-    // is what was wanted, not a failure.
-    Loaded load(ModuleFile& file, const std::string& shown_as, const LoadOptions& options,
-                bool dependency);
-    // What was loaded before a failure or a signal stopped the run.
-    void say_stopped(const std::vector<std::string>& inserted);
+  private:
+    // The first failure before any load, in kmod's words where kmod has them.
+    void say_unloadable(const LoadFailure& failure);
+    // A refused load: kmod's line, the policy behind it, what the kernel logged.
+    void say_refused(const LoadOutcome& outcome, const LoadFailure& failure);
+    void say_progress(const LoadOutcome& outcome);
 
     ToolContext& ctx_;
     Reporter& report_;
     const Options& options_;
-    Snapshot loaded_;
-    BuiltinModules builtin_;
     std::optional<KernelLog> log_;
-    // What the kernel decompresses itself: read once, for every load of the run.
-    std::optional<Compression> kernel_decompresses_;
-    int last_error_ = 0;
 };
 
-// Dependencies come from modules.dep, and for names it does not know from FILE's own folder
-// (out-of-tree modules built together), never from a place another user could write.
-Result<std::vector<LoadStep>> Inserter::plan_dependencies_of(const ModuleInfo& info) {
-    const std::filesystem::path file(options_.file);
-    const std::filesystem::path folder = file.parent_path().empty() ? "." : file.parent_path();
-    auto locator = ModuleLocator::make(ctx_.root, ctx_.kernel_release, folder);
-    if (!locator) {
-        return locator.error();
+void Inserter::say_unloadable(const LoadFailure& failure) {
+    const std::string& file = options_.file;
+    switch (failure.stage) {
+        case LoadStage::opening:
+            report_.error("could not load module " + file + ": " + failure.error.message());
+            return;
+        case LoadStage::inspecting:
+            report_.error(with_detail(
+                "could not insert module " + file + ": " + load_error_text(failure.error.code),
+                failure.error));
+            return;
+        case LoadStage::listing:
+            report_.error(snapshot_error_text(failure.error));
+            return;
+        case LoadStage::builtin:
+            report_.error("could not read modules.builtin: " + failure.error.message());
+            return;
+        case LoadStage::planning:
+            report_.error("could not resolve the dependencies of " + file + ": " +
+                          failure.error.message());
+            return;
+        case LoadStage::loading:
+        case LoadStage::interrupted:
+            break;
     }
-    return plan_dependencies(info, loaded_, builtin_, *locator);
 }
 
-Inserter::Loaded Inserter::load(ModuleFile& file, const std::string& shown_as,
-                                const LoadOptions& options, bool dependency) {
-    if (stop_signal() != 0) {
-        report_.error("interrupted before loading " + shown_as);
-        return Loaded::failed;
-    }
-    auto loaded = load_module(ctx_.kernel, file, options, kernel_decompresses_);
-    if (loaded) {
-        std::string how(method_name(*loaded));
-        if (*loaded == LoadMethod::init && kernel_decompresses_ == file.compression()) {
-            how += several_units(file);
-        }
-        report_.info("inserted " + (*file.info())->name + " via " + how);
-        return Loaded::inserted;
-    }
-    if (dependency && loaded.error().code == EEXIST) {
-        report_.info((*file.info())->name + " was loaded meanwhile by another process");
-        return Loaded::by_someone_else;
-    }
-    last_error_ = loaded.error().code;
-    report_.error(with_detail(
-        "could not insert module " + shown_as + ": " + load_error_text(loaded.error().code),
-        loaded.error()));
-    auto info = file.info();
-    if (info) {
+void Inserter::say_refused(const LoadOutcome& outcome, const LoadFailure& failure) {
+    const int code = failure.error.code;
+    if (failure.stage == LoadStage::interrupted) {
+        report_.error("interrupted before loading " + failure.path);
+    } else {
+        report_.error(
+            with_detail("could not insert module " + failure.path + ": " + load_error_text(code),
+                        failure.error));
         // EPERM and EKEYREJECTED are policy: say which one, as far as user space can see it.
         const RefusedCall call{
             .operation = ModuleOperation::load,
-            .error = last_error_,
-            .name = (*info)->name,
-            .signature_appended = (*info)->signature_appended,
-            .forced = options.ignore_modversions || options.ignore_vermagic,
+            .error = code,
+            .name = failure.name,
+            .signature_appended = failure.signature_appended,
+            .forced = options_.request.options.ignore_modversions ||
+                      options_.request.options.ignore_vermagic,
         };
         for (const std::string& line :
-             refusal_cause_texts(diagnose_refusal(ctx_.root, call), call, shown_as)) {
+             refusal_cause_texts(diagnose_refusal(ctx_.root, call), call, failure.path)) {
             report_.note(line);
         }
-    }
-    if (log_ && info) {
-        if (auto messages = log_->read_new()) {
-            for (const std::string& m : messages_about(*messages, (*info)->name)) {
-                report_.note("kernel: " + m);
+        if (log_) {
+            if (auto messages = log_->read_new()) {
+                for (const std::string& m : messages_about(*messages, failure.name)) {
+                    report_.note("kernel: " + m);
+                }
             }
         }
     }
-    return Loaded::failed;
+    const Aftermath after(outcome);
+    const bool had_dependencies = outcome.steps.size() > 1;
+    if (failure.dependency || (failure.stage == LoadStage::interrupted && had_dependencies)) {
+        std::string text = "stopped before loading " + options_.file + "; ";
+        if (after.empty() && failure.stage != LoadStage::interrupted) {
+            text += "no dependency was loaded";
+        } else if (failure.stage == LoadStage::interrupted) {
+            std::vector<std::string> inserted;
+            for (const LoadedStep& step : outcome.steps) {
+                if (step.result == LoadResult::inserted) {
+                    inserted.push_back(step.name);
+                }
+            }
+            text += inserted.empty()
+                        ? "no dependency was loaded"
+                        : "loaded before the failure, and still loaded:" + names_of(inserted);
+        } else {
+            text += after.text();
+        }
+        report_.note(text);
+    } else if (!after.empty()) {
+        report_.note("its dependencies " + after.text());
+    }
+    if (code == ENOENT && !outcome.missing.empty() && !options_.request.dependencies) {
+        report_.note("missing dependencies:" + names_of(outcome.missing) +
+                     " (load them first, or use insmod --deps)");
+    }
 }
-
-void Inserter::say_stopped(const std::vector<std::string>& inserted) {
-    std::string text = "stopped before loading " + options_.file + "; ";
-    if (inserted.empty()) {
-        text += "no dependency was loaded";
-    } else {
-        text += "loaded before the failure, and still loaded:";
-        for (const std::string& name : inserted) {
-            text += " " + name;
+void Inserter::say_progress(const LoadOutcome& outcome) {
+    for (const LoadedStep& step : outcome.steps) {
+        if (step.dependency) {
+            report_.info("dependency " + step.name + ": " + step.path + " (" +
+                         std::string(module_source_name(step.source)) + ")");
         }
     }
-    report_.note(text);
+    for (const LoadedStep& step : outcome.steps) {
+        if (step.result == LoadResult::loaded_by_others) {
+            report_.info(step.name + " was loaded meanwhile by another process");
+        } else if (step.method) {
+            report_.info("inserted " + step.name + " via " +
+                         std::string(method_name(*step.method)) + several_units(step));
+        }
+    }
+    if (!options_.request.dependencies) {
+        for (const std::string& name : outcome.missing) {
+            report_.info(outcome.steps.back().name + " depends on " + name +
+                         ", which is not loaded");
+        }
+    }
 }
 
 int Inserter::run() {
-    auto module = open_module(ctx_, options_.file);
-    if (!module) {
-        report_.error("could not load module " + options_.file + ": " + module.error().message());
-        return 1;
-    }
-    // A file that is not a module never reaches the kernel.
-    auto info = module->info();
-    if (!info) {
-        report_.error(with_detail("could not insert module " + options_.file + ": " +
-                                      load_error_text(info.error().code),
-                                  info.error()));
-        return 1;
-    }
-    // Without --deps these only name what a refusal lacks: an unreadable one costs a hint. With
-    // --deps they decide what is loaded, so they must be read.
-    auto loaded = Snapshot::read(ctx_.root);
-    auto builtin = BuiltinModules::read(ctx_.root, ctx_.kernel_release);
-    if (options_.deps && !loaded) {
-        report_.error(snapshot_error_text(loaded.error()));
-        return 1;
-    }
-    if (options_.deps && !builtin) {
-        report_.error("could not read modules.builtin: " + builtin.error().message());
-        return 1;
-    }
-    loaded_ = loaded.value_or(Snapshot());
-    report_skipped_lines(report_, loaded_.skipped());
-    builtin_ = builtin.value_or(BuiltinModules());
-    const std::vector<std::string> missing = missing_dependencies(**info, loaded_, builtin_);
-
-    std::vector<LoadStep> steps;
-    if (options_.deps) {
-        auto planned = plan_dependencies_of(**info);
-        if (!planned) {
-            report_.error("could not resolve the dependencies of " + options_.file + ": " +
-                          planned.error().message());
+    std::shared_ptr<ModuleFile> input;
+    if (options_.file == "-") {
+        auto opened = open_standard_input(ctx_, options_.file);
+        if (!opened) {
+            report_.error("could not load module " + options_.file + ": " +
+                          opened.error().message());
             return 1;
         }
-        steps = std::move(*planned);
-        for (const LoadStep& step : steps) {
-            report_.info("dependency " + step.name + ": " + step.path.string() + " (" +
-                         std::string(module_source_name(step.source)) + ")");
-        }
-    } else {
-        for (const std::string& name : missing) {
-            report_.info((*info)->name + " depends on " + name + ", which is not loaded");
-        }
+        input = std::move(*opened);
     }
-    if (options_.dry_run) {
-        for (const LoadStep& step : steps) {
-            ctx_.out << step.path.string() << '\n';
-        }
-        ctx_.out << options_.file << '\n';
-        return 0;
-    }
-
-    kernel_decompresses_ = kernel_decompression(ctx_.root);
-    if (auto log = KernelLog::open_at_end(ctx_.root)) {
+    LoadRequest request = options_.request;
+    request.opened = input;
+    if (auto log = KernelLog::open_at_end(ctx_.root); log && !request.dry_run) {
         log_.emplace(std::move(*log));
     }
-    std::vector<std::string> inserted;
-    for (const LoadStep& step : steps) {
-        // Dependencies take no parameters; forcing applies to them as to the module. The file
-        // is the one the plan opened and inspected.
-        const LoadOptions dep_options{"", options_.load.ignore_modversions,
-                                      options_.load.ignore_vermagic};
-        const Loaded loaded = load(*step.file, step.path.string(), dep_options, true);
-        if (loaded == Loaded::failed) {
-            say_stopped(inserted);
-            return 1;
-        }
-        if (loaded == Loaded::inserted) {
-            inserted.push_back(step.name);
-        }
+    StopObserver observer;
+    const LoadOutcome outcome = load_modules(ctx_.kernel, ctx_.root, request, observer);
+    report_skipped_lines(report_, outcome.skipped);
+    if (outcome.failure && outcome.steps.empty()) {
+        say_unloadable(*outcome.failure);
+        return 1;
     }
-    if (load(*module, options_.file, options_.load, false) == Loaded::failed) {
-        if (stop_signal() != 0 && !steps.empty()) {
-            say_stopped(inserted);
-        } else if (!inserted.empty()) {
-            std::string text = "its dependencies loaded before, and still loaded:";
-            for (const std::string& name : inserted) {
-                text += " " + name;
-            }
-            report_.note(text);
+    say_progress(outcome);
+    if (request.dry_run) {
+        for (const LoadedStep& step : outcome.steps) {
+            ctx_.out << step.path << '\n';
         }
-        if (last_error_ == ENOENT && !missing.empty() && !options_.deps) {
-            std::string text = "missing dependencies:";
-            for (const std::string& name : missing) {
-                text += " " + name;
-            }
-            report_.note(text + " (load them first, or use insmod --deps)");
-        }
+        return 0;
+    }
+    if (outcome.failure) {
+        say_refused(outcome, *outcome.failure);
         return 1;
     }
     return 0;
@@ -285,9 +304,12 @@ int run_insmod(ToolContext& ctx, int argc, char** argv) {
     app.add_flag("-f,--force", force, "ignore symbol versions and the version magic (taints)");
     app.add_flag("--force-modversion", force_modversion, "ignore symbol versions");
     app.add_flag("--force-vermagic", force_vermagic, "ignore the version magic");
-    app.add_flag("-d,--deps", options.deps,
+    LoadRequest& request = options.request;
+    app.add_flag("-d,--deps", request.dependencies,
                  "load the missing dependencies first (from modules.dep, or FILE's folder)");
-    app.add_flag("-n,--dry-run", options.dry_run, "print the files that would be loaded, in order");
+    app.add_flag("-n,--dry-run", request.dry_run, "print the files that would be loaded, in order");
+    app.add_flag("--keep-dependencies", request.keep_on_failure,
+                 "when the load fails, leave loaded the dependencies it loaded");
     add_common_flags(app, common);
     app.add_flag("-p", ignored, "ignored, for compatibility")->group("");
     app.add_option("FILE", options.file, "the module file, or - for standard input");
@@ -300,12 +322,18 @@ int run_insmod(ToolContext& ctx, int argc, char** argv) {
         report.error("missing filename.");
         return 1;
     }
-    if (options.deps && options.file == "-") {
+    if (request.dependencies && options.file == "-") {
         report.error("--deps needs a module file, not standard input");
         return 1;
     }
-    options.load = LoadOptions{join_parameters(parameters), force || force_modversion,
-                               force || force_vermagic};
+    request.file = options.file;
+    request.kernel_release = ctx.kernel_release;
+    // Dependencies modules.dep does not know come from FILE's own folder (out-of-tree modules
+    // built together), never from below it.
+    const std::filesystem::path folder = std::filesystem::path(options.file).parent_path();
+    request.beside = folder.empty() ? "." : folder;
+    request.options = LoadOptions{join_parameters(parameters), force || force_modversion,
+                                  force || force_vermagic};
     const StopSignals signals;
     return Inserter(ctx, report, options).run();
 }

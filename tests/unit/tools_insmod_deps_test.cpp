@@ -75,14 +75,17 @@ TEST_CASE("insmod prints what the kernel logged about the module it refused", "[
     ChainRoot r;
     FakeKernel kernel;
     kernel.fail_next("finit_module", ENOENT);
-    kernel.log_next_load(r.root / "dev/kmsg", "fixture_consumer: Unknown symbol fixture_provider_value (err -2)");
+    kernel.log_next_load(r.root / "dev/kmsg",
+                         "fixture_consumer: Unknown symbol fixture_provider_value (err -2)");
     const std::string file = (r.modules / "fixture_consumer.ko").string();
     const auto run = run_tool("insmod", kernel, r.root, {file});
     CHECK(run.status == 1);
     CHECK(run.err ==
-          "insmod: ERROR: could not insert module " + file + ": Unknown symbol in module\n"
-          "insmod: kernel: fixture_consumer: Unknown symbol fixture_provider_value (err -2)\n"
-          "insmod: missing dependencies: fixture_provider (load them first, or use insmod --deps)\n");
+          "insmod: ERROR: could not insert module " + file +
+              ": Unknown symbol in module\n"
+              "insmod: kernel: fixture_consumer: Unknown symbol fixture_provider_value (err -2)\n"
+              "insmod: missing dependencies: fixture_provider (load them first, or use insmod "
+              "--deps)\n");
 }
 
 TEST_CASE("insmod names no missing dependency when the failure is not an unknown symbol",
@@ -94,12 +97,12 @@ TEST_CASE("insmod names no missing dependency when the failure is not an unknown
     const std::string file = (r.modules / "fixture_consumer.ko").string();
     const auto run = run_tool("insmod", kernel, r.root, {file, "bogus=1"});
     CHECK(run.status == 1);
-    CHECK(run.err == "insmod: ERROR: could not insert module " + file + ": Invalid parameters\n"
-                     "insmod: kernel: fixture_consumer: Unknown parameter `bogus'\n");
+    CHECK(run.err == "insmod: ERROR: could not insert module " + file +
+                         ": Invalid parameters\n"
+                         "insmod: kernel: fixture_consumer: Unknown parameter `bogus'\n");
 }
 
-TEST_CASE("insmod --deps loads the missing dependencies first, from FILE's folder",
-          "[insmod]") {
+TEST_CASE("insmod --deps loads the missing dependencies first, from FILE's folder", "[insmod]") {
     ChainRoot r;
     FakeKernel kernel;
     const std::string file = (r.modules / "fixture_consumer.ko").string();
@@ -133,24 +136,78 @@ TEST_CASE("insmod --deps skips what is loaded and takes modules.dep first", "[in
     const std::string file = (r.modules / "fixture_consumer.ko").string();
     const auto run = run_tool("insmod", kernel, r.root, {"--deps", "--dry-run", file});
     CHECK(run.status == 0);
-    CHECK(run.out == (r.root / "lib/modules/6.1.0-test/extra/fixture-provider.ko").string() +
-                         "\n" + file + "\n");
+    CHECK(run.out == (r.root / "lib/modules/6.1.0-test/extra/fixture-provider.ko").string() + "\n" +
+                         file + "\n");
 }
 
-TEST_CASE("insmod --deps stops at a failing dependency and names what it loaded", "[insmod]") {
+TEST_CASE("insmod --deps stops at a failing dependency and removes what it loaded for it",
+          "[insmod]") {
     ChainRoot r;
-    FakeKernel kernel;
-    kernel.fail_next("finit_module", 0);
-    kernel.fail_next("finit_module", ENOEXEC);
+    modload::testing::ModelKernel kernel(r.root, {"ext4"});
+    // The provider is refused; its dependency, loaded first, goes.
+    kernel.configure("fixture_provider", modload::testing::Millis{0}, modload::testing::Millis{0},
+                     ENOEXEC);
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const std::string provider = (r.modules / "fixture-provider.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
+    CHECK(run.status == 1);
+    CHECK(run.err == "insmod: ERROR: could not insert module " + provider +
+                         ": Invalid module format\n"
+                         "insmod: stopped before loading " +
+                         file + "; loaded for it and removed again: fixture_base\n");
+    REQUIRE(kernel.calls().size() == 3);
+    CHECK(kernel.calls()[2].syscall == "delete_module");
+    CHECK(kernel.calls()[2].name == "fixture_base");
+    CHECK(kernel.find("fixture_base") == nullptr);
+
+    SECTION("--keep-dependencies leaves them loaded") {
+        kernel.reset();
+        kernel.configure("fixture_provider", modload::testing::Millis{0},
+                         modload::testing::Millis{0}, ENOEXEC);
+        const auto kept = run_tool("insmod", kernel, r.root, {"-d", "--keep-dependencies", file});
+        CHECK(kept.status == 1);
+        CHECK(kept.err.find("; loaded for it and still loaded: fixture_base\n") !=
+              std::string::npos);
+        CHECK(kernel.calls().size() == 2);
+        CHECK(kernel.find("fixture_base") != nullptr);
+    }
+}
+
+TEST_CASE("insmod --deps removes the dependencies when FILE itself fails, newest first",
+          "[insmod]") {
+    ChainRoot r;
+    modload::testing::ModelKernel kernel(r.root, {"ext4"});
+    kernel.configure("fixture_consumer", modload::testing::Millis{0}, modload::testing::Millis{0},
+                     ENODEV);
     const std::string file = (r.modules / "fixture_consumer.ko").string();
     const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
     CHECK(run.status == 1);
-    CHECK(run.err ==
-          "insmod: ERROR: could not insert module " + (r.modules / "fixture-provider.ko").string() +
-              ": Invalid module format\n"
-              "insmod: stopped before loading " + file +
-              "; loaded before the failure, and still loaded: fixture_base\n");
-    CHECK(kernel.calls().size() == 2);
+    CHECK(run.err == "insmod: ERROR: could not insert module " + file +
+                         ": No such device\n"
+                         "insmod: its dependencies loaded for it and removed again: "
+                         "fixture_provider fixture_base\n");
+    CHECK(kernel.modules().empty());
+}
+
+TEST_CASE("insmod --deps keeps a dependency someone started to use before it fails", "[insmod]") {
+    ChainRoot r;
+    modload::testing::ModelKernel kernel(r.root, {"ext4"});
+    kernel.configure("fixture_consumer", modload::testing::Millis{0}, modload::testing::Millis{0},
+                     ENODEV);
+    // While FILE loads, another process opens a device of fixture_base.
+    kernel.on_step([&, calls = 0](modload::testing::StepPoint point) mutable {
+        if (point == modload::testing::StepPoint::syscall_entry && ++calls == 3) {
+            REQUIRE(kernel.get_reference("fixture_base"));
+        }
+    });
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
+    CHECK(run.status == 1);
+    CHECK(run.err.find("insmod: its dependencies loaded for it and removed again: "
+                       "fixture_provider; loaded for it and still loaded: fixture_base (now in "
+                       "use)\n") != std::string::npos);
+    CHECK(kernel.find("fixture_base") != nullptr);
+    CHECK(kernel.find("fixture_provider") == nullptr);
 }
 
 TEST_CASE("insmod --deps names a dependency it cannot find, and loads nothing", "[insmod]") {
@@ -162,7 +219,8 @@ TEST_CASE("insmod --deps names a dependency it cannot find, and loads nothing", 
     CHECK(run.status == 1);
     CHECK(run.err == "insmod: ERROR: could not resolve the dependencies of " + file +
                          ": No such file or directory (dependency fixture_base not found in "
-                         "modules.dep and " + r.modules.string() + ")\n");
+                         "modules.dep and " +
+                         r.modules.string() + ")\n");
     CHECK(kernel.calls().empty());
 }
 
@@ -291,10 +349,9 @@ TEST_CASE("insmod --deps refuses a dependency another user could have written", 
         ChainRoot r;
         fs::permissions(r.modules, fs::perms::others_write | fs::perms::group_write,
                         fs::perm_options::add);
-        CHECK(plan_of(r, {"-d", "-n"}).find("Operation not permitted (folder " +
-                                            r.modules.string() +
-                                            " is writable by others (mode 0777); not trusted)") !=
-              std::string::npos);
+        CHECK(plan_of(r, {"-d", "-n"})
+                  .find("Operation not permitted (folder " + r.modules.string() +
+                        " is writable by others (mode 0777); not trusted)") != std::string::npos);
     }
     SECTION("a sticky folder, as /tmp") {
         ChainRoot r;
@@ -305,8 +362,9 @@ TEST_CASE("insmod --deps refuses a dependency another user could have written", 
         ChainRoot r;
         fs::permissions(r.modules / "fixture_base.ko", fs::perms::group_write,
                         fs::perm_options::add);
-        CHECK(plan_of(r, {"-d", "-n"}).find((r.modules / "fixture_base.ko").string() +
-                                            " is writable by others") != std::string::npos);
+        CHECK(plan_of(r, {"-d", "-n"})
+                  .find((r.modules / "fixture_base.ko").string() + " is writable by others") !=
+              std::string::npos);
     }
     SECTION("a file owned by another user") {
         ChainRoot r;

@@ -1,0 +1,210 @@
+#include <modload/loading.hpp>
+
+#include <fcntl.h>
+#include <algorithm>
+#include <cerrno>
+
+namespace modload {
+
+namespace {
+
+class Loader {
+  public:
+    Loader(Kernel& kernel, const SystemRoot& root, const LoadRequest& request,
+           LoadObserver& observer)
+        : kernel_(kernel), root_(root), request_(request), observer_(observer) {}
+
+    LoadOutcome run();
+
+  private:
+    // Opens and inspects the file itself; false (with the failure set) when it is no module.
+    bool open_target();
+    // Reads what loading needs to know of the system; false when --deps cannot do without it.
+    bool read_system();
+    bool plan();
+    // Loads one step; false when the run stops there.
+    bool load(ModuleFile& file, LoadedStep& step, const LoadOptions& options);
+    void remove_again();
+    void fail(LoadStage stage, const LoadedStep& step, Error error) {
+        outcome_.failure = LoadFailure{.stage = stage,
+                                       .name = step.name,
+                                       .path = step.path,
+                                       .dependency = step.dependency,
+                                       .error = std::move(error)};
+    }
+
+    Kernel& kernel_;
+    const SystemRoot& root_;
+    const LoadRequest& request_;
+    LoadObserver& observer_;
+    LoadOutcome outcome_;
+    std::shared_ptr<ModuleFile> target_;
+    LoadedStep target_step_;
+    std::vector<LoadStep> dependencies_;
+    Snapshot loaded_;
+    BuiltinModules builtin_;
+    std::optional<Compression> kernel_decompresses_;
+};
+
+bool Loader::open_target() {
+    target_step_.path = request_.file;
+    target_step_.dependency = false;
+    target_ = request_.opened;
+    if (!target_) {
+        auto file = ModuleFile::open(request_.file);
+        if (!file) {
+            fail(LoadStage::opening, target_step_, file.error());
+            return false;
+        }
+        target_ = std::make_shared<ModuleFile>(std::move(*file));
+    }
+    // A file that is not a module never reaches the kernel.
+    auto info = target_->info();
+    if (!info) {
+        fail(LoadStage::inspecting, target_step_, info.error());
+        return false;
+    }
+    target_step_.name = (*info)->name;
+    return true;
+}
+
+bool Loader::read_system() {
+    auto loaded = Snapshot::read(root_);
+    auto builtin = BuiltinModules::read(root_, request_.kernel_release);
+    if (request_.dependencies && !loaded) {
+        fail(LoadStage::listing, target_step_, loaded.error());
+        return false;
+    }
+    if (request_.dependencies && !builtin) {
+        fail(LoadStage::builtin, target_step_, builtin.error());
+        return false;
+    }
+    loaded_ = loaded.value_or(Snapshot());
+    outcome_.skipped.assign(loaded_.skipped().begin(), loaded_.skipped().end());
+    builtin_ = builtin.value_or(BuiltinModules());
+    outcome_.missing = missing_dependencies(**target_->info(), loaded_, builtin_);
+    return true;
+}
+
+bool Loader::plan() {
+    if (request_.dependencies) {
+        auto locator = ModuleLocator::make(root_, request_.kernel_release, request_.beside);
+        if (!locator) {
+            fail(LoadStage::planning, target_step_, locator.error());
+            return false;
+        }
+        auto planned = plan_dependencies(**target_->info(), loaded_, builtin_, *locator);
+        if (!planned) {
+            fail(LoadStage::planning, target_step_, planned.error());
+            return false;
+        }
+        dependencies_ = std::move(*planned);
+    }
+    for (const LoadStep& step : dependencies_) {
+        LoadedStep planned;
+        planned.name = step.name;
+        planned.path = step.path.string();
+        planned.source = step.source;
+        outcome_.steps.push_back(std::move(planned));
+    }
+    outcome_.steps.push_back(target_step_);
+    return true;
+}
+
+bool Loader::load(ModuleFile& file, LoadedStep& step, const LoadOptions& options) {
+    if (!observer_.keep_going()) {
+        fail(LoadStage::interrupted, step, make_error(ECANCELED));
+        return false;
+    }
+    step.compression = file.compression();
+    auto method = load_module(kernel_, file, options, kernel_decompresses_);
+    if (method) {
+        step.result = LoadResult::inserted;
+        step.method = *method;
+        // A file the kernel could have decompressed went in decompressed here: say how many
+        // units it holds, the reason choose_load_method() gives.
+        if (*method == LoadMethod::init && kernel_decompresses_ == file.compression()) {
+            auto units =
+                count_units(file.compression(), file.contents(), OpenOptions{}.max_image_size);
+            step.units = units && *units > 1 ? *units : 0;
+        }
+        return true;
+    }
+    if (step.dependency && method.error().code == EEXIST) {
+        step.result = LoadResult::loaded_by_others;
+        return true;
+    }
+    step.result = LoadResult::failed;
+    fail(LoadStage::loading, step, method.error());
+    if (auto info = file.info()) {
+        outcome_.failure->signature_appended = (*info)->signature_appended;
+    }
+    return false;
+}
+
+// What this call inserted, newest first, each judged on a fresh read of /proc/modules: another
+// process may have started to use it, or removed it, since.
+void Loader::remove_again() {
+    for (auto step = outcome_.steps.rbegin(); step != outcome_.steps.rend(); ++step) {
+        if (step->result != LoadResult::inserted) {
+            continue;
+        }
+        if (request_.keep_on_failure) {
+            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, Error{}});
+            continue;
+        }
+        if (!observer_.keep_going()) {
+            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, make_error(ECANCELED)});
+            continue;
+        }
+        auto snapshot = Snapshot::read(root_);
+        if (!snapshot) {
+            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, snapshot.error()});
+            continue;
+        }
+        const LoadedModule* module = snapshot->find(step->name);
+        if (module == nullptr) {
+            step->result = LoadResult::gone;  // someone else removed it: as wanted
+            continue;
+        }
+        if (const Obstacle obstacle = obstacle_of(*module); obstacle != Obstacle::none) {
+            outcome_.kept.push_back(KeptModule{step->name, obstacle, make_error(EBUSY)});
+            continue;
+        }
+        if (auto removed = remove_module(kernel_, step->name, false); !removed) {
+            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, removed.error()});
+            continue;
+        }
+        step->result = LoadResult::removed_again;
+    }
+}
+
+LoadOutcome Loader::run() {
+    if (!open_target() || !read_system() || !plan() || request_.dry_run) {
+        return std::move(outcome_);
+    }
+    kernel_decompresses_ = kernel_decompression(root_);
+    // Dependencies take no parameters; forcing applies to them as to the module.
+    const LoadOptions dependency_options{"", request_.options.ignore_modversions,
+                                         request_.options.ignore_vermagic};
+    bool ok = true;
+    for (std::size_t i = 0; ok && i < dependencies_.size(); ++i) {
+        ok = load(*dependencies_[i].file, outcome_.steps[i], dependency_options);
+    }
+    if (ok) {
+        ok = load(*target_, outcome_.steps.back(), request_.options);
+    }
+    if (!ok && outcome_.failure->stage != LoadStage::interrupted) {
+        remove_again();
+    }
+    return std::move(outcome_);
+}
+
+}  // namespace
+
+LoadOutcome load_modules(Kernel& kernel, const SystemRoot& root, const LoadRequest& request,
+                         LoadObserver& observer) {
+    return Loader(kernel, root, request, observer).run();
+}
+
+}  // namespace modload
