@@ -16,10 +16,9 @@ namespace modload {
 
 namespace {
 
-// Opens a dependency and checks, through the descriptor it will be loaded from, that no other
-// user could have written it; its folder is checked too, since whoever can write a folder can
-// swap the file in it.
-Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path) {
+// Whether no other user could have written `path` or the folder it is in (whoever can write a
+// folder can swap the file in it): EPERM naming which, or the error of looking.
+Result<void> check_trusted(const std::filesystem::path& path, const struct stat* file) {
     const uid_t caller = ::geteuid();
     struct stat folder {};
     const std::filesystem::path parent = path.parent_path().empty() ? "." : path.parent_path();
@@ -29,6 +28,22 @@ Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& pa
     if (auto why = untrusted_because(folder.st_mode, folder.st_uid, caller)) {
         return make_error(EPERM, "folder " + parent.string() + " is " + *why + "; not trusted");
     }
+    struct stat st {};
+    if (file == nullptr) {
+        if (::stat(path.c_str(), &st) != 0) {
+            return make_error(errno, path.string());
+        }
+        file = &st;
+    }
+    if (auto why = untrusted_because(file->st_mode, file->st_uid, caller)) {
+        return make_error(EPERM, path.string() + " is " + *why + "; not trusted");
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path) {
     auto file = ModuleFile::open(path.string());
     if (!file) {
         return make_error(file.error().code, path.string());
@@ -37,25 +52,28 @@ Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& pa
     if (::fstat(file->fd(), &st) != 0) {
         return make_error(errno, path.string());
     }
-    if (auto why = untrusted_because(st.st_mode, st.st_uid, caller)) {
-        return make_error(EPERM, path.string() + " is " + *why + "; not trusted");
+    if (auto trusted = check_trusted(path, &st); !trusted) {
+        return trusted.error();
     }
     return std::make_shared<ModuleFile>(std::move(*file));
 }
+
+namespace {
 
 bool available(const std::string& name, const Snapshot& loaded, const BuiltinModules& builtin) {
     return loaded.find(name) != nullptr || builtin.contains(name);
 }
 
 class DependencyPlanner {
-public:
+  public:
     DependencyPlanner(const Snapshot& loaded, const BuiltinModules& builtin,
                       const ModuleLocator& locator)
         : loaded_(loaded), builtin_(builtin), locator_(locator) {}
 
-    // Adds the dependencies of a module, each after its own. `path` names a cycle.
-    Result<void> add_dependencies_of(const ModuleInfo& module, std::vector<std::string>& path) {
-        for (const std::string& dep : module.depends()) {
+    // Adds the modules `needs` names, each after its own dependencies. `path` names a cycle.
+    Result<void> add_dependencies(const std::vector<std::string>& needs,
+                                  std::vector<std::string>& path) {
+        for (const std::string& dep : needs) {
             const std::string name = normalize_module_name(dep);
             if (available(name, loaded_, builtin_) || planned_.count(name) != 0) {
                 continue;
@@ -76,29 +94,41 @@ public:
                 return make_error(ENOENT,
                                   "dependency " + name + " not found in " + locator_.searched());
             }
-            auto file = open_trusted(found->path);
-            if (!file) {
-                return file.error();
-            }
-            auto info = (*file)->info();
-            if (!info) {
-                return make_error(info.error().code,
-                                  found->path.string() + ": " + info.error().detail);
+            // depmod recorded what a modules.dep module needs: the file is opened at its turn.
+            std::shared_ptr<ModuleFile> file;
+            std::vector<std::string> needs;
+            if (found->recorded_dependencies) {
+                if (auto trusted = check_trusted(found->path, nullptr); !trusted) {
+                    return trusted.error();
+                }
+                needs = std::move(*found->recorded_dependencies);
+            } else {
+                auto opened = open_trusted(found->path);
+                if (!opened) {
+                    return opened.error();
+                }
+                auto info = (*opened)->info();
+                if (!info) {
+                    return make_error(info.error().code,
+                                      found->path.string() + ": " + info.error().detail);
+                }
+                needs = (*info)->depends();
+                file = std::move(*opened);
             }
             path.push_back(name);
-            if (auto r = add_dependencies_of(**info, path); !r) {
+            if (auto r = add_dependencies(needs, path); !r) {
                 return r;
             }
             path.pop_back();
             planned_.insert(name);
-            steps_.push_back(LoadStep{name, found->path, found->source, std::move(*file)});
+            steps_.push_back(LoadStep{name, found->path, found->source, std::move(file)});
         }
         return {};
     }
 
     std::vector<LoadStep> take() { return std::move(steps_); }
 
-private:
+  private:
     const Snapshot& loaded_;
     const BuiltinModules& builtin_;
     const ModuleLocator& locator_;
@@ -125,8 +155,7 @@ std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t cal
     return std::nullopt;
 }
 
-Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root,
-                                          const std::string& kernel_release,
+Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::string& kernel_release,
                                           const std::filesystem::path& beside) {
     if (kernel_release.empty() || kernel_release.find('/') != std::string::npos ||
         kernel_release == "." || kernel_release == "..") {
@@ -138,35 +167,55 @@ Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root,
     if (!beside.empty()) {
         locator.searched_ += " and " + beside.string();
     }
-    const std::filesystem::path folder = root.path("/lib/modules/" + kernel_release);
-    auto text = detail::read_text_file(folder / "modules.dep");
+    locator.root_ = root.root();
+    locator.folder_ = root.path("/lib/modules/" + kernel_release);
+    auto text = detail::read_text_file(locator.folder_ / "modules.dep");
     if (!text) {
         if (text.error().code == ENOENT) {
             return locator;  // no modules.dep: only the module's folder
         }
         return text.error();
     }
-    std::string_view rest = *text;
+    locator.text_ = std::move(*text);
     // "kernel/net/netfilter/nf_nat.ko.xz: kernel/net/netfilter/nf_conntrack.ko.xz ..."
-    while (!rest.empty()) {
-        const auto newline = rest.find('\n');
-        const std::string_view line = rest.substr(0, newline);
-        rest.remove_prefix(newline == std::string_view::npos ? rest.size() : newline + 1);
+    const std::string_view all = locator.text_;
+    for (std::size_t at = 0; at < all.size();) {
+        const std::size_t newline = std::min(all.find('\n', at), all.size());
+        const std::string_view line = all.substr(at, newline - at);
         const auto colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0) {
-            continue;
+        if (colon != std::string_view::npos && colon != 0) {
+            const Entry entry{at, colon, at + colon + 1, line.size() - colon - 1};
+            locator.modules_dep_.emplace(module_name_from_argument(line.substr(0, colon)), entry);
         }
-        const std::string_view relative = line.substr(0, colon);
-        std::filesystem::path file = relative.front() == '/' ? root.path(relative)
-                                                              : folder / relative;
-        locator.modules_dep_.emplace(module_name_from_argument(relative), std::move(file));
+        at = newline + 1;
     }
     return locator;
 }
 
+ModuleLocator::Found ModuleLocator::found(const Entry& entry) const {
+    const std::string_view text = text_;
+    const std::string_view relative = text.substr(entry.path_begin, entry.path_length);
+    Found found;
+    found.path = relative.front() == '/' ? SystemRoot(root_).path(relative) : folder_ / relative;
+    std::vector<std::string> needs;
+    std::string_view deps = text.substr(entry.deps_begin, entry.deps_length);
+    while (!deps.empty()) {
+        const std::size_t start = deps.find_first_not_of(" \t\r");
+        if (start == std::string_view::npos) {
+            break;
+        }
+        deps.remove_prefix(start);
+        const std::size_t end = std::min(deps.find_first_of(" \t\r"), deps.size());
+        needs.push_back(module_name_from_argument(deps.substr(0, end)));
+        deps.remove_prefix(end);
+    }
+    found.recorded_dependencies = std::move(needs);
+    return found;
+}
+
 Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::string& name) const {
     if (const auto it = modules_dep_.find(name); it != modules_dep_.end()) {
-        return std::optional<Found>(Found{it->second, ModuleSource::modules_dep});
+        return std::optional<Found>(found(it->second));
     }
     // A name from depends= is the module's word, not a path: "../x" must not leave the folder.
     if (beside_.empty() || !is_valid_module_name(name)) {
@@ -183,7 +232,8 @@ Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::strin
             std::filesystem::path candidate = beside_ / (base + suffix);
             std::error_code ec;
             if (std::filesystem::is_regular_file(candidate, ec)) {
-                return std::optional<Found>(Found{std::move(candidate), ModuleSource::beside_module});
+                return std::optional<Found>(
+                    Found{std::move(candidate), ModuleSource::beside_module, std::nullopt});
             }
             if (ec && ec.value() != ENOENT && ec.value() != ENOTDIR) {
                 return make_error(ec.value(), candidate.string());
@@ -198,7 +248,7 @@ Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const 
                                                 const ModuleLocator& locator) {
     DependencyPlanner planner(loaded, builtin, locator);
     std::vector<std::string> path{module.name};
-    if (auto r = planner.add_dependencies_of(module, path); !r) {
+    if (auto r = planner.add_dependencies(module.depends(), path); !r) {
         return r.error();
     }
     return planner.take();

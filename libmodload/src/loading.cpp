@@ -189,7 +189,18 @@ LoadOutcome Loader::run() {
                                          request_.options.ignore_vermagic};
     bool ok = true;
     for (std::size_t i = 0; ok && i < dependencies_.size(); ++i) {
-        ok = load(*dependencies_[i].file, outcome_.steps[i], dependency_options);
+        LoadStep& dependency = dependencies_[i];
+        if (!dependency.file) {  // from modules.dep: opened now, and that descriptor loaded
+            auto opened = open_trusted(dependency.path);
+            if (!opened) {
+                outcome_.steps[i].result = LoadResult::failed;
+                fail(LoadStage::loading, outcome_.steps[i], opened.error());
+                ok = false;
+                break;
+            }
+            dependency.file = std::move(*opened);
+        }
+        ok = load(*dependency.file, outcome_.steps[i], dependency_options);
     }
     if (ok) {
         ok = load(*target_, outcome_.steps.back(), request_.options);

@@ -399,3 +399,38 @@ TEST_CASE("insmod --deps loads the very file it inspected, even if the path is r
     CHECK(kernel.calls()[1].name == "fixture_provider");  // what the plan read, not the new file
     CHECK(kernel.find("fixture_cycle_a") == nullptr);
 }
+
+TEST_CASE(
+    "insmod --deps plans modules.dep's modules without opening them, and opens each at its "
+    "turn",
+    "[insmod]") {
+    ChainRoot r;
+    fs::remove(r.modules / "fixture_base.ko");
+    fs::remove(r.modules / "fixture-provider.ko");
+    const fs::path kernel_dir = r.root / "lib/modules/6.1.0-test";
+    write_text(kernel_dir / "modules.dep",
+               "extra/fixture-provider.ko: extra/fixture_base.ko\nextra/fixture_base.ko:\n");
+    fs::create_directories(kernel_dir / "extra");
+    // Not a module at all: planning does not read it, loading it fails at its turn.
+    write_text(kernel_dir / "extra/fixture_base.ko", "not an ELF file\n");
+    fs::copy_file(fixture_module("fixture-provider.ko"), kernel_dir / "extra/fixture-provider.ko");
+    const std::string file = (r.modules / "fixture_consumer.ko").string();
+    const std::string base = (kernel_dir / "extra/fixture_base.ko").string();
+
+    CHECK(plan_of(r, {"-d", "-n"}) ==
+          base + "\n" + (kernel_dir / "extra/fixture-provider.ko").string() + "\n" + file + "\n");
+
+    modload::testing::ModelKernel kernel(r.root, {"ext4"});
+    const auto run = run_tool("insmod", kernel, r.root, {"--deps", file});
+    CHECK(run.status == 1);
+    CHECK(run.err.find("insmod: ERROR: could not insert module " + base +
+                       ": Invalid module format") == 0);
+    CHECK(kernel.calls().empty());
+
+    SECTION("and still refuses one another user could have written, before loading anything") {
+        fs::permissions(kernel_dir / "extra/fixture-provider.ko", fs::perms::others_write,
+                        fs::perm_options::add);
+        CHECK(plan_of(r, {"-d", "-n"}).find("fixture-provider.ko is writable by others") !=
+              std::string::npos);
+    }
+}

@@ -36,7 +36,7 @@ MODLOAD_API std::string_view module_source_name(ModuleSource source);
 /// caller (the effective user). The tools run as root, and what they read decides what code
 /// enters the kernel.
 class MODLOAD_API ModuleLocator {
-public:
+  public:
     /// From <root>/lib/modules/<release>/modules.dep (a missing one knows no names) and the
     /// folder `beside` (empty: none).
     static Result<ModuleLocator> make(const SystemRoot& root, const std::string& kernel_release,
@@ -45,6 +45,9 @@ public:
     struct Found {
         std::filesystem::path path;
         ModuleSource source = ModuleSource::modules_dep;
+        /// For modules.dep's modules, the dependencies depmod recorded (all of them, the
+        /// dependencies' own included), so that a plan need not open the file to learn them.
+        std::optional<std::vector<std::string>> recorded_dependencies;
     };
     /// The file for `name` (normalized), nullopt when there is none, or the error of looking
     /// (a candidate that could not be looked at is not taken for absent).
@@ -52,17 +55,33 @@ public:
     /// "modules.dep and FOLDER", for messages.
     const std::string& searched() const { return searched_; }
 
-private:
-    std::map<std::string, std::filesystem::path> modules_dep_;
+  private:
+    // Where a module's line of modules.dep is in `text_`: read once, split on demand.
+    struct Entry {
+        std::size_t path_begin = 0, path_length = 0, deps_begin = 0, deps_length = 0;
+    };
+    Found found(const Entry& entry) const;
+
+    std::string text_;
+    std::filesystem::path folder_;  // the kernel's module folder, for modules.dep's relative paths
+    std::filesystem::path root_;
+    std::map<std::string, Entry, std::less<>> modules_dep_;
     std::filesystem::path beside_;
     std::string searched_;
 };
+
+/// Opens a module file and checks, through the descriptor it will be loaded from, that no other
+/// user could have written it or its folder (untrusted_because()); EPERM naming which when not.
+MODLOAD_API Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path);
 
 /// Why a file or folder with `mode` and `owner` may not be trusted by a process whose effective
 /// uid is `caller`, or nullopt when it may: "writable by others (mode 0777)", "owned by uid 1000".
 MODLOAD_API std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t caller);
 
-/// One dependency to load: opened and inspected once, and that descriptor is the one loaded.
+/// One dependency to load. A file found beside the module was opened and inspected to plan; a
+/// file from modules.dep is not opened to plan (depmod recorded its dependencies), and `file` is
+/// then empty until its turn (open_trusted()). Either way it is opened once, and that descriptor
+/// is the one loaded.
 struct MODLOAD_API LoadStep {
     std::string name;
     std::filesystem::path path;
