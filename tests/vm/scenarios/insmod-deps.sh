@@ -177,10 +177,12 @@ run ours insmod -d -n /tmp/stale/lab_user.ko
 PLAN=$OUT_ours
 check "stale dependency: the plan lists lab_dev.ko and lab_provider.ko, then lab_user.ko" \
 	[ "$(printf '%s\n' "$PLAN" | sort | tr '\n' ' ')" = "/tmp/stale/lab_dev.ko /tmp/stale/lab_provider.ko /tmp/stale/lab_user.ko " ]
-# What was loaded before the failure: the plan's lines before the stale file.
+# What was loaded before the failure: the plan's lines before the stale file,
+# removed again newest first.
 before=$(printf '%s\n' "$PLAN" | sed '/lab_provider\.ko$/,$d' | sed 's|.*/||; s|\.ko$||' | tr '\n' ' ' | sed 's/ $//')
+again=$(printf '%s\n' $before | tac | tr '\n' ' ' | sed 's/ $//')
 if [ -n "$before" ]; then
-	stopped="insmod: stopped before loading /tmp/stale/lab_user.ko; loaded before the failure, and still loaded: $before"
+	stopped="insmod: stopped before loading /tmp/stale/lab_user.ko; loaded for it and removed again: $again"
 else
 	stopped="insmod: stopped before loading /tmp/stale/lab_user.ko; no dependency was loaded"
 fi
@@ -199,7 +201,29 @@ else
 fi
 check "stale dependency: last '$stopped'" [ "$(last_line "$OUT_ours")" = "$stopped" ]
 [ "${LAB_VERBOSE:-0}" = 1 ] || diag "ours:" "$OUT_ours"
-expect_loaded "stale dependency: what was loaded before stays loaded" "$before"
+expect_loaded "stale dependency: what was loaded for it is removed again" ""
+run ours insmod -d --keep-dependencies /tmp/stale/lab_user.ko
+check "stale dependency, --keep-dependencies: exit 1, what was loaded before stays loaded" \
+	eval '[ "$RC_ours" = 1 ] && [ "$(last_line "$OUT_ours")" = "insmod: stopped before loading /tmp/stale/lab_user.ko; loaded for it and still loaded: $again" ]'
+diag "ours (exit $RC_ours): $OUT_ours"
+expect_loaded "stale dependency, --keep-dependencies: kept" "$before"
+kunload_lab
+
+# FILE itself refused (built for the other kernel) after its dependency
+# loaded: the dependency goes again, and the table is as it was.
+mkdir -p /tmp/stale2
+cp $MODS/lab_provider.ko /tmp/stale2/
+cp /lab/other/lab_consumer.ko /tmp/stale2/
+run ours insmod -d /tmp/stale2/lab_consumer.ko
+check "FILE refused: exit 1, 'its dependencies loaded for it and removed again: lab_provider' last" \
+	eval '[ "$RC_ours" = 1 ] && [ "$(last_line "$OUT_ours")" = "insmod: its dependencies loaded for it and removed again: lab_provider" ]'
+diag "ours (exit $RC_ours): $OUT_ours"
+expect_loaded "FILE refused: nothing left loaded" ""
+kload lab_provider
+run ours insmod -d /tmp/stale2/lab_consumer.ko
+check "FILE refused, its dependency loaded before: exit 1, and nothing said of dependencies" \
+	eval '[ "$RC_ours" = 1 ] && ! printf "%s\n" "$OUT_ours" | grep -q "dependencies"'
+expect_loaded "FILE refused: the dependency loaded before the call stays" "lab_provider"
 kunload_lab
 
 mkdir -p /tmp/lonely
