@@ -135,6 +135,9 @@ class Inserter {
   private:
     // The first failure before any load, in kmod's words where kmod has them.
     void say_unloadable(const LoadFailure& failure);
+    void say_disabled(const DisabledModule& disabled);
+    // What the configuration decided: with -v, and always in a dry run, which shows the plan.
+    void say_decisions(const LoadOutcome& outcome);
     // A refused load: kmod's line, the policy behind it, what the kernel logged.
     void say_refused(const LoadOutcome& outcome, const LoadFailure& failure);
     void say_progress(const LoadOutcome& outcome);
@@ -166,6 +169,12 @@ void Inserter::say_unloadable(const LoadFailure& failure) {
             report_.error("could not resolve the dependencies of " + file + ": " +
                           failure.error.message());
             return;
+        case LoadStage::configuration:
+            report_.error("could not read the module configuration: " + failure.error.message());
+            report_.note("nothing was loaded: an unread file could disable a module");
+            return;
+        case LoadStage::disabled:
+            break;
         case LoadStage::loading:
         case LoadStage::interrupted:
             break;
@@ -229,16 +238,73 @@ void Inserter::say_refused(const LoadOutcome& outcome, const LoadFailure& failur
                      " (load them first, or use insmod --deps)");
     }
 }
+void Inserter::say_disabled(const DisabledModule& disabled) {
+    report_.error("could not insert module " + options_.file + ": " + disabled.name +
+                  " is disabled by " + disabled.install.origin.where() + ": " +
+                  disabled.install.origin.text);
+    report_.note(
+        "nothing was loaded; insmod --deps never runs install commands (plain insmod "
+        "loads FILE alone)");
+}
+
+void Inserter::say_decisions(const LoadOutcome& outcome) {
+    auto say = [&](const std::string& text) {
+        if (options_.request.dry_run) {
+            report_.note(text);
+        } else {
+            report_.info(text);
+        }
+    };
+    for (const PlanNote& note : outcome.notes) {
+        const std::string where = note.origin.where();
+        switch (note.kind) {
+            case PlanNote::Kind::softdep_not_found:
+                say("soft dependency " + note.name + " of " + note.of + " not found; left out (" +
+                    where + ")");
+                break;
+            case PlanNote::Kind::softdep_disabled:
+                say("soft dependency " + note.name + " of " + note.of + " is disabled by " + where +
+                    ": " + note.origin.text + "; left out");
+                break;
+            case PlanNote::Kind::softdep_blacklisted:
+                say("soft dependency " + note.name + " of " + note.of + " is blacklisted by " +
+                    where + "; left out");
+                break;
+            case PlanNote::Kind::blacklisted:
+                say("dependency " + note.name + " is blacklisted by " + where +
+                    "; loaded all the same, as modprobe does for a dependency");
+                break;
+            case PlanNote::Kind::options:
+                say("options for " + note.name + " from " + where + ": " + note.origin.text);
+                break;
+        }
+    }
+}
+
 void Inserter::say_progress(const LoadOutcome& outcome) {
+    for (const ConfigRefusal& refused : outcome.refused_configuration) {
+        report_.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
+    }
+    say_decisions(outcome);
     for (const LoadedStep& step : outcome.steps) {
-        if (step.dependency) {
-            report_.info("dependency " + step.name + ": " + step.path + " (" +
-                         std::string(module_source_name(step.source)) + ")");
+        const std::string where =
+            step.path + " (" + std::string(module_source_name(step.source)) + ")";
+        if (step.role == LoadRole::dependency) {
+            report_.info("dependency " + step.name + ": " + where);
+        } else if (step.role == LoadRole::pre_softdep || step.role == LoadRole::post_softdep) {
+            report_.info(std::string("soft dependency (") +
+                         (step.role == LoadRole::pre_softdep ? "pre" : "post") + ") " + step.name +
+                         ": " + where);
         }
     }
     for (const LoadedStep& step : outcome.steps) {
         if (step.result == LoadResult::loaded_by_others) {
             report_.info(step.name + " was loaded meanwhile by another process");
+        } else if (step.result == LoadResult::failed && step.error.code != 0) {
+            report_.note(with_detail("soft dependency " + step.name + " could not be loaded: " +
+                                         load_error_text(step.error.code),
+                                     step.error) +
+                         "; left out");
         } else if (step.method) {
             report_.info("inserted " + step.name + " via " +
                          std::string(method_name(*step.method)) + several_units(step));
@@ -271,6 +337,14 @@ int Inserter::run() {
     StopObserver observer;
     const LoadOutcome outcome = load_modules(ctx_.kernel, ctx_.root, request, observer);
     report_skipped_lines(report_, outcome.skipped);
+    if (outcome.disabled) {
+        for (const ConfigRefusal& refused : outcome.refused_configuration) {
+            report_.note("ignored " + refused.path.string() + ": " + refused.reason +
+                         "; not trusted");
+        }
+        say_disabled(*outcome.disabled);
+        return 1;
+    }
     if (outcome.failure && outcome.steps.empty()) {
         say_unloadable(*outcome.failure);
         return 1;

@@ -11,10 +11,11 @@
 #include <modload/names.hpp>
 
 #include "file_io.hpp"
+#include "load_plan_detail.hpp"
 
 namespace modload {
 
-namespace {
+namespace detail {
 
 // Whether no other user could have written `path` or the folder it is in (whoever can write a
 // folder can swap the file in it): EPERM naming which, or the error of looking.
@@ -41,7 +42,14 @@ Result<void> check_trusted(const std::filesystem::path& path, const struct stat*
     return {};
 }
 
-}  // namespace
+bool available(const std::string& name, const Snapshot& loaded, const BuiltinModules& builtin) {
+    return loaded.find(name) != nullptr || builtin.contains(name);
+}
+
+}  // namespace detail
+
+using detail::available;
+using detail::check_trusted;
 
 Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path) {
     auto file = ModuleFile::open(path.string());
@@ -57,86 +65,6 @@ Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& pa
     }
     return std::make_shared<ModuleFile>(std::move(*file));
 }
-
-namespace {
-
-bool available(const std::string& name, const Snapshot& loaded, const BuiltinModules& builtin) {
-    return loaded.find(name) != nullptr || builtin.contains(name);
-}
-
-class DependencyPlanner {
-  public:
-    DependencyPlanner(const Snapshot& loaded, const BuiltinModules& builtin,
-                      const ModuleLocator& locator)
-        : loaded_(loaded), builtin_(builtin), locator_(locator) {}
-
-    // Adds the modules `needs` names, each after its own dependencies. `path` names a cycle.
-    Result<void> add_dependencies(const std::vector<std::string>& needs,
-                                  std::vector<std::string>& path) {
-        for (const std::string& dep : needs) {
-            const std::string name = normalize_module_name(dep);
-            if (available(name, loaded_, builtin_) || planned_.count(name) != 0) {
-                continue;
-            }
-            if (std::find(path.begin(), path.end(), name) != path.end()) {
-                std::string chain;
-                for (auto it = std::find(path.begin(), path.end(), name); it != path.end(); ++it) {
-                    chain += *it + " -> ";
-                }
-                return make_error(ELOOP, "dependencies form a cycle: " + chain + name);
-            }
-            auto looked = locator_.find(name);
-            if (!looked) {
-                return looked.error();
-            }
-            const std::optional<ModuleLocator::Found>& found = *looked;
-            if (!found) {
-                return make_error(ENOENT,
-                                  "dependency " + name + " not found in " + locator_.searched());
-            }
-            // depmod recorded what a modules.dep module needs: the file is opened at its turn.
-            std::shared_ptr<ModuleFile> file;
-            std::vector<std::string> needs;
-            if (found->recorded_dependencies) {
-                if (auto trusted = check_trusted(found->path, nullptr); !trusted) {
-                    return trusted.error();
-                }
-                needs = std::move(*found->recorded_dependencies);
-            } else {
-                auto opened = open_trusted(found->path);
-                if (!opened) {
-                    return opened.error();
-                }
-                auto info = (*opened)->info();
-                if (!info) {
-                    return make_error(info.error().code,
-                                      found->path.string() + ": " + info.error().detail);
-                }
-                needs = (*info)->depends();
-                file = std::move(*opened);
-            }
-            path.push_back(name);
-            if (auto r = add_dependencies(needs, path); !r) {
-                return r;
-            }
-            path.pop_back();
-            planned_.insert(name);
-            steps_.push_back(LoadStep{name, found->path, found->source, std::move(file)});
-        }
-        return {};
-    }
-
-    std::vector<LoadStep> take() { return std::move(steps_); }
-
-  private:
-    const Snapshot& loaded_;
-    const BuiltinModules& builtin_;
-    const ModuleLocator& locator_;
-    std::set<std::string> planned_;
-    std::vector<LoadStep> steps_;
-};
-
-}  // namespace
 
 std::string_view module_source_name(ModuleSource source) {
     return source == ModuleSource::modules_dep ? "modules.dep" : "beside the module";
@@ -241,17 +169,6 @@ Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::strin
         }
     }
     return std::optional<Found>();
-}
-
-Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const Snapshot& loaded,
-                                                const BuiltinModules& builtin,
-                                                const ModuleLocator& locator) {
-    DependencyPlanner planner(loaded, builtin, locator);
-    std::vector<std::string> path{module.name};
-    if (auto r = planner.add_dependencies(module.depends(), path); !r) {
-        return r.error();
-    }
-    return planner.take();
 }
 
 std::vector<std::string> missing_dependencies(const ModuleInfo& module, const Snapshot& loaded,

@@ -29,7 +29,7 @@ class Loader {
         outcome_.failure = LoadFailure{.stage = stage,
                                        .name = step.name,
                                        .path = step.path,
-                                       .dependency = step.dependency,
+                                       .dependency = step.dependency(),
                                        .error = std::move(error)};
     }
 
@@ -40,7 +40,7 @@ class Loader {
     LoadOutcome outcome_;
     std::shared_ptr<ModuleFile> target_;
     LoadedStep target_step_;
-    std::vector<LoadStep> dependencies_;
+    std::vector<LoadStep> plan_;  // every step, the target's with an empty file
     Snapshot loaded_;
     BuiltinModules builtin_;
     std::optional<Compression> kernel_decompresses_;
@@ -48,7 +48,7 @@ class Loader {
 
 bool Loader::open_target() {
     target_step_.path = request_.file;
-    target_step_.dependency = false;
+    target_step_.role = LoadRole::target;
     target_ = request_.opened;
     if (!target_) {
         auto file = ModuleFile::open(request_.file);
@@ -87,27 +87,50 @@ bool Loader::read_system() {
 }
 
 bool Loader::plan() {
-    if (request_.dependencies) {
+    if (!request_.dependencies) {
+        plan_.push_back(LoadStep{target_step_.name, request_.file, ModuleSource::beside_module,
+                                 nullptr, LoadRole::target, std::string()});
+    } else {
+        auto config = read_modprobe_config(root_, request_.kernel_release);
+        if (!config) {
+            fail(LoadStage::configuration, target_step_, config.error());
+            return false;
+        }
+        outcome_.refused_configuration = config->refused;
         auto locator = ModuleLocator::make(root_, request_.kernel_release, request_.beside);
         if (!locator) {
             fail(LoadStage::planning, target_step_, locator.error());
             return false;
         }
-        auto planned = plan_dependencies(**target_->info(), loaded_, builtin_, *locator);
+        auto planned = plan_load(**target_->info(), request_.file, loaded_, builtin_, *locator,
+                                 *config, root_, request_.kernel_release);
         if (!planned) {
             fail(LoadStage::planning, target_step_, planned.error());
             return false;
         }
-        dependencies_ = std::move(*planned);
+        if (planned->disabled) {
+            outcome_.disabled = planned->disabled;
+            fail(LoadStage::disabled, target_step_, make_error(EPERM, planned->disabled->name));
+            return false;
+        }
+        outcome_.notes = std::move(planned->notes);
+        plan_ = std::move(planned->steps);
     }
-    for (const LoadStep& step : dependencies_) {
+    for (const LoadStep& step : plan_) {
         LoadedStep planned;
         planned.name = step.name;
-        planned.path = step.path.string();
+        planned.path = step.role == LoadRole::target ? request_.file : step.path.string();
+        planned.role = step.role;
         planned.source = step.source;
+        planned.parameters = step.parameters;
+        if (step.role == LoadRole::target) {
+            // The configuration's parameters first, the command line's after: the kernel takes
+            // the last of a repeated one, as with modprobe.
+            const std::string& own = request_.options.parameters;
+            planned.parameters += planned.parameters.empty() || own.empty() ? own : " " + own;
+        }
         outcome_.steps.push_back(std::move(planned));
     }
-    outcome_.steps.push_back(target_step_);
     return true;
 }
 
@@ -130,7 +153,7 @@ bool Loader::load(ModuleFile& file, LoadedStep& step, const LoadOptions& options
         }
         return true;
     }
-    if (step.dependency && method.error().code == EEXIST) {
+    if (step.dependency() && method.error().code == EEXIST) {
         step.result = LoadResult::loaded_by_others;
         return true;
     }
@@ -184,26 +207,37 @@ LoadOutcome Loader::run() {
         return std::move(outcome_);
     }
     kernel_decompresses_ = kernel_decompression(root_);
-    // Dependencies take no parameters; forcing applies to them as to the module.
-    const LoadOptions dependency_options{"", request_.options.ignore_modversions,
-                                         request_.options.ignore_vermagic};
     bool ok = true;
-    for (std::size_t i = 0; ok && i < dependencies_.size(); ++i) {
-        LoadStep& dependency = dependencies_[i];
-        if (!dependency.file) {  // from modules.dep: opened now, and that descriptor loaded
-            auto opened = open_trusted(dependency.path);
+    for (std::size_t i = 0; ok && i < plan_.size(); ++i) {
+        LoadStep& planned = plan_[i];
+        LoadedStep& step = outcome_.steps[i];
+        const bool soft =
+            planned.role == LoadRole::pre_softdep || planned.role == LoadRole::post_softdep;
+        if (planned.role == LoadRole::target) {
+            planned.file = target_;
+        } else if (!planned.file) {  // from modules.dep: opened now, and that descriptor loaded
+            auto opened = open_trusted(planned.path);
             if (!opened) {
-                outcome_.steps[i].result = LoadResult::failed;
-                fail(LoadStage::loading, outcome_.steps[i], opened.error());
+                step.result = LoadResult::failed;
+                if (soft) {
+                    step.error = opened.error();
+                    continue;
+                }
+                fail(LoadStage::loading, step, opened.error());
                 ok = false;
                 break;
             }
-            dependency.file = std::move(*opened);
+            planned.file = std::move(*opened);
         }
-        ok = load(*dependency.file, outcome_.steps[i], dependency_options);
-    }
-    if (ok) {
-        ok = load(*target_, outcome_.steps.back(), request_.options);
+        // Forcing applies to every module; parameters are each one's own.
+        const LoadOptions options{step.parameters, request_.options.ignore_modversions,
+                                  request_.options.ignore_vermagic};
+        ok = load(*planned.file, step, options);
+        if (!ok && soft && outcome_.failure->stage == LoadStage::loading) {
+            step.error = outcome_.failure->error;  // optional: said, and the run goes on
+            outcome_.failure.reset();
+            ok = true;
+        }
     }
     if (!ok && outcome_.failure->stage != LoadStage::interrupted) {
         remove_again();

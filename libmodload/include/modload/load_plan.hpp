@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <modload/export.hpp>
+#include <modload/modprobe_config.hpp>
 #include <modload/module_file.hpp>
 #include <modload/removal.hpp>
 #include <modload/result.hpp>
@@ -78,6 +79,14 @@ MODLOAD_API Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesyst
 /// uid is `caller`, or nullopt when it may: "writable by others (mode 0777)", "owned by uid 1000".
 MODLOAD_API std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t caller);
 
+/// Why a module is in a load plan.
+enum class LoadRole {
+    dependency,    ///< the module (or a module it needs) uses its symbols: depends=, modules.dep
+    pre_softdep,   ///< a soft dependency to load before the module that names it
+    target,        ///< the module file asked for
+    post_softdep,  ///< a soft dependency to load after the module that names it
+};
+
 /// One dependency to load. A file found beside the module was opened and inspected to plan; a
 /// file from modules.dep is not opened to plan (depmod recorded its dependencies), and `file` is
 /// then empty until its turn (open_trusted()). Either way it is opened once, and that descriptor
@@ -87,6 +96,10 @@ struct MODLOAD_API LoadStep {
     std::filesystem::path path;
     ModuleSource source = ModuleSource::modules_dep;
     std::shared_ptr<ModuleFile> file;
+    LoadRole role = LoadRole::dependency;
+    /// The administrator's parameters for it (`options` lines, M.param= on the kernel command
+    /// line), as modprobe passes them; for the target, the caller adds its own after these.
+    std::string parameters;
 };
 
 /// The modules `module` depends on (depends=, transitively) that are neither loaded nor built in,
@@ -98,6 +111,52 @@ MODLOAD_API Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& mo
                                                             const Snapshot& loaded,
                                                             const BuiltinModules& builtin,
                                                             const ModuleLocator& locator);
+
+/// Something the configuration decided in a plan, for the caller to say.
+struct MODLOAD_API PlanNote {
+    enum class Kind {
+        softdep_not_found,    ///< a soft dependency found nowhere: skipped, as modprobe does
+        softdep_disabled,     ///< a soft dependency with an install command: skipped, never run
+        softdep_blacklisted,  ///< a blacklisted soft dependency: skipped
+        blacklisted,          ///< a blacklisted dependency: loaded all the same, as modprobe does
+        options,              ///< parameters from the configuration for a module of the plan
+    };
+    Kind kind = Kind::options;
+    std::string name;  ///< the module (for softdep_not_found, the name the softdep gives)
+    std::string of;    ///< for soft dependencies: the module that names it
+    ConfigOrigin origin;
+};
+
+/// A module of a plan that has an install command: a dependency-aware load never loads it, and
+/// never runs the command (the administrator disabled it, or does more than load it).
+struct MODLOAD_API DisabledModule {
+    std::string name;
+    ConfigCommand install;
+};
+
+/// A plan for loading a module file with what it needs: dependencies, soft dependencies, the
+/// administrator's parameters.
+struct MODLOAD_API LoadPlan {
+    /// In load order; the target's step is the one with role target (its `file` is empty: the
+    /// caller has it open).
+    std::vector<LoadStep> steps;
+    std::vector<PlanNote> notes;
+    /// Set when a dependency or the target has an install command: the plan stops there.
+    std::optional<DisabledModule> disabled;
+};
+
+/// Plans `module` (the file `path`) as modprobe would, for what is neither loaded nor built in:
+/// for each hard dependency, each after its own, its pre soft dependencies (each with what it
+/// needs), the module, its post soft dependencies; then the same for the target. Soft
+/// dependencies come from `config` (modprobe.d, modules.softdep) and from the target's own
+/// softdep= modinfo, and are looked up by module name, then by alias (the configuration's, then
+/// modules.alias); one found nowhere, disabled or blacklisted is skipped with a note. Parameters
+/// come from the configuration. Errors as plan_dependencies(); a soft dependency that cannot be
+/// read is skipped with a note instead.
+MODLOAD_API Result<LoadPlan> plan_load(const ModuleInfo& module, const std::filesystem::path& path,
+                                       const Snapshot& loaded, const BuiltinModules& builtin,
+                                       const ModuleLocator& locator, const ModprobeConfig& config,
+                                       const SystemRoot& root, const std::string& kernel_release);
 
 /// The names in depends= that are neither loaded nor built in: what a failed load may lack.
 MODLOAD_API std::vector<std::string> missing_dependencies(const ModuleInfo& module,

@@ -33,7 +33,7 @@ struct MODLOAD_API LoadRequest {
     std::shared_ptr<ModuleFile> opened;
     /// The file's parameters and forcing; forcing applies to its dependencies too.
     LoadOptions options;
-    /// Plan and load the file's missing dependencies first.
+    /// Plan and load the file's missing dependencies first, with the configuration.
     bool dependencies = false;
     /// The kernel release whose modules.dep and modules.builtin are read (uname -r).
     std::string kernel_release;
@@ -69,25 +69,34 @@ enum class LoadResult {
 struct MODLOAD_API LoadedStep {
     std::string name;
     std::string path;
-    bool dependency = true;  ///< false for the file itself (always the last step)
+    LoadRole role = LoadRole::dependency;
     ModuleSource source = ModuleSource::modules_dep;  ///< dependencies only
+    /// The parameters it was given: the configuration's, and for the target the request's
+    /// after them.
+    std::string parameters;
     LoadResult result = LoadResult::planned;
     Compression compression = Compression::none;  ///< the file's, as read
     std::optional<LoadMethod> method;             ///< when inserted
     /// Why a file the kernel could decompress was decompressed here: the number of units it
     /// holds (the kernel's decompressor reads only the first); 0 when that was not the reason.
     std::size_t units = 0;
+    /// Why a soft dependency was not loaded (its result is then failed; the run went on).
+    Error error;
+
+    bool dependency() const { return role != LoadRole::target; }
 };
 
 /// Where a load failed.
 enum class LoadStage {
-    opening,      ///< the file could not be opened or read
-    inspecting,   ///< the file is not a valid module (never reaches the kernel)
-    listing,      ///< /proc/modules could not be read, and `dependencies` needs it
-    builtin,      ///< modules.builtin could not be read, and `dependencies` needs it
-    planning,     ///< a dependency could not be found, trusted, read, or they form a cycle
-    loading,      ///< the kernel refused a step (or the inspection of one at its turn)
-    interrupted,  ///< the observer stopped the run before a load
+    opening,        ///< the file could not be opened or read
+    inspecting,     ///< the file is not a valid module (never reaches the kernel)
+    listing,        ///< /proc/modules could not be read, and `dependencies` needs it
+    builtin,        ///< modules.builtin could not be read, and `dependencies` needs it
+    configuration,  ///< the configuration (modprobe.d, modules.softdep, /proc/cmdline) unreadable
+    disabled,       ///< the target or a dependency has an install command (`disabled` names it)
+    planning,       ///< a dependency could not be found, trusted, read, or they form a cycle
+    loading,        ///< the kernel refused a step (or the inspection of one at its turn)
+    interrupted,    ///< the observer stopped the run before a load
 };
 
 struct MODLOAD_API LoadFailure {
@@ -117,6 +126,13 @@ struct MODLOAD_API LoadOutcome {
     std::vector<std::string> missing;
     /// /proc/modules lines the first read could not understand and left out.
     std::vector<SkippedLine> skipped;
+    /// What the configuration decided (soft dependencies skipped, blacklisted dependencies,
+    /// options applied), with `dependencies`.
+    std::vector<PlanNote> notes;
+    /// Configuration files not read because another user could have written them.
+    std::vector<ConfigRefusal> refused_configuration;
+    /// With stage disabled: the module and its install command.
+    std::optional<DisabledModule> disabled;
     std::optional<LoadFailure> failure;
     /// After a failure: what this call loaded and left loaded (kept, in use, or not removable),
     /// newest first. The modules it removed again are the steps marked removed_again.
@@ -125,7 +141,12 @@ struct MODLOAD_API LoadOutcome {
     bool ok() const { return !failure.has_value(); }
 };
 
-/// Loads `request.file` as insmod does, and with `dependencies` its missing dependencies first.
+/// Loads `request.file` as insmod does, and with `dependencies` as modprobe would load it: its
+/// missing dependencies first, soft dependencies around the modules that name them, the
+/// administrator's configuration applied (read_modprobe_config(); plan_load() says how). A module
+/// of the plan with an install command stops the call before anything is loaded (stage
+/// disabled), and the command is never run. A soft dependency that fails to load is noted in its
+/// step and the run goes on, as it is optional.
 /// - Without dependencies, /proc/modules and modules.builtin only name what a failed load lacks
 ///   (`missing`); an unreadable one costs that. With them, they decide what is loaded, so an
 ///   unreadable one fails the call (stage listing or builtin) before anything is loaded.
