@@ -7,6 +7,10 @@
 #
 # kmod 30's insmod has neither; modprobe, its nearest, works from modules.dep
 # only and is run on the same cases for the record.
+#
+# The administrator's configuration (modprobe.d, /proc/cmdline, softdeps) is
+# checked on the same chain, beside kmod's modprobe.
+# lab: cmdline nf_conntrack.hashsize=4096
 . /lab/scenarios/lib.sh
 
 KDIR=/lib/modules/$LAB_KVER
@@ -35,7 +39,7 @@ expect() {
 # lab's and of the iptable_nat chain).
 expect_loaded() {
 	_want=$(for _m in $2; do echo "$_m"; done | sort | tr '\n' ' ' | sed 's/ $//')
-	_got=$(loaded_modules | grep -E '^(lab_|iptable_nat|nf_|ip_tables|x_tables|libcrc32c)' | sort | tr '\n' ' ' | sed 's/ $//')
+	_got=$(loaded_modules | grep -E '^(lab_|iptable_nat|nf_|ip_tables|x_tables|libcrc32c|crc32c)' | sort | tr '\n' ' ' | sed 's/ $//')
 	if [ "$_got" = "$_want" ]; then
 		ok "$1: loaded: ${_got:-nothing}"
 	else
@@ -251,15 +255,19 @@ restore
 
 REL=${DIST#"$KDIR"/}
 DIST_DEPS=$(deps_of "$REL")
+run kmod modprobe -D iptable_nat
+KMOD_PLAN=$OUT_kmod
+diag "kmod 30: modprobe -D iptable_nat (exit $RC_kmod):" "$KMOD_PLAN"
+# modprobe's files: its dependencies from modules.dep and the soft
+# dependencies (libcrc32c's pre: crc32c, which modules.alias gives as
+# crc32c-intel), as relative paths, iptable_nat's own line left out.
+KMOD_FILES=$(printf '%s\n' "$KMOD_PLAN" | awk '$1 == "insmod" { print $2 }' | sed "s|^$KDIR/||" | grep -v "^$REL\$")
 run ours insmod -d -n "$DIST"
-check_dist_plan "insmod -d -n ${DIST##*/}" "$DIST_DEPS"
+check_dist_plan "insmod -d -n ${DIST##*/}, as modprobe -D with its soft dependencies" "$KMOD_FILES"
 expect_loaded "insmod -d -n ${DIST##*/} loads nothing" ""
 [ "${LAB_VERBOSE:-0}" = 1 ] || diag "ours:" "$OUT_ours"
-run kmod modprobe -D iptable_nat
-diag "kmod 30: modprobe -D iptable_nat (exit $RC_kmod), which adds libcrc32c's softdep (crc32c-intel):" "$OUT_kmod"
-
 names=iptable_nat
-for d in $DIST_DEPS; do names="$names $(module_of "$d")"; done
+for d in $KMOD_FILES; do names="$names $(module_of "$d")"; done
 run ours insmod -d "$DIST"
 expect "insmod -d ${DIST##*/} succeeds silently" 0 ""
 expect_loaded "insmod -d ${DIST##*/}" "$names"
@@ -267,14 +275,82 @@ run ours lsmod
 check "lsmod: iptable_nat loaded, unused" eval 'printf "%s\n" "$OUT_ours" | grep -Eq "^iptable_nat +[0-9]+  0$"'
 check "lsmod: nf_nat used by iptable_nat" eval 'printf "%s\n" "$OUT_ours" | grep -Eq "^nf_nat +[0-9]+  1 iptable_nat$"'
 
+check "the kernel command line's nf_conntrack.hashsize=4096 reached nf_conntrack" \
+	[ "$(param nf_conntrack hashsize)" = 4096 ]
+
 # Part of the chain already there (nf_conntrack and what it needs): only
 # the rest is planned.
 kunload iptable_nat nf_nat ip_tables x_tables
 run ours insmod -d -n "$DIST"
 rest=
-for d in $DIST_DEPS; do is_loaded "$(module_of "$d")" || rest="$rest $d"; done
+for d in $KMOD_FILES; do is_loaded "$(module_of "$d")" || rest="$rest $d"; done
 check_dist_plan "nf_conntrack already loaded: insmod -d -n ${DIST##*/}" "$rest"
 restore
+
+# --- the administrator's configuration ----------------------------------------------
+
+mkdir -p /etc/modprobe.d
+# The usual way to disable a module (hardening guides): an install command.
+printf '# hardening\ninstall nf_conntrack /bin/false\n' >/etc/modprobe.d/harden.conf
+run ours insmod -d "$DIST"
+check "install nf_conntrack /bin/false: insmod -d ${DIST##*/} exits 1 naming the file and line" \
+	eval '[ "$RC_ours" = 1 ] && has_line "$OUT_ours" "insmod: ERROR: could not insert module $DIST: nf_conntrack is disabled by /etc/modprobe.d/harden.conf:2: install nf_conntrack /bin/false"'
+diag "ours (exit $RC_ours): $OUT_ours"
+expect_loaded "install nf_conntrack /bin/false: nothing loaded" ""
+run ours insmod -d -n "$DIST"
+check "... and insmod -d -n says the same, printing no plan" eval '[ "$RC_ours" = 1 ] && ! printf "%s\n" "$OUT_ours" | grep -q "^/"'
+run kmod modprobe iptable_nat
+check "kmod's modprobe iptable_nat fails there too (exit $RC_kmod)" [ "$RC_kmod" != 0 ]
+diag "kmod: $OUT_kmod"
+restore
+run ours insmod "$(find "$KDIR/kernel" -name 'x_tables.ko*' | head -n 1)"
+check "plain insmod loads a file it is given whatever the configuration (x_tables)" [ "$RC_ours" = 0 ]
+restore
+
+# Options of the kernel command line go first, modprobe.d's after them, then
+# the command line's own: the kernel takes the last. (kmod reads
+# /proc/cmdline before its files; measured here with kmod 30's modprobe.)
+# expect_hashsize is rounded up to a page of buckets: 1000 reads back 1024,
+# the default (hashsize/256) 512.
+printf 'options nf_conntrack expect_hashsize=1000 hashsize=1024\n' >/etc/modprobe.d/harden.conf
+run ours insmod -d -v "$DIST"
+check "options nf_conntrack expect_hashsize=1000: applied to the dependency (1024)" \
+	eval '[ "$RC_ours" = 0 ] && [ "$(param nf_conntrack expect_hashsize)" = 1024 ]'
+check "hashsize=1024 in modprobe.d, 4096 on the kernel command line: 1024, as modprobe orders them" \
+	[ "$(param nf_conntrack hashsize)" = 1024 ]
+diag "ours (exit $RC_ours): $OUT_ours" "expect_hashsize $(param nf_conntrack expect_hashsize), hashsize $(param nf_conntrack hashsize)"
+check "-v names the options line" \
+	has_line "$OUT_ours" "insmod: INFO: options for nf_conntrack from /etc/modprobe.d/harden.conf:1: options nf_conntrack expect_hashsize=1000 hashsize=1024"
+restore
+run kmod modprobe iptable_nat
+check "kmod's modprobe gives the same: expect_hashsize 1024, hashsize 1024" \
+	eval '[ "$(param nf_conntrack expect_hashsize)" = 1024 ] && [ "$(param nf_conntrack hashsize)" = 1024 ]'
+diag "kmod (exit $RC_kmod): $OUT_kmod" "expect_hashsize $(param nf_conntrack expect_hashsize), hashsize $(param nf_conntrack hashsize)"
+restore
+
+# A configuration file another user could have written is not read.
+printf 'install nf_conntrack /bin/false\n' >/etc/modprobe.d/harden.conf
+chmod 0666 /etc/modprobe.d/harden.conf
+run ours insmod -d "$DIST"
+check "a world-writable harden.conf is ignored and said: the chain loads" \
+	eval '[ "$RC_ours" = 0 ] && printf "%s\n" "$OUT_ours" | grep -q "^insmod: ignored /etc/modprobe.d/harden.conf: writable by others"'
+diag "ours (exit $RC_ours): $OUT_ours"
+restore
+rm -f /etc/modprobe.d/harden.conf
+
+# A soft dependency in modprobe.d, by alias, around a dependency.
+printf 'softdep nf_nat pre: dummy post: crc32c\n' >/etc/modprobe.d/soft.conf
+run ours insmod -d -n "$DIST"
+order=$(printf '%s\n' "$OUT_ours" | sed 's|.*/||; s|\.ko.*||' | tr '\n' ' ')
+check "softdep nf_nat pre: dummy: dummy.ko planned before nf_nat.ko" \
+	eval 'case "$order" in *"dummy "*"nf_nat "*) true ;; *) false ;; esac'
+diag "ours: $order"
+run kmod modprobe -D iptable_nat
+diag "kmod 30: modprobe -D iptable_nat:" "$OUT_kmod"
+run ours insmod -d "$DIST"
+check "softdep: insmod -d loads dummy too" eval '[ "$RC_ours" = 0 ] && is_loaded dummy'
+restore
+rm -f /etc/modprobe.d/soft.conf
 
 # --- test modules listed in modules.dep (installed, as modules_install does) ------
 
