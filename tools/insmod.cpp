@@ -22,33 +22,72 @@ namespace modload::tools {
 
 namespace {
 
-std::string_view method_name(LoadMethod method) {
-    switch (method) {
-        case LoadMethod::finit_compressed:
-            return "finit_module, decompressed by the kernel";
-        case LoadMethod::init:
-            return "init_module, decompressed here";
-        case LoadMethod::init_without_finit:
-            return "init_module, as finit_module is not available (ENOSYS)";
-        case LoadMethod::finit:
-            break;
+std::string_view unit_name(Compression compression) {
+    switch (compression) {
+        case Compression::gzip:
+            return "members";
+        case Compression::zstd:
+            return "frames";
+        default:
+            return "streams";
     }
-    return "finit_module";
 }
 
-// Why a file the kernel could decompress was decompressed here: it holds several units, and
-// the kernel reads only the first (choose_load_method()).
-std::string several_units(const ModuleFile& file) {
-    auto units = count_units(file.compression(), file.contents(), OpenOptions{}.max_image_size);
-    if (!units || *units < 2) {
-        return {};
+// "finit_module", or "init_module, decompressed here: its xz check is CRC64, which ...".
+std::string load_choice_text(const LoadChoice& choice, Compression compression) {
+    const std::string format(compression_name(compression));
+    std::string why;
+    switch (choice.reason) {
+        case LoadReason::none:
+            break;
+        case LoadReason::not_a_file:
+            why = "finit_module reads only a regular file";
+            break;
+        case LoadReason::kernel_lacks_compression:
+            why = "the kernel decompresses no module itself";
+            break;
+        case LoadReason::kernel_other_compression:
+            why = "the kernel decompresses only " + choice.detail + " itself";
+            break;
+        case LoadReason::several_units:
+            why = "it holds " + std::to_string(choice.count) + " " + format + " " +
+                  std::string(unit_name(compression)) + " and the kernel reads only the first";
+            break;
+        case LoadReason::xz_check:
+            why = "its xz check is " + choice.detail + ", which the kernel's decoder does not take";
+            break;
+        case LoadReason::xz_filter:
+            why = "its xz filter " + choice.detail + " is one the kernel's decoder does not take";
+            break;
+        case LoadReason::gzip_header:
+            why = "its gzip header has " + choice.detail +
+                  ", which the kernel's reader does not skip";
+            break;
+        case LoadReason::zstd_window:
+            why = "its zstd window is " + std::to_string(choice.count >> 20) +
+                  " MiB, more than the kernel's decoder takes";
+            break;
+        case LoadReason::kernel_refused:
+            why = "the kernel could not decompress it (finit_module answered EINVAL)";
+            break;
     }
-    const char* unit = file.compression() == Compression::gzip   ? "members"
-                       : file.compression() == Compression::zstd ? "frames"
-                                                                 : "streams";
-    return ": it holds " + std::to_string(*units) + " " +
-           std::string(compression_name(file.compression())) + " " + unit +
-           " and the kernel reads only the first";
+    std::string how;
+    switch (choice.method) {
+        case LoadMethod::finit:
+            how = "finit_module";
+            break;
+        case LoadMethod::finit_compressed:
+            how = "finit_module, decompressed by the kernel";
+            break;
+        case LoadMethod::init:
+            how =
+                compression == Compression::none ? "init_module" : "init_module, decompressed here";
+            break;
+        case LoadMethod::init_without_finit:
+            how = "init_module, as finit_module is not available (ENOSYS)";
+            break;
+    }
+    return why.empty() ? how : how + ": " + why;
 }
 
 Result<ModuleFile> open_module(ToolContext& ctx, const std::string& path) {
@@ -71,13 +110,13 @@ struct Options {
 };
 
 class Inserter {
-public:
+  public:
     Inserter(ToolContext& ctx, Reporter& report, const Options& options)
         : ctx_(ctx), report_(report), options_(options) {}
 
     int run();
 
-private:
+  private:
     Result<std::vector<LoadStep>> plan_dependencies_of(const ModuleInfo& info);
     enum class Loaded { inserted, by_someone_else, failed };
     // Loads one file; on failure says so in kmod's words, then what the kernel logged about it.
@@ -117,13 +156,10 @@ Inserter::Loaded Inserter::load(ModuleFile& file, const std::string& shown_as,
         report_.error("interrupted before loading " + shown_as);
         return Loaded::failed;
     }
-    auto loaded = load_module(ctx_.kernel, file, options, kernel_decompresses_);
+    auto loaded = load_module_explained(ctx_.kernel, file, options, kernel_decompresses_);
     if (loaded) {
-        std::string how(method_name(*loaded));
-        if (*loaded == LoadMethod::init && kernel_decompresses_ == file.compression()) {
-            how += several_units(file);
-        }
-        report_.info("inserted " + (*file.info())->name + " via " + how);
+        report_.info("inserted " + (*file.info())->name + " via " +
+                     load_choice_text(*loaded, file.compression()));
         return Loaded::inserted;
     }
     if (dependency && loaded.error().code == EEXIST) {
@@ -181,9 +217,9 @@ int Inserter::run() {
     // A file that is not a module never reaches the kernel.
     auto info = module->info();
     if (!info) {
-        report_.error(with_detail("could not insert module " + options_.file + ": " +
-                                      load_error_text(info.error().code),
-                                  info.error()));
+        report_.error(with_detail(
+            "could not insert module " + options_.file + ": " + load_error_text(info.error().code),
+            info.error()));
         return 1;
     }
     // Without --deps these only name what a refusal lacks: an unreadable one costs a hint. With
