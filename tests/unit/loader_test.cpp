@@ -529,7 +529,8 @@ TEST_CASE("a file the kernel's decompressor cannot take whole is decompressed he
 
 TEST_CASE("a CRC64 xz module loads on a kernel whose decoder refuses CRC64", "[loader][model]") {
     const ScratchDir dir;
-    modload::testing::ModelKernel kernel(dir.path());
+    // fixture_plain's dependencies count as built in.
+    modload::testing::ModelKernel kernel(dir.path(), {"fixture_provider", "crc_itu_t"});
     auto file = open_fixture("fixture_plain-crc64.ko.xz");
     // Handed over whole, as kmod's insmod does, the model kernel refuses it as 6.12 does...
     CHECK(kernel.finit_module(file.fd(), "", kInitCompressedFile).error().code == EINVAL);
@@ -588,10 +589,9 @@ TEST_CASE(
         const auto run = modload::testing::run_tool("insmod", kernel, fixture_root("xz_kernel"),
                                                     {"-v", fixture_module("fixture_plain.ko.xz")});
         CHECK(run.status == 0);
-        CHECK(run.err ==
-              "insmod: INFO: inserted fixture_plain via init_module, decompressed "
-              "here: the kernel could not decompress it (finit_module answered "
-              "EINVAL)\n");
+        CHECK(run.err.find("insmod: INFO: inserted fixture_plain via init_module, decompressed "
+                           "here: the kernel could not decompress it (finit_module answered "
+                           "EINVAL)\n") != std::string::npos);
     }
 }
 
@@ -611,10 +611,9 @@ TEST_CASE("insmod -v says why a compressed file was decompressed here", "[loader
         const auto run =
             modload::testing::run_tool("insmod", kernel, fixture_root(root), {"-v", path});
         CHECK(run.status == 0);
-        CHECK(run.err ==
-              "insmod: INFO: inserted fixture_plain via init_module, decompressed "
-              "here: " +
-                  std::string(why) + "\n");
+        CHECK(run.err.find("insmod: INFO: inserted fixture_plain via init_module, decompressed "
+                           "here: " +
+                           std::string(why) + "\n") != std::string::npos);
     }
 }
 

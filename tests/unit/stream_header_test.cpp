@@ -83,7 +83,8 @@ TEST_CASE("a zstd window past 2 GiB is the kernel's limit", "[compression]") {
     for (const auto& [descriptor, window, over] :
          {std::tuple{0xa8U, std::uint64_t{1} << 31, false},  // zstd --long=31 from a pipe
           std::tuple{0xa9U, (std::uint64_t{1} << 31) + (std::uint64_t{1} << 28), true},
-          std::tuple{0xf8U, std::uint64_t{1} << 41, true}, std::tuple{0x00U, 1024, false}}) {
+          std::tuple{0xf8U, std::uint64_t{1} << 41, true},
+          std::tuple{0x00U, std::uint64_t{1024}, false}}) {
         INFO("window " << window);
         const Bytes frame = bytes_of({0x28, 0xb5, 0x2f, 0xfd, 0x00, descriptor, 0, 0});
         const LoadChoice limit = kernel_decompressor_limit(Compression::zstd, frame);
@@ -97,9 +98,12 @@ TEST_CASE("a zstd window past 2 GiB is the kernel's limit", "[compression]") {
 
 TEST_CASE("a header too short to read leaves the file to fail as it decompresses",
           "[compression]") {
-    for (const Compression c : {Compression::xz, Compression::gzip, Compression::zstd}) {
+    for (const auto& [c, fixture] : {std::pair{Compression::xz, "fixture_plain-crc64.ko.xz"},
+                                     std::pair{Compression::gzip, "fixture_plain.ko.gz"},
+                                     std::pair{Compression::zstd, "fixture_plain.ko.zst"}}) {
+        const Bytes data = read_bytes(fixture_module(fixture));
         for (std::size_t n = 0; n < 14; ++n) {
-            const Bytes data = read_bytes(fixture_module("fixture_plain-crc64.ko.xz"));
+            INFO(fixture << " cut to " << n << " bytes");
             const Bytes head(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
             const LoadChoice limit = kernel_decompressor_limit(c, head);
             // Only the xz check can be read from so little, once the Stream Header is whole.
