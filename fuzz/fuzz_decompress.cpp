@@ -8,6 +8,7 @@
 #include <modload/compression.hpp>
 
 #include "check.hpp"
+#include "stream_header.hpp"
 
 using modload::fuzz::require;
 
@@ -25,8 +26,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(modload::compression_from_name(modload::compression_name(detected)) == detected,
             "a compression's name names it");
 
+    // A format modules are not read as is never one they are read as.
+    require(
+        modload::unsupported_compression(input).empty() || detected == modload::Compression::none,
+        "a file holds one format");
+
     for (const modload::Compression c :
          {modload::Compression::zstd, modload::Compression::xz, modload::Compression::gzip}) {
+        // The header reader reads any bytes as any format, and says only what it found.
+        const modload::LoadChoice limit = modload::detail::kernel_decompressor_limit(c, input);
+        require(limit.reason == modload::LoadReason::none ||
+                    (limit.method == modload::LoadMethod::init &&
+                     (limit.reason == modload::LoadReason::xz_check ||
+                      limit.reason == modload::LoadReason::xz_filter ||
+                      limit.reason == modload::LoadReason::gzip_header ||
+                      limit.reason == modload::LoadReason::zstd_window)),
+                "the header reader gives a header's reason");
         auto out = modload::decompress(c, input, kMaxOutput);
         if (!out) {
             const int code = out.error().code;

@@ -19,32 +19,72 @@ namespace modload::tools {
 
 namespace {
 
-std::string_view method_name(LoadMethod method) {
-    switch (method) {
-        case LoadMethod::finit_compressed:
-            return "finit_module, decompressed by the kernel";
-        case LoadMethod::init:
-            return "init_module, decompressed here";
-        case LoadMethod::init_without_finit:
-            return "init_module, as finit_module is not available (ENOSYS)";
-        case LoadMethod::finit:
-            break;
+std::string_view unit_name(Compression compression) {
+    switch (compression) {
+        case Compression::gzip:
+            return "members";
+        case Compression::zstd:
+            return "frames";
+        default:
+            return "streams";
     }
-    return "finit_module";
 }
 
-// Why a file the kernel could decompress was decompressed here: it holds several units, and
-// the kernel reads only the first (choose_load_method()).
-std::string several_units(const LoadedStep& step) {
-    if (step.units < 2) {
-        return {};
+// "finit_module", or "init_module, decompressed here: its xz check is CRC64, which ...".
+std::string load_choice_text(const LoadChoice& choice, Compression compression) {
+    const std::string format(compression_name(compression));
+    std::string why;
+    switch (choice.reason) {
+        case LoadReason::none:
+            break;
+        case LoadReason::not_a_file:
+            why = "finit_module reads only a regular file";
+            break;
+        case LoadReason::kernel_lacks_compression:
+            why = "the kernel decompresses no module itself";
+            break;
+        case LoadReason::kernel_other_compression:
+            why = "the kernel decompresses only " + choice.detail + " itself";
+            break;
+        case LoadReason::several_units:
+            why = "it holds " + std::to_string(choice.count) + " " + format + " " +
+                  std::string(unit_name(compression)) + " and the kernel reads only the first";
+            break;
+        case LoadReason::xz_check:
+            why = "its xz check is " + choice.detail + ", which the kernel's decoder does not take";
+            break;
+        case LoadReason::xz_filter:
+            why = "its xz filter " + choice.detail + " is one the kernel's decoder does not take";
+            break;
+        case LoadReason::gzip_header:
+            why = "its gzip header has " + choice.detail +
+                  ", which the kernel's reader does not skip";
+            break;
+        case LoadReason::zstd_window:
+            why = "its zstd window is " + std::to_string(choice.count >> 20) +
+                  " MiB, more than the kernel's decoder takes";
+            break;
+        case LoadReason::kernel_refused:
+            why = "the kernel could not decompress it (finit_module answered EINVAL)";
+            break;
     }
-    const char* unit = step.compression == Compression::gzip   ? "members"
-                       : step.compression == Compression::zstd ? "frames"
-                                                               : "streams";
-    return ": it holds " + std::to_string(step.units) + " " +
-           std::string(compression_name(step.compression)) + " " + unit +
-           " and the kernel reads only the first";
+    std::string how;
+    switch (choice.method) {
+        case LoadMethod::finit:
+            how = "finit_module";
+            break;
+        case LoadMethod::finit_compressed:
+            how = "finit_module, decompressed by the kernel";
+            break;
+        case LoadMethod::init:
+            how =
+                compression == Compression::none ? "init_module" : "init_module, decompressed here";
+            break;
+        case LoadMethod::init_without_finit:
+            how = "init_module, as finit_module is not available (ENOSYS)";
+            break;
+    }
+    return why.empty() ? how : how + ": " + why;
 }
 
 Result<std::shared_ptr<ModuleFile>> open_standard_input(ToolContext& ctx, const std::string& name) {
@@ -305,14 +345,14 @@ void Inserter::say_progress(const LoadOutcome& outcome) {
                                          load_error_text(step.error.code),
                                      step.error) +
                          "; left out");
-        } else if (step.method) {
+        } else if (step.choice) {
             report_.info("inserted " + step.name + " via " +
-                         std::string(method_name(*step.method)) + several_units(step));
+                         load_choice_text(*step.choice, step.compression));
         }
     }
     if (!options_.request.dependencies) {
         for (const std::string& name : outcome.missing) {
-            report_.info(outcome.steps.back().name + " depends on " + name +
+            report_.info(outcome.steps.front().name + " depends on " + name +
                          ", which is not loaded");
         }
     }

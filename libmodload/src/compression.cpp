@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -414,6 +416,63 @@ Compression detect_compression(std::span<const std::byte> data) {
         }
     }
     return Compression::none;
+}
+
+namespace {
+
+bool starts_with(std::span<const std::byte> data, std::initializer_list<unsigned char> bytes) {
+    return data.size() >= bytes.size() &&
+           std::equal(bytes.begin(), bytes.end(), data.begin(),
+                      [](unsigned char b, std::byte d) { return std::byte{b} == d; });
+}
+
+// The header of xz --format=lzma (LZMA_Alone): a properties byte (lc + lp * 9 + pb * 45, below
+// 225), a dictionary size that xz and LZMA SDK write as 2^n or 2^n + 2^(n-1), and the
+// uncompressed size, or all ones when unknown. No magic: all three must hold.
+bool is_lzma_alone(std::span<const std::byte> data) {
+    if (data.size() < 13 || std::to_integer<unsigned>(data[0]) >= 225) {
+        return false;
+    }
+    std::uint32_t dictionary = 0;
+    std::uint64_t size = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+        dictionary |= std::uint32_t{std::to_integer<std::uint8_t>(data[1 + i])} << (8 * i);
+    }
+    for (std::size_t i = 0; i < 8; ++i) {
+        size |= std::uint64_t{std::to_integer<std::uint8_t>(data[5 + i])} << (8 * i);
+    }
+    // 2^n, or two adjacent bits: 2^n + 2^(n-1).
+    const bool usual_dictionary =
+        dictionary >= 4096 &&
+        (std::has_single_bit(dictionary) ||
+         (std::popcount(dictionary) == 2 && (dictionary & (dictionary >> 1)) != 0));
+    return usual_dictionary && (size == UINT64_MAX || size < (std::uint64_t{1} << 40));
+}
+
+}  // namespace
+
+std::string_view unsupported_compression(std::span<const std::byte> data) {
+    if (starts_with(data, {0x7f, 'E', 'L', 'F'})) {
+        return {};
+    }
+    if (starts_with(data, {'B', 'Z', 'h'}) && data.size() > 3 &&
+        std::to_integer<unsigned>(data[3]) >= '1' && std::to_integer<unsigned>(data[3]) <= '9') {
+        return "bzip2";
+    }
+    if (starts_with(data, {0x04, 0x22, 0x4d, 0x18}) ||
+        starts_with(data, {0x02, 0x21, 0x4c, 0x18})) {
+        return "lz4";
+    }
+    if (starts_with(data, {'L', 'Z', 'I', 'P'})) {
+        return "lzip";
+    }
+    if (starts_with(data, {0x89, 'L', 'Z', 'O', 0x00, 0x0d, 0x0a, 0x1a, 0x0a})) {
+        return "lzop";
+    }
+    if (is_lzma_alone(data)) {
+        return "lzma";
+    }
+    return {};
 }
 
 namespace {

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "file_io.hpp"
+#include "stream_header.hpp"
 
 namespace modload {
 
@@ -12,7 +13,9 @@ namespace {
 
 // The kernel's isspace() (lib/ctype.c), which parse_args() splits at: the C white space and
 // 0xA0, Latin-1's no-break space, which is also the last byte of UTF-8 "à".
-bool kernel_isspace(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r') || c == 0xa0; }
+bool kernel_isspace(unsigned char c) {
+    return c == ' ' || (c >= '\t' && c <= '\r') || c == 0xa0;
+}
 
 bool has_space(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](unsigned char c) { return kernel_isspace(c); });
@@ -56,43 +59,78 @@ std::optional<Compression> kernel_decompression(const SystemRoot& root) {
     return compression;
 }
 
-LoadMethod choose_load_method(const ModuleFile& file,
-                              std::optional<Compression> kernel_decompresses) {
+LoadChoice choose_load(const ModuleFile& file, std::optional<Compression> kernel_decompresses) {
+    LoadChoice choice;
     if (!file.is_regular_file()) {
-        return LoadMethod::init;
+        choice.method = LoadMethod::init;
+        choice.reason = LoadReason::not_a_file;
+        return choice;
     }
     if (file.compression() == Compression::none) {
-        return LoadMethod::finit;
+        return choice;
     }
-    if (kernel_decompresses != file.compression()) {
-        return LoadMethod::init;
+    choice.method = LoadMethod::init;
+    if (!kernel_decompresses) {
+        choice.reason = LoadReason::kernel_lacks_compression;
+        return choice;
+    }
+    if (*kernel_decompresses != file.compression()) {
+        choice.reason = LoadReason::kernel_other_compression;
+        choice.detail = std::string(compression_name(*kernel_decompresses));
+        return choice;
+    }
+    if (LoadChoice limit = detail::kernel_decompressor_limit(file.compression(), file.contents());
+        limit.reason != LoadReason::none) {
+        return limit;
     }
     // The kernel reads one gzip member, zstd frame or xz stream and ignores the rest: a file of
     // several (`cat a.gz b.gz`) goes in as the bytes decompressed here, all of them, which is
     // what was inspected. A file that does not decompress goes that way too, to fail here.
     auto units = count_units(file.compression(), file.contents(), OpenOptions{}.max_image_size);
-    return units && *units == 1 ? LoadMethod::finit_compressed : LoadMethod::init;
+    if (!units) {
+        return choice;
+    }
+    if (*units > 1) {
+        choice.reason = LoadReason::several_units;
+        choice.count = *units;
+        return choice;
+    }
+    choice.method = LoadMethod::finit_compressed;
+    return choice;
 }
 
-Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptions& options,
-                               std::optional<Compression> kernel_decompresses) {
+LoadMethod choose_load_method(const ModuleFile& file,
+                              std::optional<Compression> kernel_decompresses) {
+    return choose_load(file, kernel_decompresses).method;
+}
+
+Result<LoadChoice> load_module_explained(Kernel& kernel, ModuleFile& file,
+                                         const LoadOptions& options,
+                                         std::optional<Compression> kernel_decompresses) {
     auto info = file.info();
     if (!info) {
         return info.error();
     }
-    LoadMethod method = choose_load_method(file, kernel_decompresses);
-    if (method != LoadMethod::init) {
-        unsigned flags = method == LoadMethod::finit_compressed ? kInitCompressedFile : 0;
+    LoadChoice choice = choose_load(file, kernel_decompresses);
+    if (choice.method != LoadMethod::init) {
+        unsigned flags = choice.method == LoadMethod::finit_compressed ? kInitCompressedFile : 0;
         flags |= options.ignore_modversions ? kInitIgnoreModversions : 0;
         flags |= options.ignore_vermagic ? kInitIgnoreVermagic : 0;
         auto r = kernel.finit_module(file.fd(), options.parameters, flags);
         if (r) {
-            return method;
+            return choice;
         }
-        if (r.error().code != ENOSYS) {
+        // module_decompress() answers EINVAL for whatever its decompressor refuses (a check, a
+        // filter or a dictionary this kernel's lib/xz was built without): the bytes decompressed
+        // here, already inspected, go instead.
+        if (choice.method == LoadMethod::finit_compressed && r.error().code == EINVAL) {
+            choice.method = LoadMethod::init;
+            choice.reason = LoadReason::kernel_refused;
+        } else if (r.error().code == ENOSYS) {
+            choice.method = LoadMethod::init_without_finit;
+        } else {
             return r.error();
         }
-        method = LoadMethod::init_without_finit;
     }
     if (!options.ignore_modversions && !options.ignore_vermagic) {
         auto image = file.image();
@@ -102,7 +140,7 @@ Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptio
         if (auto r = kernel.init_module(*image, options.parameters); !r) {
             return r.error();
         }
-        return method;
+        return choice;
     }
     // init_module has no flags: force by rewriting a private copy of the image.
     auto copy = file.image_copy();
@@ -122,7 +160,16 @@ Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptio
     if (auto r = kernel.init_module(*copy, options.parameters); !r) {
         return r.error();
     }
-    return method;
+    return choice;
+}
+
+Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptions& options,
+                               std::optional<Compression> kernel_decompresses) {
+    auto choice = load_module_explained(kernel, file, options, kernel_decompresses);
+    if (!choice) {
+        return choice.error();
+    }
+    return choice->method;
 }
 
 }  // namespace modload

@@ -140,17 +140,10 @@ bool Loader::load(ModuleFile& file, LoadedStep& step, const LoadOptions& options
         return false;
     }
     step.compression = file.compression();
-    auto method = load_module(kernel_, file, options, kernel_decompresses_);
+    auto method = load_module_explained(kernel_, file, options, kernel_decompresses_);
     if (method) {
         step.result = LoadResult::inserted;
-        step.method = *method;
-        // A file the kernel could have decompressed went in decompressed here: say how many
-        // units it holds, the reason choose_load_method() gives.
-        if (*method == LoadMethod::init && kernel_decompresses_ == file.compression()) {
-            auto units =
-                count_units(file.compression(), file.contents(), OpenOptions{}.max_image_size);
-            step.units = units && *units > 1 ? *units : 0;
-        }
+        step.choice = std::move(*method);
         return true;
     }
     if (step.dependency() && method.error().code == EEXIST) {

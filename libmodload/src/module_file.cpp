@@ -1,6 +1,9 @@
 #include <modload/module_file.hpp>
 
 #include <cerrno>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -43,8 +46,8 @@ Result<void> ModuleFile::read_all() {
     }
     regular_file_ = S_ISREG(st.st_mode);
     if (regular_file_ && static_cast<std::uint64_t>(st.st_size) > options_.max_image_size) {
-        return make_error(EFBIG, "larger than " + std::to_string(options_.max_image_size >> 20) +
-                                     " MiB");
+        return make_error(EFBIG,
+                          "larger than " + std::to_string(options_.max_image_size >> 20) + " MiB");
     }
     if (regular_file_) {
         contents_.reserve(static_cast<std::size_t>(st.st_size));
@@ -62,8 +65,34 @@ Result<void> ModuleFile::read_all() {
     return {};
 }
 
+namespace {
+
+// The compression a module file's name claims, as distributions name them (m.ko.xz).
+std::optional<Compression> named_compression(std::string_view name) {
+    for (const auto& [suffix, compression] :
+         {std::pair{".zst", Compression::zstd}, std::pair{".xz", Compression::xz},
+          std::pair{".gz", Compression::gzip}}) {
+        if (name.ends_with(suffix)) {
+            return compression;
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 Result<std::span<const std::byte>> ModuleFile::image() {
     if (compression_ == Compression::none) {
+        // Said here, before the ELF reader calls it "not an ELF file", which names nothing.
+        if (const std::string_view format = unsupported_compression(contents_); !format.empty()) {
+            const std::optional<Compression> named = named_compression(display_name_);
+            return make_error(
+                ENOEXEC,
+                "holds " + std::string(format) + " data" +
+                    (named ? ", not " + std::string(compression_name(*named)) + " as its name says"
+                           : std::string()) +
+                    "; modules are read as zstd, xz or gzip");
+        }
         return std::span<const std::byte>(contents_);
     }
     if (!decompressed_ready_) {

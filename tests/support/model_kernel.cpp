@@ -600,6 +600,18 @@ Result<void> ModelKernel::finit_module(int fd, const std::string& parameters, un
     if (file->compression() != Compression::none && (flags & kInitCompressedFile) == 0) {
         return answer(ModelCall{now_, "finit_module", "", flags, ENOEXEC, {}, 0});
     }
+    // module_decompress() answers EINVAL for what its decompressor refuses; modelled from the
+    // bytes as the kernel reads them, not with the library's own reader: lib/xz takes the checks
+    // none and CRC32 only (Stream Flags' second byte), and the gzip header reader skips FNAME but
+    // not FEXTRA, FCOMMENT or FHCRC.
+    const std::span<const std::byte> bytes = file->contents();
+    if ((flags & kInitCompressedFile) != 0 &&
+        ((file->compression() == Compression::xz && bytes.size() > 7 &&
+          (std::to_integer<unsigned>(bytes[7]) & 0x0fU) > 1) ||
+         (file->compression() == Compression::gzip && bytes.size() > 3 &&
+          (std::to_integer<unsigned>(bytes[3]) & 0x16U) != 0))) {
+        return answer(ModelCall{now_, "finit_module", "", flags, EINVAL, {}, 0});
+    }
     auto image = file->image();
     if (!image) {
         return answer(ModelCall{now_, "finit_module", "", flags, ENOEXEC, {}, 0});

@@ -231,9 +231,10 @@ TEST_CASE("data compressed here comes back byte for byte", "[compression]") {
     }
 }
 
-TEST_CASE("concatenated gzip members, zstd frames and xz streams decompress to their "
-          "concatenation, as `cat a b` and `gzip -dc` make and read them",
-          "[compression]") {
+TEST_CASE(
+    "concatenated gzip members, zstd frames and xz streams decompress to their "
+    "concatenation, as `cat a b` and `gzip -dc` make and read them",
+    "[compression]") {
     const Bytes first = sample_payload(5000, 1);
     const Bytes second = sample_payload(7000, 2);
     Bytes both = first;
@@ -405,9 +406,9 @@ TEST_CASE("bytes after the last member, frame or stream are refused alike in eve
         packed.insert(packed.end(), trailer.begin(), trailer.end());
         auto out = decompress(format, packed, kMiB);
         check_corrupt(out, format);
-        CHECK(out.error().detail == "corrupt " + name_of(format) + " data: " +
-                                        std::to_string(trailer.size()) + " bytes after the last " +
-                                        unit);
+        CHECK(out.error().detail == "corrupt " + name_of(format) +
+                                        " data: " + std::to_string(trailer.size()) +
+                                        " bytes after the last " + unit);
     }
 }
 
@@ -562,4 +563,39 @@ TEST_CASE("the largest cap there is works as no cap", "[compression]") {
     auto plain = decompress(Compression::none, payload, SIZE_MAX);
     REQUIRE(plain);
     CHECK(same_bytes(*plain, payload));
+}
+
+TEST_CASE("data in a format modules are not read as is named by its magic", "[compression]") {
+    const Bytes junk = bytes_of("0123456789abcdef0123456789abcdef");
+    const auto with = [&](std::initializer_list<unsigned char> head) {
+        Bytes data = bytes_of(head);
+        data.insert(data.end(), junk.begin(), junk.end());
+        return data;
+    };
+    CHECK(unsupported_compression(with({'B', 'Z', 'h', '9'})) == "bzip2");
+    CHECK(unsupported_compression(with({0x04, 0x22, 0x4d, 0x18})) == "lz4");  // frame
+    CHECK(unsupported_compression(with({0x02, 0x21, 0x4c, 0x18})) == "lz4");  // legacy
+    CHECK(unsupported_compression(with({'L', 'Z', 'I', 'P', 0x01})) == "lzip");
+    CHECK(unsupported_compression(with({0x89, 'L', 'Z', 'O', 0x00, 0x0d, 0x0a, 0x1a, 0x0a})) ==
+          "lzop");
+    // xz --format=lzma: properties 0x5d, an 8 MiB dictionary, the size unknown.
+    CHECK(unsupported_compression(with({0x5d, 0x00, 0x00, 0x80, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                        0xff, 0xff, 0xff})) == "lzma");
+    // 3 MiB (2^21 + 2^20) and a known size are lzma too; 5 MiB is no dictionary xz writes.
+    CHECK(unsupported_compression(
+              with({0x5d, 0x00, 0x00, 0x30, 0x00, 0x10, 0x27, 0, 0, 0, 0, 0, 0})) == "lzma");
+    CHECK(unsupported_compression(with({0x5d, 0x00, 0x00, 0x50, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                        0xff, 0xff, 0xff})) == "");
+
+    // What modules are read as, and what is no compression at all, is not named.
+    CHECK(unsupported_compression(with({'B', 'Z', 'h', 'x'})) == "");
+    CHECK(unsupported_compression(bytes_of("this is not an ELF file\n")) == "");
+    CHECK(unsupported_compression({}) == "");
+    for (const char* name : {"fixture_plain.ko", "fixture_plain.ko.zst", "fixture_plain.ko.xz",
+                             "fixture_plain.ko.gz", "fixture_be64.ko", "fixture_signed.ko"}) {
+        INFO(name);
+        CHECK(unsupported_compression(read_bytes(fixture_module(name))) == "");
+    }
+    CHECK(unsupported_compression(read_bytes(fixture_module("fixture_plain-lzma.ko.xz"))) ==
+          "lzma");
 }

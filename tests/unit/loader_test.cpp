@@ -1,7 +1,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <modload/loader.hpp>
 
 #include "fixtures.hpp"
+#include "model_kernel.hpp"
 
 using namespace modload;
 using modload::testing::FakeKernel;
@@ -200,9 +203,9 @@ TEST_CASE("insmod -v says why a file the kernel could decompress was decompresse
           "[loader]") {
     const ScratchDir dir;
     FakeKernel kernel;
-    const auto run = modload::testing::run_tool(
-        "insmod", kernel, fixture_root("xz_kernel"),
-        {"-v", doubled_fixture(dir, "fixture_plain.ko.xz").string()});
+    const auto run =
+        modload::testing::run_tool("insmod", kernel, fixture_root("xz_kernel"),
+                                   {"-v", doubled_fixture(dir, "fixture_plain.ko.xz").string()});
     CHECK(run.status == 0);
     CHECK(run.err.find("insmod: INFO: inserted fixture_plain via init_module, decompressed here: "
                        "it holds 2 xz streams and the kernel reads only the first\n") !=
@@ -414,8 +417,7 @@ TEST_CASE("the kernel's refusals come back with its errno", "[loader]") {
     }
 }
 
-TEST_CASE("finit_module answering ENOSYS sends the bytes already read to init_module",
-          "[loader]") {
+TEST_CASE("finit_module answering ENOSYS sends the bytes already read to init_module", "[loader]") {
     const Bytes plain = read_bytes(fixture_module("fixture_plain.ko"));
     for (const auto& [name, decompresses] :
          {std::pair{"fixture_plain.ko", std::optional<Compression>()},
@@ -437,10 +439,217 @@ TEST_CASE("finit_module answering ENOSYS sends the bytes already read to init_mo
 TEST_CASE("insmod -v says when it fell back to init_module", "[loader]") {
     FakeKernel kernel;
     kernel.fail_next("finit_module", ENOSYS);
-    const auto run = modload::testing::run_tool(
-        "insmod", kernel, modload::testing::fixture_root("basic"),
-        {"-v", fixture_module("fixture_plain.ko")});
+    const auto run =
+        modload::testing::run_tool("insmod", kernel, modload::testing::fixture_root("basic"),
+                                   {"-v", fixture_module("fixture_plain.ko")});
     CHECK(run.status == 0);
     CHECK(run.err.find("insmod: INFO: inserted fixture_plain via init_module, as finit_module is "
                        "not available (ENOSYS)\n") != std::string::npos);
+}
+
+namespace {
+
+// fixture_plain.ko.gz (gzip -n: no FNAME) with a comment in its header, as `gzip` never writes it
+// but other tools do: FCOMMENT set and a NUL-terminated text after the 10 fixed bytes.
+std::filesystem::path gzip_with_comment(const ScratchDir& dir) {
+    Bytes data = read_bytes(fixture_module("fixture_plain.ko.gz"));
+    REQUIRE((data[3] & std::byte{0x1e}) == std::byte{0});
+    data[3] |= std::byte{0x10};
+    const std::string comment = "made by hand";
+    Bytes text;
+    for (const char c : comment) {
+        text.push_back(static_cast<std::byte>(c));
+    }
+    text.push_back(std::byte{0});
+    data.insert(data.begin() + 10, text.begin(), text.end());
+    const auto path = dir / "commented.ko.gz";
+    write_bytes(path, data);
+    return path;
+}
+
+}  // namespace
+
+TEST_CASE("a file the kernel's decompressor cannot take whole is decompressed here, with why",
+          "[loader]") {
+    const ScratchDir dir;
+    const Bytes plain = read_bytes(fixture_module("fixture_plain.ko"));
+    struct Case {
+        std::string path;
+        std::optional<Compression> kernel;
+        LoadMethod method;
+        LoadReason reason;
+        std::string detail;
+    };
+    const std::vector<Case> cases = {
+        {fixture_module("fixture_plain.ko.xz"), Compression::xz, LoadMethod::finit_compressed,
+         LoadReason::none, ""},
+        {fixture_module("fixture_plain-none.ko.xz"), Compression::xz, LoadMethod::finit_compressed,
+         LoadReason::none, ""},
+        {fixture_module("fixture_plain-crc64.ko.xz"), Compression::xz, LoadMethod::init,
+         LoadReason::xz_check, "CRC64"},
+        {fixture_module("fixture_plain-sha256.ko.xz"), Compression::xz, LoadMethod::init,
+         LoadReason::xz_check, "SHA-256"},
+        {fixture_module("fixture_plain-delta.ko.xz"), Compression::xz, LoadMethod::init,
+         LoadReason::xz_filter, "Delta"},
+        {fixture_module("fixture_plain-crc64.ko.xz"), std::nullopt, LoadMethod::init,
+         LoadReason::kernel_lacks_compression, ""},
+        {fixture_module("fixture_plain.ko.zst"), Compression::xz, LoadMethod::init,
+         LoadReason::kernel_other_compression, "xz"},
+        {fixture_module("fixture_plain.ko.gz"), Compression::gzip, LoadMethod::finit_compressed,
+         LoadReason::none, ""},
+        {gzip_with_comment(dir).string(), Compression::gzip, LoadMethod::init,
+         LoadReason::gzip_header, "FCOMMENT"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.path << " on a kernel decompressing "
+                    << (c.kernel ? compression_name(*c.kernel) : "none"));
+        auto file = ModuleFile::open(c.path);
+        REQUIRE(file);
+        const LoadChoice choice = choose_load(*file, c.kernel);
+        CHECK(choice.method == c.method);
+        CHECK(choice.reason == c.reason);
+        CHECK(choice.detail == c.detail);
+        CHECK(choose_load_method(*file, c.kernel) == c.method);
+
+        FakeKernel kernel;
+        auto loaded = load_module_explained(kernel, *file, LoadOptions{}, c.kernel);
+        REQUIRE(loaded);
+        CHECK(loaded->method == c.method);
+        CHECK(loaded->reason == c.reason);
+        REQUIRE(kernel.calls().size() == 1);
+        if (c.method == LoadMethod::init) {
+            CHECK(kernel.calls()[0].syscall == "init_module");
+            CHECK(same_bytes(kernel.calls()[0].image, plain));
+        } else {
+            CHECK(kernel.calls()[0].syscall == "finit_module");
+            CHECK(kernel.calls()[0].flags == kInitCompressedFile);
+        }
+    }
+}
+
+TEST_CASE("a CRC64 xz module loads on a kernel whose decoder refuses CRC64", "[loader][model]") {
+    const ScratchDir dir;
+    // fixture_plain's dependencies count as built in.
+    modload::testing::ModelKernel kernel(dir.path(), {"fixture_provider", "crc_itu_t"});
+    auto file = open_fixture("fixture_plain-crc64.ko.xz");
+    // Handed over whole, as kmod's insmod does, the model kernel refuses it as 6.12 does...
+    CHECK(kernel.finit_module(file.fd(), "", kInitCompressedFile).error().code == EINVAL);
+    CHECK(kernel.find("fixture_plain") == nullptr);
+    // ...and it goes in as the bytes decompressed here.
+    auto loaded = load_module_explained(kernel, file, LoadOptions{}, Compression::xz);
+    REQUIRE(loaded);
+    CHECK(loaded->method == LoadMethod::init);
+    CHECK(loaded->reason == LoadReason::xz_check);
+    CHECK(kernel.find("fixture_plain") != nullptr);
+}
+
+TEST_CASE(
+    "when the kernel cannot decompress a file it was given whole, the bytes decompressed "
+    "here follow",
+    "[loader]") {
+    const Bytes plain = read_bytes(fixture_module("fixture_plain.ko"));
+    SECTION("EINVAL from finit_module with MODULE_INIT_COMPRESSED_FILE") {
+        FakeKernel kernel;
+        kernel.fail_next("finit_module", EINVAL);
+        auto file = open_fixture("fixture_plain.ko.xz");
+        auto loaded =
+            load_module_explained(kernel, file, LoadOptions{"n=1", true, false}, Compression::xz);
+        REQUIRE(loaded);
+        CHECK(loaded->method == LoadMethod::init);
+        CHECK(loaded->reason == LoadReason::kernel_refused);
+        REQUIRE(kernel.calls().size() == 2);
+        CHECK(kernel.calls()[0].syscall == "finit_module");
+        CHECK(kernel.calls()[0].flags == (kInitCompressedFile | kInitIgnoreModversions));
+        CHECK(kernel.calls()[1].syscall == "init_module");
+        CHECK(kernel.calls()[1].parameters == "n=1");
+        CHECK(kernel.calls()[1].image.size() == plain.size());  // forced: a stripped copy
+    }
+    SECTION("the second call's refusal is the answer") {
+        FakeKernel kernel;
+        kernel.fail_next("finit_module", EINVAL);
+        kernel.fail_next("init_module", EEXIST);
+        auto file = open_fixture("fixture_plain.ko.xz");
+        auto loaded = load_module(kernel, file, LoadOptions{}, Compression::xz);
+        REQUIRE_FALSE(loaded);
+        CHECK(loaded.error().code == EEXIST);
+        CHECK(kernel.calls().size() == 2);
+    }
+    SECTION("EINVAL for an uncompressed file is the kernel's answer, not retried") {
+        FakeKernel kernel;
+        kernel.fail_next("finit_module", EINVAL);
+        auto file = open_fixture("fixture_plain.ko");
+        auto loaded = load_module(kernel, file, LoadOptions{}, Compression::xz);
+        REQUIRE_FALSE(loaded);
+        CHECK(loaded.error().code == EINVAL);
+        CHECK(kernel.calls().size() == 1);
+    }
+    SECTION("insmod -v says so") {
+        FakeKernel kernel;
+        kernel.fail_next("finit_module", EINVAL);
+        const auto run = modload::testing::run_tool("insmod", kernel, fixture_root("xz_kernel"),
+                                                    {"-v", fixture_module("fixture_plain.ko.xz")});
+        CHECK(run.status == 0);
+        CHECK(run.err.find("insmod: INFO: inserted fixture_plain via init_module, decompressed "
+                           "here: the kernel could not decompress it (finit_module answered "
+                           "EINVAL)\n") != std::string::npos);
+    }
+}
+
+TEST_CASE("insmod -v says why a compressed file was decompressed here", "[loader]") {
+    const ScratchDir dir;
+    for (const auto& [path, root, why] :
+         {std::tuple{fixture_module("fixture_plain-crc64.ko.xz"), "xz_kernel",
+                     "its xz check is CRC64, which the kernel's decoder does not take"},
+          std::tuple{fixture_module("fixture_plain-delta.ko.xz"), "xz_kernel",
+                     "its xz filter Delta is one the kernel's decoder does not take"},
+          std::tuple{fixture_module("fixture_plain.ko.zst"), "xz_kernel",
+                     "the kernel decompresses only xz itself"},
+          std::tuple{fixture_module("fixture_plain-crc64.ko.xz"), "basic",
+                     "the kernel decompresses no module itself"}}) {
+        INFO(path << " in " << root);
+        FakeKernel kernel;
+        const auto run =
+            modload::testing::run_tool("insmod", kernel, fixture_root(root), {"-v", path});
+        CHECK(run.status == 0);
+        CHECK(run.err.find("insmod: INFO: inserted fixture_plain via init_module, decompressed "
+                           "here: " +
+                           std::string(why) + "\n") != std::string::npos);
+    }
+}
+
+TEST_CASE("a file that holds another format than its name says is named by what it holds",
+          "[loader]") {
+    const ScratchDir dir;
+    // lzma data named .ko.xz (xz --format=lzma), bzip2 named .ko.gz, lz4 named .ko.
+    const Bytes lzma = read_bytes(fixture_module("fixture_plain-lzma.ko.xz"));
+    Bytes bzip2 = {std::byte{'B'}, std::byte{'Z'}, std::byte{'h'}, std::byte{'9'}};
+    bzip2.resize(64, std::byte{0x31});
+    Bytes lz4 = {std::byte{0x04}, std::byte{0x22}, std::byte{0x4d}, std::byte{0x18}};
+    lz4.resize(64, std::byte{0x40});
+    for (const auto& [name, data, detail] :
+         {std::tuple{"m.ko.xz", lzma,
+                     "holds lzma data, not xz as its name says; modules are read as zstd, xz or "
+                     "gzip"},
+          std::tuple{"m.ko.gz", bzip2,
+                     "holds bzip2 data, not gzip as its name says; modules are read as zstd, xz "
+                     "or gzip"},
+          std::tuple{"m.ko", lz4, "holds lz4 data; modules are read as zstd, xz or gzip"}}) {
+        INFO(name);
+        write_bytes(dir / name, data);
+        FakeKernel kernel;
+        const auto run = modload::testing::run_tool("insmod", kernel, fixture_root("xz_kernel"),
+                                                    {(dir / name).string()});
+        CHECK(run.status == 1);
+        CHECK(run.err == "insmod: ERROR: could not insert module " + (dir / name).string() +
+                             ": Invalid module format (" + detail + ")\n");
+        CHECK(kernel.calls().empty());
+    }
+    // What the magic says decides, whatever the name: zstd data named .ko.gz loads.
+    write_bytes(dir / "zstd.ko.gz", read_bytes(fixture_module("fixture_plain.ko.zst")));
+    FakeKernel kernel;
+    const auto run = modload::testing::run_tool("insmod", kernel, fixture_root("xz_kernel"),
+                                                {(dir / "zstd.ko.gz").string()});
+    CHECK(run.status == 0);
+    REQUIRE(kernel.calls().size() == 1);
+    CHECK(kernel.calls()[0].syscall == "init_module");
 }

@@ -24,6 +24,11 @@ MODLOAD_API std::optional<Compression> compression_from_name(std::string_view na
 /// The compression of `data`, told by its magic bytes; Compression::none when none matches.
 MODLOAD_API Compression detect_compression(std::span<const std::byte> data);
 
+/// The compressed format `data` holds when it is one that modules are not read as (kernels
+/// compress modules with zstd, xz or gzip only): "bzip2", "lzma" (xz --format=lzma, told by its
+/// header's sanity as it has no magic), "lz4" (frame or legacy), "lzip", "lzop"; empty when none.
+MODLOAD_API std::string_view unsupported_compression(std::span<const std::byte> data);
+
 /// Decompresses `input` in memory. Fails with EFBIG as soon as the output would pass `max_output`
 /// bytes (a crafted file cannot exhaust memory), and with ENOEXEC on a corrupt or truncated stream.
 MODLOAD_API Result<std::vector<std::byte>> decompress(Compression compression,

@@ -76,10 +76,8 @@ struct MODLOAD_API LoadedStep {
     std::string parameters;
     LoadResult result = LoadResult::planned;
     Compression compression = Compression::none;  ///< the file's, as read
-    std::optional<LoadMethod> method;             ///< when inserted
-    /// Why a file the kernel could decompress was decompressed here: the number of units it
-    /// holds (the kernel's decompressor reads only the first); 0 when that was not the reason.
-    std::size_t units = 0;
+    /// When inserted: the system call and why (a compressed file decompressed here, and why).
+    std::optional<LoadChoice> choice;
     /// Why a soft dependency was not loaded (its result is then failed; the run went on).
     Error error;
 
