@@ -45,6 +45,15 @@ TEXT_SEEDS = {
         "6,5,6,c;no semicolon record\nno semicolon\n;empty prefix\n\n",
         "3,9,9,-;x: a\n3,10,10,-;x: b\n3,11,11,-;y: c",
     ],
+    # the first byte: even, a modprobe.d file; odd, a kernel command line
+    "modprobe_config": [
+        "\x00install nf_conntrack /bin/false\n# comment\nblacklist pcspkr\n"
+        "options snd-hda-intel\tmodel=auto power_save=1\n",
+        "\x00softdep crc32c pre: crc32c-intel post: a\nalias net-pf-10 ipv6\n"
+        "options m a=1 \\\n  b=2\nfrobnicate\ninclude x\nblacklist a]b\ninstall snd-[a-z]* x\n",
+        "\x01BOOT_IMAGE=/vmlinuz ro nf-conntrack.hashsize=1 modprobe.blacklist=a,b-c quiet",
+        "\x01\"parport.dyndbg=file drivers/parport/ieee1284_ops.c +mpf\" m.tag=\"two words\" a\"b",
+    ],
     "module_image": [
         "\x7fELF\x02\x01\x01",
         "\x7fELF\x01\x02\x01",

@@ -306,13 +306,10 @@ void Inserter::say_decisions(const LoadOutcome& outcome) {
                 say("soft dependency " + note.name + " of " + note.of + " is disabled by " + where +
                     ": " + note.origin.text + "; left out");
                 break;
-            case PlanNote::Kind::softdep_blacklisted:
-                say("soft dependency " + note.name + " of " + note.of + " is blacklisted by " +
-                    where + "; left out");
-                break;
             case PlanNote::Kind::blacklisted:
-                say("dependency " + note.name + " is blacklisted by " + where +
-                    "; loaded all the same, as modprobe does for a dependency");
+                say((note.of.empty() ? "dependency " : "soft dependency ") + note.name +
+                    (note.of.empty() ? "" : " of " + note.of) + " is blacklisted by " + where +
+                    "; loaded all the same, as modprobe does");
                 break;
             case PlanNote::Kind::options:
                 say("options for " + note.name + " from " + where + ": " + note.origin.text);

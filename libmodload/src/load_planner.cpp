@@ -44,7 +44,8 @@ class Planner {
   private:
     // Adds `name` (a hard dependency or a soft one's module) after what it needs, with its soft
     // dependencies around it.
-    Result<void> add_module(const std::string& name, LoadRole role, std::vector<std::string>& path);
+    Result<void> add_module(const std::string& name, LoadRole role, std::vector<std::string>& path,
+                            const std::string& of = {});
     // Adds what a soft dependency names, when it can be found and is allowed; never fails.
     void add_softdep(const std::string& wanted, const std::string& of, LoadRole role,
                      const ConfigOrigin& origin, std::vector<std::string>& path);
@@ -87,10 +88,12 @@ bool Planner::disabled_here(const std::string& name) {
 
 void Planner::push(LoadStep step) {
     if (config_ != nullptr) {
-        if (step.role == LoadRole::dependency) {
+        // modprobe applies a blacklist to aliases only: a module the plan needs by name, hard or
+        // soft, is loaded all the same, and said.
+        if (step.role != LoadRole::target) {
             if (const ConfigBlacklist* listed = config_->blacklisted(step.name)) {
                 plan_.notes.push_back(
-                    {PlanNote::Kind::blacklisted, step.name, std::string(), listed->origin});
+                    {PlanNote::Kind::blacklisted, step.name, step.of, listed->origin});
             }
         }
         for (const ConfigOptions* options : config_->options_for(step.name)) {
@@ -114,7 +117,7 @@ Result<void> Planner::add_needs(const std::vector<std::string>& needs,
 }
 
 Result<void> Planner::add_module(const std::string& name, LoadRole role,
-                                 std::vector<std::string>& path) {
+                                 std::vector<std::string>& path, const std::string& of) {
     if (available(name, loaded_, builtin_) || planned_.count(name) != 0) {
         return {};
     }
@@ -168,7 +171,7 @@ Result<void> Planner::add_module(const std::string& name, LoadRole role,
         }
     }
     path.pop_back();
-    push(LoadStep{name, found->path, found->source, std::move(file), role, std::string()});
+    push(LoadStep{name, found->path, found->source, std::move(file), role, std::string(), of});
     if (soft) {
         for (const std::string& post : soft->post) {
             add_softdep(post, name, LoadRole::post_softdep, soft->origin, path);
@@ -235,15 +238,11 @@ void Planner::add_softdep(const std::string& wanted, const std::string& of, Load
             std::find(path.begin(), path.end(), name) != path.end()) {
             continue;
         }
-        if (const ConfigBlacklist* listed = config_->blacklisted(name)) {
-            plan_.notes.push_back({PlanNote::Kind::softdep_blacklisted, name, of, listed->origin});
-            continue;
-        }
         // A soft dependency is optional: one that cannot be planned (not found, unreadable,
         // disabled, or needing a disabled module) is left out with all it brought in.
         const std::size_t steps = steps_.size();
         const std::size_t notes = plan_.notes.size();
-        if (auto r = add_module(name, role, path); r) {
+        if (auto r = add_module(name, role, path, of); r) {
             continue;
         }
         for (std::size_t i = steps; i < steps_.size(); ++i) {
@@ -279,7 +278,7 @@ Result<void> Planner::add_target(const ModuleInfo& module, const std::filesystem
         }
     }
     push(LoadStep{module.name, file, ModuleSource::beside_module, nullptr, LoadRole::target,
-                  std::string()});
+                  std::string(), std::string()});
     if (soft) {
         for (const std::string& post : soft->post) {
             add_softdep(post, module.name, LoadRole::post_softdep, soft->origin, path);

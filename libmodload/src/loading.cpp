@@ -89,7 +89,7 @@ bool Loader::read_system() {
 bool Loader::plan() {
     if (!request_.dependencies) {
         plan_.push_back(LoadStep{target_step_.name, request_.file, ModuleSource::beside_module,
-                                 nullptr, LoadRole::target, std::string()});
+                                 nullptr, LoadRole::target, std::string(), std::string()});
     } else {
         auto config = read_modprobe_config(root_, request_.kernel_release);
         if (!config) {

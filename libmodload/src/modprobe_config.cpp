@@ -81,7 +81,7 @@ void split_softdep(std::string_view text, std::vector<std::string>& pre,
 }
 
 class LineParser {
-public:
+  public:
     LineParser(ModprobeConfig& config, ConfigOrigin origin)
         : config_(config), origin_(std::move(origin)) {}
 
@@ -108,8 +108,8 @@ public:
         } else if (directive == "install" || directive == "remove") {
             auto m = name(next_word(rest));
             if (m && present(rest, "no command")) {
-                auto& commands = directive == "install" ? config_.install_commands
-                                                        : config_.remove_commands;
+                auto& commands =
+                    directive == "install" ? config_.install_commands : config_.remove_commands;
                 commands.push_back(ConfigCommand{*m, std::string(trimmed(rest)), origin_});
             }
         } else if (directive == "softdep") {
@@ -126,7 +126,7 @@ public:
         }
     }
 
-private:
+  private:
     std::optional<std::string> name(std::string_view word) {
         if (word.empty()) {
             ignore("no module name");
@@ -268,9 +268,9 @@ void parse_kernel_cmdline(std::string_view text, const std::filesystem::path& fi
         if (quote != npos && value != npos) {
             parameter = buffer.substr(param, value - param) + '"' + buffer.substr(value, p - value);
         }
-        ConfigOrigin origin{ConfigSource::kernel_cmdline, file, 0,
-                            buffer.substr(quote != npos ? quote : modname,
-                                          p - (quote != npos ? quote : modname))};
+        ConfigOrigin origin{
+            ConfigSource::kernel_cmdline, file, 0,
+            buffer.substr(quote != npos ? quote : modname, p - (quote != npos ? quote : modname))};
         if (module == "modprobe" && parameter.starts_with("blacklist=")) {
             // The kernel takes '-' and '_' alike in names; kmod compares these unchanged, so a
             // dashed name here never matched. Quotes are the bootloader's, not the name's.
@@ -281,8 +281,7 @@ void parse_kernel_cmdline(std::string_view text, const std::filesystem::path& fi
                 one.remove_prefix(std::min(one.size(), one.find_first_not_of('"')));
                 one = one.substr(0, one.find('"'));
                 if (!one.empty()) {
-                    config.blacklist.push_back(
-                        ConfigBlacklist{normalize_module_name(one), origin});
+                    config.blacklist.push_back(ConfigBlacklist{normalize_module_name(one), origin});
                 }
                 names.remove_prefix(comma == std::string_view::npos ? names.size() : comma + 1);
             }
@@ -348,15 +347,16 @@ std::string ModprobeConfig::options_text(std::string_view module) const {
     return text;
 }
 
-std::optional<Softdeps> ModprobeConfig::softdeps_for(std::string_view module,
-                                                     const ModuleInfo* own,
+std::optional<Softdeps> ModprobeConfig::softdeps_for(std::string_view module, const ModuleInfo* own,
                                                      const std::filesystem::path& own_path) const {
     std::vector<ConfigSoftdep> from_modinfo;
     if (own != nullptr) {
         for (std::string_view value : own->modinfo_values("softdep")) {
-            ConfigSoftdep softdep{std::string(module), {}, {},
-                                  ConfigOrigin{ConfigSource::modinfo, own_path, 0,
-                                               "softdep=" + std::string(value)}};
+            ConfigSoftdep softdep{
+                std::string(module),
+                {},
+                {},
+                ConfigOrigin{ConfigSource::modinfo, own_path, 0, "softdep=" + std::string(value)}};
             split_softdep(value, softdep.pre, softdep.post);
             from_modinfo.push_back(std::move(softdep));
         }

@@ -104,8 +104,8 @@ enum class Outcome {
 
 // Opens and reads `path` through one descriptor, after checking that no other user could have
 // written it. O_NONBLOCK: a FIFO named *.conf must not hang the caller at open.
-Result<Outcome> read_file(const std::filesystem::path& path, ConfigSource source,
-                          std::string& text, ModprobeConfig& config) {
+Result<Outcome> read_file(const std::filesystem::path& path, ConfigSource source, std::string& text,
+                          ModprobeConfig& config) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!fd.valid()) {
         if (errno == ENOENT) {
@@ -185,12 +185,16 @@ Result<ModprobeConfig> read_modprobe_config(const SystemRoot& root, std::string_
     }
     for (const auto& [name, candidates] : by_name) {
         for (const Candidate& candidate : candidates) {
-            if (candidate.source == ConfigSource::modules_softdep) {
+            std::string text;
+            auto outcome = read_file(candidate.path, candidate.source, text, config);
+            if (!outcome) {
+                return outcome.error();
+            }
+            if (candidate.source == ConfigSource::modules_softdep && *outcome == Outcome::read) {
                 // The module folder is depmod's; whoever can write it can write the modules.
+                // Asked only once the file is there: the folder is then there too, and a
+                // failure to look at it is an error, not an absence.
                 auto why = folder_distrust(candidate.path.parent_path());
-                if (!why && why.error().code == ENOENT) {
-                    break;
-                }
                 if (!why) {
                     return why.error();
                 }
@@ -198,11 +202,6 @@ Result<ModprobeConfig> read_modprobe_config(const SystemRoot& root, std::string_
                     config.refused.push_back(ConfigRefusal{candidate.path, **why});
                     continue;
                 }
-            }
-            std::string text;
-            auto outcome = read_file(candidate.path, candidate.source, text, config);
-            if (!outcome) {
-                return outcome.error();
             }
             if (*outcome == Outcome::skipped) {
                 continue;

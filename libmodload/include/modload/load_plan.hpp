@@ -100,6 +100,8 @@ struct MODLOAD_API LoadStep {
     /// The administrator's parameters for it (`options` lines, M.param= on the kernel command
     /// line), as modprobe passes them; for the target, the caller adds its own after these.
     std::string parameters;
+    /// For a soft dependency: the module whose softdep names it.
+    std::string of;
 };
 
 /// The modules `module` depends on (depends=, transitively) that are neither loaded nor built in,
@@ -115,11 +117,12 @@ MODLOAD_API Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& mo
 /// Something the configuration decided in a plan, for the caller to say.
 struct MODLOAD_API PlanNote {
     enum class Kind {
-        softdep_not_found,    ///< a soft dependency found nowhere: skipped, as modprobe does
-        softdep_disabled,     ///< a soft dependency with an install command: skipped, never run
-        softdep_blacklisted,  ///< a blacklisted soft dependency: skipped
-        blacklisted,          ///< a blacklisted dependency: loaded all the same, as modprobe does
-        options,              ///< parameters from the configuration for a module of the plan
+        softdep_not_found,  ///< a soft dependency found nowhere: skipped, as modprobe does
+        softdep_disabled,   ///< a soft dependency with an install command: skipped, never run
+        /// a blacklisted dependency, hard or soft: loaded all the same, as modprobe does (it
+        /// applies a blacklist to aliases only)
+        blacklisted,
+        options,  ///< parameters from the configuration for a module of the plan
     };
     Kind kind = Kind::options;
     std::string name;  ///< the module (for softdep_not_found, the name the softdep gives)
