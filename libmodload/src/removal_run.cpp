@@ -406,6 +406,9 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
             RemovalFailure{RemovalStage::planning, {}, Obstacle::none, plan.error(), {}});
         return outcome;
     }
+    // The forced unlisted targets were asked for already: only the plan's own steps are run (run
+    // again, one that loaded since would be reported as gone, though this call removed it).
+    const std::size_t forced = outcome.plan.steps.size();
     append(outcome.plan.steps, plan->steps);  // after any forced unlisted targets
     if (options.dry_run) {
         return outcome;
@@ -413,7 +416,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
 
     Remover remover(kernel, root, options, clock, observer, outcome);
     const std::vector<PlanStep>& steps = outcome.plan.steps;
-    for (std::size_t i = 0; i < steps.size(); ++i) {
+    for (std::size_t i = forced; i < steps.size(); ++i) {
         if (remover.run(steps[i]) == StepEnd::failed) {
             for (std::size_t j = i; j < steps.size(); ++j) {
                 outcome.left.push_back(steps[j].name);
