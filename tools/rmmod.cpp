@@ -29,7 +29,7 @@ std::string joined(const std::vector<std::string>& names) {
 // Says what a wait is about: quiet for the first second (most waits end sooner), then once who
 // holds the module, and with -v again whenever that changes. Stops at SIGINT or SIGTERM.
 class Progress final : public RemovalObserver {
-public:
+  public:
     Progress(ToolContext& ctx, Reporter& report) : ctx_(ctx), report_(report) {}
 
     bool keep_going() override { return stop_signal() == 0; }
@@ -59,8 +59,8 @@ public:
         } else {
             const std::vector<std::string> lines =
                 holder_lines(ctx_, report_, module, !last_said_.empty());
-            const bool named = !lines.empty() && lines.front().find(" not attributed") ==
-                                                     std::string::npos;
+            const bool named =
+                !lines.empty() && lines.front().find(" not attributed") == std::string::npos;
             said += (named ? "held by " : "") + joined_lines(lines);
         }
         if (said != last_said_) {
@@ -71,7 +71,7 @@ public:
 
     bool waited_for(const std::string& name) const { return waited_for_ == name; }
 
-private:
+  private:
     static std::string joined_lines(const std::vector<std::string>& lines) {
         std::string text;
         for (const std::string& line : lines) {
@@ -128,15 +128,16 @@ void report_failure(ToolContext& ctx, Reporter& report, const Progress& progress
         case Obstacle::loading:
             if (failure.error.code != ETIMEDOUT) {
                 report.error("Module " + name + " is in use");
-                return report.note(name + " is still initializing: its init function has not "
-                                          "returned (--wait waits for it)");
+                return report.note(name +
+                                   " is still initializing: its init function has not "
+                                   "returned (--wait waits for it)");
             }
-            return report.error("could not remove module " + name +
-                                ": still initializing " + failure.error.detail);
+            return report.error("could not remove module " + name + ": still initializing " +
+                                failure.error.detail);
         case Obstacle::unloading:
             report.error("Module " + name + " is being removed");
-            return report.note("another process is removing " + name + " (" +
-                               failure.error.detail + ")");
+            return report.note("another process is removing " + name + " (" + failure.error.detail +
+                               ")");
         case Obstacle::unload_unsupported:
             return report.error("Module unloading is not supported");
         case Obstacle::none:
@@ -149,8 +150,9 @@ void report_failure(ToolContext& ctx, Reporter& report, const Progress& progress
             report_holders(ctx, report, *failure.module, progress.waited_for(name));
         }
     } else if (failure.error.code == ECANCELED) {
-        report.error(progress.waited_for(name) ? "interrupted while waiting for " + name + ": " + users
-                                               : "interrupted before removing " + name);
+        report.error(progress.waited_for(name)
+                         ? "interrupted while waiting for " + name + ": " + users
+                         : "interrupted before removing " + name);
     } else if (failure.stage == RemovalStage::listing) {
         report.error(snapshot_error_text(failure.error));
     } else if (failure.stage == RemovalStage::planning) {
@@ -275,7 +277,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         report.info(name + " was already gone: removed by another process");
     }
     for (const LoadedModule& module : outcome.kept) {
-        report.info("kept " + module.name + ": it is in use again (" + describe_users(module) + ")");
+        report.info("kept " + module.name + ": it is in use (" + describe_users(module) + ")");
     }
     for (const RemovalFailure& failure : outcome.failures) {
         report_failure(ctx, report, progress, failure);

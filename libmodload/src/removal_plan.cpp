@@ -7,26 +7,54 @@
 #include <cerrno>
 #include <map>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 namespace modload {
 
 namespace {
 
-// The modules of `listed` that hold `name`, directly or through other modules.
-std::vector<std::string> listed_holders(const Snapshot& snapshot, const std::string& name,
-                                        const std::set<std::string>& listed) {
-    std::vector<std::string> found;
-    std::set<std::string> seen{name};
-    std::vector<std::string> todo{name};
+// The snapshot's modules by name: a plan of hundreds of targets looks modules up many times, and
+// Snapshot::find() walks the whole list each time.
+class ModuleIndex {
+  public:
+    explicit ModuleIndex(const Snapshot& snapshot) {
+        for (const LoadedModule& m : snapshot.modules()) {
+            by_name_.emplace(m.name, &m);
+        }
+    }
+
+    const LoadedModule* find(std::string_view name) const {
+        const auto it = by_name_.find(name);
+        return it == by_name_.end() ? nullptr : it->second;
+    }
+
+    const std::vector<std::string>& holders_of(std::string_view name) const {
+        static const std::vector<std::string> none;
+        const LoadedModule* m = find(name);
+        return m != nullptr ? m->holders : none;
+    }
+
+  private:
+    std::unordered_map<std::string_view, const LoadedModule*> by_name_;
+};
+
+// The modules of `listed` that hold any of `names`, directly or through other modules: one walk up
+// the holder graph from all of them.
+std::set<std::string> listed_holders(const ModuleIndex& index, std::span<const std::string> names,
+                                     const std::set<std::string>& listed) {
+    std::set<std::string> found;
+    std::set<std::string_view> seen(names.begin(), names.end());
+    std::vector<std::string_view> todo(names.begin(), names.end());
     while (!todo.empty()) {
-        const LoadedModule* m = snapshot.find(todo.back());
+        const std::string_view name = todo.back();
         todo.pop_back();
-        for (const std::string& holder : m != nullptr ? m->holders : std::vector<std::string>{}) {
+        for (const std::string& holder : index.holders_of(name)) {
             if (!seen.insert(holder).second) {
                 continue;
             }
             if (listed.count(holder) != 0) {
-                found.push_back(holder);
+                found.insert(holder);
             }
             todo.push_back(holder);
         }
@@ -34,14 +62,40 @@ std::vector<std::string> listed_holders(const Snapshot& snapshot, const std::str
     return found;
 }
 
+// The modules of `listed` nearest above `name` in the holder graph: those that hold it directly,
+// or through modules that are not listed. The listed ones further up hold one of these, so an
+// order that puts each module after these puts it after all of them.
+std::vector<std::string> nearest_listed_holders(
+    const ModuleIndex& index, const std::string& name,
+    const std::map<std::string_view, std::size_t>& listed) {
+    std::vector<std::string> found;
+    std::set<std::string_view> seen{name};
+    std::vector<std::string_view> todo{name};
+    while (!todo.empty()) {
+        const std::string_view at = todo.back();
+        todo.pop_back();
+        for (const std::string& holder : index.holders_of(at)) {
+            if (!seen.insert(holder).second) {
+                continue;
+            }
+            if (listed.count(holder) != 0) {
+                found.push_back(holder);
+            } else {
+                todo.push_back(holder);
+            }
+        }
+    }
+    return found;
+}
+
 class Planner {
-public:
+  public:
     Planner(const Snapshot& snapshot, const PlanOptions& options)
-        : snapshot_(snapshot), options_(options) {}
+        : snapshot_(snapshot), index_(snapshot), options_(options) {}
 
     Result<RemovalPlan> plan(std::span<const std::string> targets);
 
-private:
+  private:
     // Adds `name` after its holders (recursively when removing holders). `path` is the chain of
     // modules being visited, to name a cycle.
     Result<void> add(const std::string& name, PlanReason reason, std::vector<std::string>& path);
@@ -49,6 +103,7 @@ private:
     bool becomes_unused(const LoadedModule& m) const;
 
     const Snapshot& snapshot_;
+    const ModuleIndex index_;
     const PlanOptions& options_;
     RemovalPlan plan_;
     std::set<std::string> planned_;
@@ -70,7 +125,7 @@ Result<void> Planner::add(const std::string& name, PlanReason reason,
     if (std::find(path.begin(), path.end(), name) != path.end()) {
         return cycle_error(path, name);
     }
-    const LoadedModule* m = snapshot_.find(name);
+    const LoadedModule* m = index_.find(name);
     if (m == nullptr) {
         return make_error(ENOENT, name + " is not loaded");
     }
@@ -91,8 +146,13 @@ Result<void> Planner::add(const std::string& name, PlanReason reason,
     return {};
 }
 
+// References from outside modules on the first read do not keep a dependency out of the plan:
+// some are its holders' own, dropped only once they are gone (netconsole and tsm register with
+// configfs, which pins its internal mount: configfs's refcount is one above its holders until
+// their exit unregisters them). Its step judges it on the read just before its turn, when its
+// holders are gone, and keeps it if it is still in use then, as kmod's modprobe -r does.
 bool Planner::becomes_unused(const LoadedModule& m) const {
-    if (m.permanent || m.external_references() > 0 || m.state != ModuleState::live) {
+    if (m.permanent || m.state != ModuleState::live) {
         return false;
     }
     return std::all_of(m.holders.begin(), m.holders.end(),
@@ -101,17 +161,25 @@ bool Planner::becomes_unused(const LoadedModule& m) const {
 
 Result<void> Planner::add_unused_dependencies() {
     // A dependency becomes unused once all of its holders are planned; planning it may free its
-    // own dependencies, so repeat until nothing changes. Scanning the snapshot in order keeps the
-    // result deterministic.
-    for (bool changed = true; changed;) {
-        changed = false;
-        for (const LoadedModule& m : snapshot_.modules()) {
-            if (planned_.count(m.name) != 0 || m.holders.empty() || !becomes_unused(m)) {
+    // own dependencies. Each planned module is looked at once, with what it holds in snapshot
+    // order, which keeps the result deterministic and linear in the holder graph.
+    std::unordered_map<std::string_view, std::vector<const LoadedModule*>> held_by;
+    for (const LoadedModule& m : snapshot_.modules()) {
+        for (const std::string& holder : m.holders) {
+            held_by[holder].push_back(&m);
+        }
+    }
+    for (std::size_t next = 0; next < plan_.steps.size(); ++next) {
+        const auto it = held_by.find(plan_.steps[next].name);
+        if (it == held_by.end()) {
+            continue;
+        }
+        for (const LoadedModule* m : it->second) {
+            if (planned_.count(m->name) != 0 || !becomes_unused(*m)) {
                 continue;
             }
-            planned_.insert(m.name);
-            plan_.steps.push_back(PlanStep{m.name, PlanReason::unused_dependency});
-            changed = true;
+            planned_.insert(m->name);
+            plan_.steps.push_back(PlanStep{m->name, PlanReason::unused_dependency});
         }
     }
     return {};
@@ -142,10 +210,8 @@ Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
         }
     }
     // Such a dependency is in a target's way: it is a holder, waited for like one, never kept.
-    for (const std::string& target : targets) {
-        for (const std::string& holder : listed_holders(snapshot_, target, unused)) {
-            reasons[holder] = PlanReason::holder;
-        }
+    for (const std::string& holder : listed_holders(index_, targets, unused)) {
+        reasons[holder] = PlanReason::holder;
     }
     plan_.steps.clear();
     for (const std::string& name : order_by_holders(snapshot_, names)) {
@@ -158,28 +224,55 @@ Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
 
 std::vector<std::string> order_by_holders(const Snapshot& snapshot,
                                           std::span<const std::string> names) {
-    const std::set<std::string> wanted(names.begin(), names.end());
-    std::map<std::string, std::vector<std::string>> held_by;
+    // Kahn's topological sort: each time, the first name (in the given order) whose listed
+    // holders are all placed. Linear in the names and the holder graph above them, so that a
+    // hundred targets cost little more than one.
+    const ModuleIndex index(snapshot);
+    std::map<std::string_view, std::size_t> position;  // the first place a name is given
+    std::vector<std::string> unique;
     for (const std::string& name : names) {
-        held_by[name] = listed_holders(snapshot, name, wanted);
+        if (position.emplace(name, unique.size()).second) {
+            unique.push_back(name);
+        }
     }
-    // Each time, the first name (in the given order) whose listed holders are all placed.
+    std::vector<std::size_t> unplaced_holders(unique.size(), 0);
+    std::vector<std::vector<std::size_t>> held(unique.size());  // what each name holds, listed
+    for (std::size_t i = 0; i < unique.size(); ++i) {
+        for (const std::string& holder : nearest_listed_holders(index, unique[i], position)) {
+            held[position.at(holder)].push_back(i);
+            ++unplaced_holders[i];
+        }
+    }
+    std::set<std::size_t> ready;
+    for (std::size_t i = 0; i < unique.size(); ++i) {
+        if (unplaced_holders[i] == 0) {
+            ready.insert(i);
+        }
+    }
+    std::vector<bool> placed(unique.size(), false);
     std::vector<std::string> order;
-    std::set<std::string> placed;
-    std::vector<std::string> rest(names.begin(), names.end());
-    while (!rest.empty()) {
-        auto ready = std::find_if(rest.begin(), rest.end(), [&](const std::string& name) {
-            const std::vector<std::string>& holders = held_by[name];
-            return std::all_of(holders.begin(), holders.end(),
-                               [&](const std::string& h) { return placed.count(h) != 0; });
-        });
-        if (ready == rest.end()) {
-            ready = rest.begin();  // a cycle, only in a forged snapshot: keep the given order
+    std::size_t next_unplaced = 0;  // for a cycle, only in a forged snapshot: the given order
+    while (order.size() < unique.size()) {
+        std::size_t i = 0;
+        if (!ready.empty()) {
+            i = *ready.begin();
+            ready.erase(ready.begin());
+        } else {
+            while (placed[next_unplaced]) {
+                ++next_unplaced;
+            }
+            i = next_unplaced;
         }
-        if (placed.insert(*ready).second) {
-            order.push_back(*ready);
+        if (placed[i]) {
+            continue;
         }
-        rest.erase(ready);
+        placed[i] = true;
+        order.push_back(unique[i]);
+        for (const std::size_t below : held[i]) {
+            if (--unplaced_holders[below] == 0 && !placed[below]) {
+                ready.insert(below);
+            }
+        }
     }
     return order;
 }

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
+#include <set>
+#include <string_view>
 
 #include <modload/names.hpp>
 
@@ -38,12 +41,14 @@ int errno_of(Obstacle obstacle) {
     return 0;
 }
 
-std::string after(milliseconds waited) { return "after " + std::to_string(waited.count()) + " ms"; }
+std::string after(milliseconds waited) {
+    return "after " + std::to_string(waited.count()) + " ms";
+}
 
 enum class StepEnd { removed, gone, kept, failed };
 
 class Remover {
-public:
+  public:
     Remover(Kernel& kernel, const SystemRoot& root, const RemovalOptions& options, Clock& clock,
             RemovalObserver& observer, RemovalOutcome& outcome)
         : kernel_(kernel),
@@ -55,7 +60,7 @@ public:
 
     StepEnd run(const PlanStep& step);
 
-private:
+  private:
     // One step's waiting: when it began and the next backoff delay.
     struct Wait {
         std::chrono::steady_clock::time_point start;
@@ -80,7 +85,8 @@ private:
 
 StepEnd Remover::fail(const std::string& name, Obstacle obstacle, Error error,
                       const std::optional<LoadedModule>& module) {
-    outcome_.failures.push_back(RemovalFailure{RemovalStage::removing, name, obstacle, std::move(error), module});
+    outcome_.failures.push_back(
+        RemovalFailure{RemovalStage::removing, name, obstacle, std::move(error), module});
     return StepEnd::failed;
 }
 
@@ -95,9 +101,9 @@ bool Remover::pause(Wait& wait, const LoadedModule& module, Obstacle obstacle,
     if (limit && waited >= *limit) {
         // A going module that outlasts the limit is still going: the kernel's EBUSY. Anything
         // else simply did not become free in time.
-        Error error = obstacle == Obstacle::unloading ? make_error(EBUSY, "still being removed " +
-                                                                              after(waited))
-                                                      : make_error(ETIMEDOUT, after(waited));
+        Error error = obstacle == Obstacle::unloading
+                          ? make_error(EBUSY, "still being removed " + after(waited))
+                          : make_error(ETIMEDOUT, after(waited));
         fail(module.name, obstacle, std::move(error), module);
         return false;
     }
@@ -132,8 +138,8 @@ StepEnd Remover::run(const PlanStep& step) {
         auto snapshot = Snapshot::read(root_);
         if (!snapshot) {
             // The list could not be read: not the kernel refusing the removal.
-            outcome_.failures.push_back(RemovalFailure{RemovalStage::listing, name,
-                                                       Obstacle::none, snapshot.error(), seen});
+            outcome_.failures.push_back(RemovalFailure{RemovalStage::listing, name, Obstacle::none,
+                                                       snapshot.error(), seen});
             return StepEnd::failed;
         }
         const LoadedModule* module = snapshot->find(name);
@@ -227,8 +233,11 @@ bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string&
     }
     outcome.plan.steps.push_back(PlanStep{name, PlanReason::target});
     if (!observer.keep_going()) {
-        outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name, Obstacle::none,
-                                                  make_error(ECANCELED, "interrupted"), {}});
+        outcome.failures.push_back(RemovalFailure{RemovalStage::checking,
+                                                  name,
+                                                  Obstacle::none,
+                                                  make_error(ECANCELED, "interrupted"),
+                                                  {}});
         outcome.left.push_back(name);
         return true;
     }
@@ -259,6 +268,19 @@ bool allowed(Obstacle obstacle, const RemovalOptions& options) {
             break;
     }
     return false;
+}
+
+// The first checks' failures in the order the targets were given.
+void in_argument_order(std::vector<RemovalFailure>& failures,
+                       std::span<const std::string> targets) {
+    std::map<std::string_view, std::size_t> position;
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+        position.emplace(targets[i], i);
+    }
+    std::stable_sort(failures.begin(), failures.end(),
+                     [&](const RemovalFailure& a, const RemovalFailure& b) {
+                         return position[a.name] < position[b.name];
+                     });
 }
 
 template <class T>
@@ -301,10 +323,9 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
                               Clock& clock, RemovalObserver& observer) {
     const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
     if (!planned && targets.size() > 1) {
-        if (!options.wait) {
-            return remove_each(kernel, root, builtin, targets, options, clock, observer);
-        }
-        // Waiting for a target that a later one holds would never end.
+        // Holders first: a target that only other targets hold can go once they are gone (and
+        // waiting for a target that a later one holds would never end). Targets that do not hold
+        // each other keep the given order.
         auto snapshot = Snapshot::read(root);
         const std::vector<std::string> ordered =
             snapshot ? order_by_holders(*snapshot, targets)
@@ -315,9 +336,11 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
     RemovalOutcome outcome;
     for (const std::string& name : targets) {
         if (!is_valid_module_name(name)) {
-            outcome.failures.push_back(
-                RemovalFailure{RemovalStage::checking, name, Obstacle::none,
-                               make_error(EINVAL, "not a module name"), {}});
+            outcome.failures.push_back(RemovalFailure{RemovalStage::checking,
+                                                      name,
+                                                      Obstacle::none,
+                                                      make_error(EINVAL, "not a module name"),
+                                                      {}});
         }
     }
     if (!outcome.ok()) {
@@ -332,6 +355,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
 
     outcome.skipped.assign(snapshot->skipped().begin(), snapshot->skipped().end());
     std::vector<std::string> accepted;
+    std::vector<std::string> held;
     for (const std::string& name : targets) {
         if (options.force) {
             if (options.dry_run || !force_unlisted(kernel, *snapshot, name, observer, outcome)) {
@@ -340,7 +364,9 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
             continue;
         }
         const Obstacle obstacle = check_removal(*snapshot, builtin, root, name);
-        if (!allowed(obstacle, options)) {
+        if (obstacle == Obstacle::has_holders && !allowed(obstacle, options)) {
+            held.push_back(name);  // allowed once the plan shows it removes all its holders first
+        } else if (!allowed(obstacle, options)) {
             const LoadedModule* module = snapshot->find(name);
             outcome.failures.push_back(RemovalFailure{
                 RemovalStage::checking, name, obstacle, make_error(errno_of(obstacle)),
@@ -349,16 +375,40 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         }
         accepted.push_back(name);
     }
+    auto plan = plan_removal(*snapshot, accepted, options.plan);
+    // A target with holders goes as part of a set: when the plan removes every one of them first
+    // (other targets, holders it removes anyway, unused dependencies between them). One held from
+    // outside fails here in kmod's words.
+    if (plan && !held.empty()) {
+        std::set<std::string_view> in_plan;
+        for (const PlanStep& step : plan->steps) {
+            in_plan.insert(step.name);
+        }
+        for (const std::string& name : held) {
+            const LoadedModule* module = snapshot->find(name);
+            const bool cleared =
+                std::all_of(module->holders.begin(), module->holders.end(),
+                            [&](const std::string& h) { return in_plan.count(h) != 0; });
+            if (!cleared) {
+                outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name,
+                                                          Obstacle::has_holders,
+                                                          make_error(EWOULDBLOCK), *module});
+            }
+        }
+        in_argument_order(outcome.failures, targets);
+    }
     // A plan is all or nothing: a target that cannot go stops it before it starts.
     if (!outcome.ok()) {
         return outcome;
     }
-    auto plan = plan_removal(*snapshot, accepted, options.plan);
     if (!plan) {
         outcome.failures.push_back(
             RemovalFailure{RemovalStage::planning, {}, Obstacle::none, plan.error(), {}});
         return outcome;
     }
+    // The forced unlisted targets were asked for already: only the plan's own steps are run (run
+    // again, one that loaded since would be reported as gone, though this call removed it).
+    const std::size_t forced = outcome.plan.steps.size();
     append(outcome.plan.steps, plan->steps);  // after any forced unlisted targets
     if (options.dry_run) {
         return outcome;
@@ -366,7 +416,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
 
     Remover remover(kernel, root, options, clock, observer, outcome);
     const std::vector<PlanStep>& steps = outcome.plan.steps;
-    for (std::size_t i = 0; i < steps.size(); ++i) {
+    for (std::size_t i = forced; i < steps.size(); ++i) {
         if (remover.run(steps[i]) == StepEnd::failed) {
             for (std::size_t j = i; j < steps.size(); ++j) {
                 outcome.left.push_back(steps[j].name);

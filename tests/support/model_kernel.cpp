@@ -105,6 +105,14 @@ void ModelKernel::add(ModelModule module) {
         module.address = next_address_;
         next_address_ += 0x100000;
     }
+    for (const std::string& pinned : module.pins) {
+        ModelModule* target = find_mutable(pinned);
+        if (target == nullptr) {
+            throw std::invalid_argument("model: " + module.name + " pins " + pinned +
+                                        ", which is not loaded");
+        }
+        ++target->references;
+    }
     behaviour_.try_emplace(module.name, module);
     const std::string name = module.name;
     const ModuleState state = module.state;
@@ -285,6 +293,14 @@ void ModelKernel::finish(std::uint64_t serial) {
 // free_module(): the module leaves the list, and with it its uses (one reference off each
 // module it used: module_unload_free).
 void ModelKernel::free_module(const std::string& name) {
+    if (const ModelModule* freed = find(name); freed != nullptr) {
+        for (const std::string& pinned : freed->pins) {
+            ModelModule* target = find_mutable(pinned);
+            if (target != nullptr && target->references > 0) {
+                --target->references;
+            }
+        }
+    }
     modules_.erase(std::remove_if(modules_.begin(), modules_.end(),
                                   [&](const ModelModule& m) { return m.name == name; }),
                    modules_.end());

@@ -57,6 +57,10 @@ struct ModelModule {
     Millis exit_time{0};
     /// The errno the init returns (0: it succeeds). The kernel then frees the module.
     int init_errno = 0;
+    /// Modules this one holds an outside reference on while it is listed, besides its use: its
+    /// exit drops them. netconsole registers a configfs subsystem, which pins configfs's own
+    /// mount (simple_pin_fs): configfs's refcount is one above its holders until netconsole goes.
+    std::vector<std::string> pins{};
 };
 
 /// One system call of ours, with the kernel's answer.

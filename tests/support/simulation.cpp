@@ -420,6 +420,27 @@ std::vector<std::string> random_targets(World& world) {
     } else if (roll < 7) {
         targets.push_back("ext4");  // builtin
     }
+    if (world.prng.percent(20)) {
+        // A set: a module and everything that uses it, directly or not, named innermost first
+        // (the wrong order: each is held by ones named after it), so that it goes only as a set.
+        std::vector<std::string> set{world
+                                         .graph[static_cast<std::size_t>(world.prng.below(
+                                             static_cast<int>(world.graph.size())))]
+                                         .name};
+        for (std::size_t i = 0; i < set.size(); ++i) {
+            for (const Spec& spec : world.graph) {
+                if (contains(spec.uses, set[i]) && !contains(set, spec.name)) {
+                    set.push_back(spec.name);
+                }
+            }
+        }
+        for (const std::string& name : set) {
+            if (!contains(targets, name)) {
+                targets.push_back(name);
+            }
+        }
+        return targets;
+    }
     const int count = 1 + (world.prng.percent(25) ? 1 : 0);
     for (int i = 0; i < count; ++i) {
         const std::string& name = world

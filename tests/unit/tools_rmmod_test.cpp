@@ -28,9 +28,10 @@ TEST_CASE("rmmod takes a file path or a dashed name for the module", "[rmmod]") 
     BasicWorld w;
     const auto run = w.rmmod({"/lib/modules/6.1.0/kernel/iptable-nat.ko.xz", "lab-dev"});
     CHECK(run.status == 1);  // lab_dev is in use
-    CHECK(run.err == "rmmod: ERROR: Module lab_dev is in use\n"
-                     "rmmod: open files looked for through /proc only, which misses some\n"
-                     "rmmod: lab_dev: 2 references not attributed\n");
+    CHECK(run.err ==
+          "rmmod: ERROR: Module lab_dev is in use\n"
+          "rmmod: open files looked for through /proc only, which misses some\n"
+          "rmmod: lab_dev: 2 references not attributed\n");
     CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat"});
 }
 
@@ -69,14 +70,16 @@ TEST_CASE("rmmod refuses in kmod's words, and never asks the kernel", "[rmmod]")
     SECTION("in use from outside modules") {
         const auto run = rmmod({"lab_dev"});
         CHECK(run.status == 1);
-        CHECK(run.err == "rmmod: ERROR: Module lab_dev is in use\n"
-                     "rmmod: open files looked for through /proc only, which misses some\n"
-                     "rmmod: lab_dev: 2 references not attributed\n");
+        CHECK(run.err ==
+              "rmmod: ERROR: Module lab_dev is in use\n"
+              "rmmod: open files looked for through /proc only, which misses some\n"
+              "rmmod: lab_dev: 2 references not attributed\n");
     }
     SECTION("a name with a slash that is no module") {
         const auto run = rmmod({"dir/"});
         CHECK(run.status == 1);
-        CHECK(run.err == "rmmod: ERROR: could not use module dir/: Invalid argument (not a module name)\n");
+        CHECK(run.err ==
+              "rmmod: ERROR: could not use module dir/: Invalid argument (not a module name)\n");
     }
     CHECK(w.kernel.calls().empty());
 }
@@ -93,12 +96,14 @@ TEST_CASE("rmmod reports the kernel's refusal with strerror", "[rmmod]") {
     BasicWorld w;
     const auto run = w.rmmod({"lab_permanent"});  // an init but no exit: EBUSY
     CHECK(run.status == 1);
-    CHECK(run.err == "rmmod: ERROR: could not remove module lab_permanent: Device or resource busy\n");
+    CHECK(run.err ==
+          "rmmod: ERROR: could not remove module lab_permanent: Device or resource busy\n");
 }
 
 TEST_CASE("rmmod goes on after a failed argument and exits 1", "[rmmod]") {
     BasicWorld w;
-    const auto run = w.rmmod({"nonexistent", "iptable_nat", "libcrc32c", "lab_permanent", "ip_tables"});
+    const auto run =
+        w.rmmod({"nonexistent", "iptable_nat", "libcrc32c", "lab_permanent", "ip_tables"});
     CHECK(run.status == 1);
     CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat", "lab_permanent", "ip_tables"});
 }
@@ -116,7 +121,8 @@ TEST_CASE("rmmod -f on a module that is not loaded reports the kernel's ENOENT",
     BasicWorld w;
     const auto run = w.rmmod({"--force", "nonexistent"});
     CHECK(run.status == 1);
-    CHECK(run.err == "rmmod: ERROR: could not remove module nonexistent: No such file or directory\n");
+    CHECK(run.err ==
+          "rmmod: ERROR: could not remove module nonexistent: No such file or directory\n");
 }
 
 TEST_CASE("rmmod usage: no module, unknown option, help and version", "[rmmod]") {
@@ -162,12 +168,68 @@ TEST_CASE("rmmod on a kernel without module support says so", "[rmmod]") {
     CHECK(run.err.find("this kernel has no loadable module support") != std::string::npos);
 }
 
-TEST_CASE("rmmod -f on a module with holders gives the kernel's refusal, as kmod does",
-          "[rmmod]") {
+TEST_CASE("rmmod -f on a module with holders gives the kernel's refusal, as kmod does", "[rmmod]") {
     BasicWorld w;
     const auto run = w.rmmod({"-f", "libcrc32c"});
     CHECK(run.status == 1);
     CHECK(run.err ==
           "rmmod: ERROR: could not remove module libcrc32c: Resource temporarily unavailable\n");
     CHECK(w.kernel.find("libcrc32c") != nullptr);
+}
+
+TEST_CASE("rmmod removes a set named in the wrong order in holder order, with or without -r",
+          "[rmmod]") {
+    SECTION("plain: each judged alone, holders first") {
+        BasicWorld w;
+        const auto run = w.rmmod({"x_tables", "ip_tables", "iptable_nat"});
+        CHECK(run.err.empty());
+        CHECK(run.status == 0);
+        CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat", "ip_tables", "x_tables"});
+    }
+    SECTION("-r: one plan, and the dependencies left unused after") {
+        BasicWorld w;
+        const auto run = w.rmmod({"-r", "nf_defrag_ipv4", "nf_conntrack", "nf_nat", "iptable_nat"});
+        CHECK(run.err.empty());
+        CHECK(run.status == 0);
+        const std::vector<std::string> deletes = w.our_deletes();
+        CHECK(deletes.front() == "iptable_nat");
+        CHECK(deletes.size() == 7);                    // and nf_defrag_ipv6, ip_tables, x_tables
+        CHECK(w.kernel.find("libcrc32c") != nullptr);  // xfs still uses it
+        CHECK(w.kernel.find("nf_defrag_ipv6") == nullptr);
+    }
+}
+
+TEST_CASE("rmmod of a set with a target held from outside it fails in kmod's words", "[rmmod]") {
+    SECTION("-r: nothing removed") {
+        BasicWorld w;
+        const auto run = w.rmmod({"-r", "libcrc32c", "nf_conntrack", "nf_nat", "iptable_nat"});
+        CHECK(run.status == 1);
+        CHECK(run.err == "rmmod: ERROR: Module libcrc32c is in use by: nf_nat nf_conntrack xfs\n");
+        CHECK(w.our_deletes().empty());
+    }
+    SECTION("plain: the others go, libcrc32c stays for xfs") {
+        BasicWorld w;
+        const auto run = w.rmmod({"libcrc32c", "nf_conntrack", "nf_nat", "iptable_nat"});
+        CHECK(run.status == 1);
+        CHECK(run.err == "rmmod: ERROR: Module libcrc32c is in use by: xfs\n");
+        CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat", "nf_nat", "nf_conntrack"});
+    }
+}
+
+TEST_CASE("rmmod removes a hundred and twenty targets named innermost first", "[rmmod]") {
+    BasicWorld w;
+    std::vector<std::string> args{"-r"};
+    for (int i = 0; i < 120; ++i) {
+        const std::string name = "set" + std::to_string(i);
+        w.kernel.add({.name = name, .uses = {i == 0 ? "x_tables" : "set" + std::to_string(i - 1)}});
+        args.push_back(name);
+    }
+    const auto run = w.rmmod(args);
+    CHECK(run.err.empty());
+    CHECK(run.status == 0);
+    const std::vector<std::string> deletes = w.our_deletes();
+    REQUIRE(deletes.size() == 120);
+    CHECK(deletes.front() == "set119");
+    CHECK(deletes.back() == "set0");
+    CHECK(w.kernel.find("x_tables") != nullptr);  // still used by iptable_nat and ip_tables
 }

@@ -22,7 +22,6 @@ using modload::testing::StepPoint;
 using modload::tools::note_stop_signal;
 using modload::tools::stop_signal;
 
-
 TEST_CASE("rmmod --wait removes a module in use once it is free, quietly under a second",
           "[rmmod]") {
     BasicWorld w;
@@ -45,7 +44,8 @@ TEST_CASE("rmmod --wait says once what it waits for after the first second", "[r
     });
     const auto run = w.rmmod({"-w", "lab_dev"});
     CHECK(run.status == 0);
-    CHECK(run.err == "rmmod: open files looked for through /proc only, which misses some\n"
+    CHECK(run.err ==
+          "rmmod: open files looked for through /proc only, which misses some\n"
           "rmmod: waiting for lab_dev: 2 references not attributed\n");
 }
 
@@ -60,10 +60,11 @@ TEST_CASE("rmmod -v --wait says again who holds the module each time a holder go
     });
     const auto run = w.rmmod({"-v", "--wait", "lab_dev"});
     CHECK(run.status == 0);
-    CHECK(run.err == "rmmod: open files looked for through /proc only, which misses some\n"
-                     "rmmod: waiting for lab_dev: 2 references not attributed\n"
-                     "rmmod: waiting for lab_dev: 1 reference not attributed\n"
-                     "rmmod: INFO: removed lab_dev\n");
+    CHECK(run.err ==
+          "rmmod: open files looked for through /proc only, which misses some\n"
+          "rmmod: waiting for lab_dev: 2 references not attributed\n"
+          "rmmod: waiting for lab_dev: 1 reference not attributed\n"
+          "rmmod: INFO: removed lab_dev\n");
 }
 
 TEST_CASE("rmmod --wait names the holders it waits for", "[rmmod]") {
@@ -138,9 +139,10 @@ TEST_CASE("a signal between two steps of a plan stops it and says what was remov
     const auto run = w.rmmod({"-r", "iptable_nat"});
     CHECK(run.status == 1);
     CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat", "nf_nat"});
-    CHECK(run.err == "rmmod: ERROR: interrupted before removing ip_tables\n"
-                     "rmmod: ERROR: stopped: removed iptable_nat nf_nat; left ip_tables x_tables "
-                     "nf_conntrack nf_defrag_ipv6 nf_defrag_ipv4\n");
+    CHECK(run.err ==
+          "rmmod: ERROR: interrupted before removing ip_tables\n"
+          "rmmod: ERROR: stopped: removed iptable_nat nf_nat; left ip_tables x_tables "
+          "nf_conntrack nf_defrag_ipv6 nf_defrag_ipv4\n");
 }
 
 TEST_CASE("rmmod --wait still refuses what no wait can fix", "[rmmod]") {
@@ -167,14 +169,14 @@ TEST_CASE("rmmod of a Loading module says kmod's words, then why", "[rmmod]") {
     REQUIRE(w.kernel.other_load("slow", {}) == 0);
     const auto run = w.rmmod({"slow"});
     CHECK(run.status == 1);
-    CHECK(run.err == "rmmod: ERROR: Module slow is in use\n"
-                     "rmmod: slow is still initializing: its init function has not returned "
-                     "(--wait waits for it)\n");
+    CHECK(run.err ==
+          "rmmod: ERROR: Module slow is in use\n"
+          "rmmod: slow is still initializing: its init function has not returned "
+          "(--wait waits for it)\n");
     CHECK(w.kernel.calls().empty());
 }
 
-TEST_CASE("rmmod --wait of a Loading module waits until it is Live, then removes it",
-          "[rmmod]") {
+TEST_CASE("rmmod --wait of a Loading module waits until it is Live, then removes it", "[rmmod]") {
     BasicWorld w;
     w.kernel.configure("slow", Millis{3000});
     REQUIRE(w.kernel.other_load("slow", {}) == 0);
@@ -210,15 +212,16 @@ TEST_CASE("rmmod of a module another process is removing waits for it to be gone
     }
     const auto run = w.rmmod(args);
     CHECK(run.status == 0);
-    CHECK(run.err == "rmmod: waiting for lab_dev: another process is removing it\n"
-                     "rmmod: INFO: lab_dev was already gone: removed by another process\n");
+    CHECK(run.err ==
+          "rmmod: waiting for lab_dev: another process is removing it\n"
+          "rmmod: INFO: lab_dev was already gone: removed by another process\n");
     CHECK(w.kernel.calls().empty());
     CHECK(w.kernel.find("lab_dev") == nullptr);
 }
 
 TEST_CASE("rmmod says a module is being removed when its exit outlasts the bound", "[rmmod]") {
-    const std::vector<std::string> args = GENERATE(std::vector<std::string>{"lab_dev"},
-                                                   std::vector<std::string>{"--wait=500", "lab_dev"});
+    const std::vector<std::string> args = GENERATE(
+        std::vector<std::string>{"lab_dev"}, std::vector<std::string>{"--wait=500", "lab_dev"});
     BasicWorld w;
     w.kernel.configure("lab_dev", Millis{0}, Millis{60000});
     w.kernel.put_reference("lab_dev");
@@ -267,11 +270,12 @@ TEST_CASE("rmmod -w -r keeps a dependency that gained a user during the wait, ne
     });
     const auto run = w.rmmod({"-v", "-w", "-r", "lab_waiter"});
     CHECK(run.status == 0);
-    CHECK(run.err == "rmmod: open files looked for through /proc only, which misses some\n"
+    CHECK(run.err ==
+          "rmmod: open files looked for through /proc only, which misses some\n"
           "rmmod: waiting for lab_waiter: 1 reference not attributed\n"
-                     "rmmod: INFO: removed lab_waiter\n"
-                     "rmmod: INFO: kept lab_dev: it is in use again (refcount 1, from outside "
-                     "modules)\n");
+          "rmmod: INFO: removed lab_waiter\n"
+          "rmmod: INFO: kept lab_dev: it is in use (refcount 1, from outside "
+          "modules)\n");
     CHECK(w.our_deletes() == std::vector<std::string>{"lab_waiter"});
     CHECK(w.kernel.find("lab_dev") != nullptr);
     CHECK(w.kernel.now() < Millis{3200});  // ended once lab_waiter was free
@@ -292,8 +296,9 @@ TEST_CASE("rmmod --dry-run prints the plan and touches nothing", "[rmmod]") {
     BasicWorld w;
     const auto run = w.rmmod({"-n", "--remove-holders", "-r", "nf_conntrack"});
     CHECK(run.status == 0);
-    CHECK(run.out == "iptable_nat\nnf_nat\nnf_conntrack\nip_tables\nx_tables\nnf_defrag_ipv6\n"
-                     "nf_defrag_ipv4\n");
+    CHECK(run.out ==
+          "iptable_nat\nnf_nat\nnf_conntrack\nip_tables\nx_tables\nnf_defrag_ipv6\n"
+          "nf_defrag_ipv4\n");
     CHECK(w.kernel.calls().empty());
 
     const auto plain = w.rmmod({"--dry-run", "iptable_nat", "libcrc32c"});
@@ -340,8 +345,9 @@ TEST_CASE("a plan with a permanent holder is refused before anything is removed"
     w.kernel.add({.name = "perm", .uses = {"lab_dev"}, .permanent = true});
     const auto run = w.rmmod({"--remove-holders", "lab_dev"});
     CHECK(run.status == 1);
-    CHECK(run.err == "rmmod: ERROR: cannot plan the removal: Device or resource busy (holder perm "
-                     "is permanent and cannot be removed)\n");
+    CHECK(run.err ==
+          "rmmod: ERROR: cannot plan the removal: Device or resource busy (holder perm "
+          "is permanent and cannot be removed)\n");
     CHECK(w.kernel.calls().empty());
 }
 
@@ -374,7 +380,8 @@ TEST_CASE("each module a plan waits for over a second is said once", "[rmmod]") 
     });
     const auto run = w.rmmod({"-w", "--remove-holders", "nf_nat"});
     CHECK(run.status == 0);
-    CHECK(run.err == "rmmod: open files looked for through /proc only, which misses some\n"
+    CHECK(run.err ==
+          "rmmod: open files looked for through /proc only, which misses some\n"
           "rmmod: waiting for iptable_nat: 1 reference not attributed\n"
-                     "rmmod: waiting for nf_nat: 1 reference not attributed\n");
+          "rmmod: waiting for nf_nat: 1 reference not attributed\n");
 }

@@ -2,9 +2,10 @@
 // changes underneath (lifecycle.hpp gives the kernel's rules this relies on).
 //
 // One call, remove_modules(), does what rmmod does: it judges each target on a first read of
-// /proc/modules as kmod's rmmod does, plans the order (holders first, unused dependencies last),
-// and then judges every step again on a fresh read just before its delete_module, because other
-// processes load, remove and use modules meanwhile.
+// /proc/modules as kmod's rmmod does, removing the targets as a set (a target held only by other
+// targets goes after them), plans the order (holders first, unused dependencies last), and then
+// judges every step again on a fresh read just before its delete_module, because other processes
+// load, remove and use modules meanwhile.
 #pragma once
 
 #include <chrono>
@@ -25,14 +26,14 @@ namespace modload {
 
 /// The modules built into a kernel, from <root>/lib/modules/<release>/modules.builtin.
 class MODLOAD_API BuiltinModules {
-public:
+  public:
     BuiltinModules() = default;
     explicit BuiltinModules(std::vector<std::string> names);
     /// Reads modules.builtin; a missing file gives an empty set (not every system has one).
     static Result<BuiltinModules> read(const SystemRoot& root, std::string_view kernel_release);
     bool contains(std::string_view name) const;
 
-private:
+  private:
     std::vector<std::string> names_;  // sorted
 };
 
@@ -69,7 +70,9 @@ struct MODLOAD_API PlanOptions {
     /// First remove, recursively, the modules that hold each target, each after its own holders.
     bool remove_holders = false;
     /// After the targets, remove every module they depended on that is then unused (no holders
-    /// left, no references from outside modules, not permanent), transitively.
+    /// left, no references from outside modules, not permanent), transitively. The plan names
+    /// each dependency whose holders it all removes, whatever its references on this read (some
+    /// go only with their holder: configfs's pinned mount for netconsole); its step judges them.
     bool remove_dependencies = false;
 };
 
@@ -88,7 +91,7 @@ struct MODLOAD_API RemovalPlan {
 
 /// `names` in an order that puts each after every one of them holding it, directly or through
 /// other modules (waiting for a module that a later one holds would never end); otherwise as
-/// given.
+/// given, each once. Linear in the names and the holder graph above them.
 MODLOAD_API std::vector<std::string> order_by_holders(const Snapshot& snapshot,
                                                       std::span<const std::string> names);
 
@@ -125,7 +128,7 @@ struct MODLOAD_API RemovalOptions {
 
 /// Told what happens as it happens; the library itself never prints.
 class MODLOAD_API RemovalObserver {
-public:
+  public:
     virtual ~RemovalObserver() = default;
     /// Asked before every system call and after every sleep: false stops the removal before its
     /// next system call (a signal arrived).
@@ -180,19 +183,24 @@ struct MODLOAD_API RemovalOutcome {
     bool ok() const { return failures.empty() && left.empty(); }
 };
 
-/// Removes `targets` (normalized names) as rmmod does.
-/// - Without holders or dependencies to remove, each target goes alone, as in kmod's rmmod:
-///   judged on its own read after the ones before it are gone; one that fails does not stop the
-///   others, but the observer's stop does (`left` then names the targets not done). With `wait`,
-///   they go in order_by_holders() order.
+/// Removes `targets` (normalized names) as rmmod does, as a set: a target held only by other
+/// targets (or by modules the plan removes anyway) goes after them, whatever the order given.
+/// - Without holders or dependencies to remove, the targets go in order_by_holders() order (on a
+///   first read), each alone, as in kmod's rmmod: judged on its own read after the ones before it
+///   are gone; one that fails (held by a module that is not a target, or by a target that failed)
+///   does not stop the others, but the observer's stop does (`left` then names the targets not
+///   done). Targets that do not hold one another keep the given order.
 /// - With them, it is one plan: each target is judged on one read of /proc/modules first; a
-///   target that is not loaded, is built in, or (without `wait` or `remove_holders`) is held, in
-///   use or loading fails here, and then nothing is removed at all. `force` skips these checks.
+///   target that is not loaded, is built in, or (without `wait`) is in use or loading fails here;
+///   so does (without `wait` or `remove_holders`) one with a holder the plan does not remove
+///   first: another target, a holder of one, or a dependency it leaves unused. Then nothing is
+///   removed at all; the failures come in the order of `targets`. `force` skips these checks.
 /// - The plan is made from that read; each step is then judged again on a fresh read just before
 ///   its delete_module:
 ///   - a module that is no longer listed is `gone`;
 ///   - an Unloading module is waited for until it is gone (success: someone else removed it);
-///   - an unused dependency that gained a holder or reference is `kept`, never waited on;
+///   - an unused dependency with a holder or reference then is `kept`, never waited on (one with
+///     references on the first read is judged here: they may have been its holders');
 ///   - a target or holder that is held, in use or loading is waited for with `wait`, and fails
 ///     without it.
 /// - The first failing step stops the plan; `left` names what was not attempted.

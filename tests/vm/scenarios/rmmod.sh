@@ -45,8 +45,28 @@ both_rmmod "in use by a holder: 'Module lab_provider is in use by: lab_consumer'
 both_rmmod "dependents first in one call: rmmod lab_consumer lab_provider" \
 	"$chain" lab_consumer lab_provider
 
-both_rmmod "wrong order in one call: the provider is refused, the consumer removed" \
-	"$chain" lab_provider lab_consumer
+# The wrong order in one call: kmod takes the names in the order given and
+# refuses lab_provider (lab_consumer still holds it); ours removes the two
+# as a set, holders first (rmmod-sets.sh has more).
+for who in ours kmod; do
+	eval "$chain" || diag "setup failed: $chain"
+	run $who rmmod lab_provider lab_consumer
+	eval "AFTER_$who=\$(loaded_modules | grep lab_ | sort | tr '\\n' ' ')"
+	cleanup
+done
+if [ "$RC_ours" = 0 ] && [ -z "$OUT_ours" ] && [ -z "$AFTER_ours" ]; then
+	ok "wrong order in one call: ours removes both, silently, holders first"
+else
+	not_ok "wrong order in one call: ours removes both, silently, holders first"
+	diag "ours (exit $RC_ours) left: ${AFTER_ours:-none}" "$OUT_ours"
+fi
+if [ "$RC_kmod" = 1 ] && [ "$OUT_kmod" = "rmmod: ERROR: Module lab_provider is in use by: lab_consumer" ] &&
+	[ "$AFTER_kmod" = "lab_provider " ]; then
+	ok "wrong order in one call: kmod 30 refuses lab_provider ('in use by: lab_consumer') and removes lab_consumer"
+else
+	not_ok "wrong order in one call: kmod 30 refuses lab_provider ('in use by: lab_consumer') and removes lab_consumer"
+	diag "kmod (exit $RC_kmod) left: ${AFTER_kmod:-none}" "$OUT_kmod"
+fi
 
 both_rmmod "force (-f) on a module with holders: the kernel still refuses" \
 	"$chain" -f lab_provider
