@@ -102,6 +102,14 @@ def install(args, destdir, checks):
     return dirs
 
 
+def soname(source_dir):
+    """libmodload.so.MAJOR, or libmodload.so.0.MINOR while the major is 0 (README.md, "ABI and
+    soname"), from meson.build's version."""
+    text = (Path(source_dir) / "meson.build").read_text()
+    major, minor = re.search(r"version: '(\d+)\.(\d+)\.\d+'", text).groups()
+    return f"libmodload.so.{major}" + (f".{minor}" if major == "0" else "")
+
+
 def check_files(args, destdir, dirs, checks):
     for tool in ("insmod", "rmmod", "lsmod"):
         path = dirs["sbindir"] / tool
@@ -115,7 +123,7 @@ def check_files(args, destdir, dirs, checks):
     installed = sorted(p.name for p in (dirs["includedir"] / "modload").glob("*.hpp"))
     checks.expect(headers and headers == installed,
                   f"installed headers {installed} are not the public headers {headers}")
-    for name in ("libmodload.so", "libmodload.so.0"):
+    for name in ("libmodload.so", soname(args.source_dir)):
         checks.expect((dirs["libdir"] / name).exists(), f"{dirs['libdir'] / name} is missing")
     checks.expect((dirs["libdir"] / "pkgconfig/libmodload.pc").is_file(),
                   "libmodload.pc is missing")
@@ -221,7 +229,7 @@ def check_example(args, cxx, flags, dirs, scratch, checks):
     if not checks.expect(built.returncode == 0, f"the example does not build:\n{built.stderr}"):
         return
     linked = run(["ldd", str(program)]).stdout
-    checks.expect(f"{dirs['libdir']}/libmodload.so.0" in linked,
+    checks.expect(f"{dirs['libdir']}/{soname(args.source_dir)} " in linked,
                   f"the example does not use the installed library:\n{linked}")
     fixture = Path(args.fixture_root)
     expected = [line.split()[0] for line in (fixture / "proc/modules").read_text().splitlines()]
