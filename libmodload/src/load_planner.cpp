@@ -13,6 +13,7 @@
 
 #include "file_io.hpp"
 #include "load_plan_detail.hpp"
+#include "module_aliases.hpp"
 
 namespace modload {
 
@@ -198,24 +199,9 @@ std::vector<std::string> Planner::resolve(const std::string& wanted) {
         return {wanted};
     }
     if (!aliases_) {
-        aliases_.emplace();
         // Unreadable, it names no module: the soft dependency is then said not to be found.
         auto text = detail::read_text_file(alias_file_);
-        std::string_view rest = text ? std::string_view(*text) : std::string_view();
-        while (!rest.empty()) {
-            const auto newline = rest.find('\n');
-            std::string_view line = rest.substr(0, newline);
-            rest.remove_prefix(newline == std::string_view::npos ? rest.size() : newline + 1);
-            if (!line.starts_with("alias ")) {
-                continue;
-            }
-            line.remove_prefix(6);
-            const auto space = line.find(' ');
-            if (space != std::string_view::npos) {
-                aliases_->emplace_back(std::string(line.substr(0, space)),
-                                       normalize_module_name(line.substr(space + 1)));
-            }
-        }
+        aliases_ = detail::parse_module_aliases(text ? std::string_view(*text) : "");
     }
     for (const auto& [pattern, module] : *aliases_) {
         if (::fnmatch(pattern.c_str(), wanted.c_str(), 0) == 0 &&

@@ -20,32 +20,18 @@
 #include <modload/unique_fd.hpp>
 
 #include "file_io.hpp"
+#include "module_aliases.hpp"
 #include "open_files.hpp"
 
 namespace modload::detail {
 
 ProvidedAliases ProvidedAliases::parse(std::string_view text) {
+    // Only what says what a module provides is kept.
     ProvidedAliases aliases;
-    while (!text.empty()) {
-        const auto newline = text.find('\n');
-        std::string_view line = text.substr(0, newline);
-        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
-        // "alias PATTERN MODULE"; only what says what a module provides is kept.
-        if (!line.starts_with("alias ")) {
-            continue;
-        }
-        line.remove_prefix(6);
-        const auto space = line.find(' ');
-        if (space == std::string_view::npos) {
-            continue;
-        }
-        const std::string_view pattern = line.substr(0, space);
-        const std::string_view module = line.substr(space + 1);
-        if (pattern.starts_with("fs-") || pattern.starts_with("char-major-") ||
-            pattern.starts_with("block-major-") || pattern.starts_with("net-pf-")) {
-            aliases.aliases_.emplace_back(pattern, normalize_module_name(module));
-        }
-    }
+    aliases.aliases_ = parse_module_aliases(text, [](std::string_view pattern) {
+        return pattern.starts_with("fs-") || pattern.starts_with("char-major-") ||
+               pattern.starts_with("block-major-") || pattern.starts_with("net-pf-");
+    });
     return aliases;
 }
 
