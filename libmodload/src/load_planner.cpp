@@ -11,6 +11,7 @@
 
 #include <modload/names.hpp>
 
+#include "alias_names.hpp"
 #include "file_io.hpp"
 #include "load_plan_detail.hpp"
 
@@ -179,7 +180,9 @@ Result<void> Planner::add_module(const std::string& name, LoadRole role,
 
 std::vector<std::string> Planner::resolve(const std::string& wanted) {
     std::vector<std::string> modules;
-    // As kmod looks a name up: the configuration's aliases, a module of that name, modules.alias.
+    // As kmod looks a name up (kmod_module_new_from_lookup): the configuration's aliases, a
+    // module of that name, modules.alias, and only then a module built in ("crc32" is built in
+    // and an alias of crc32_pclmul and crc32_generic: kmod loads those).
     if (config_ != nullptr) {
         for (const ConfigAlias& alias : config_->aliases) {
             if (::fnmatch(alias.alias.c_str(), wanted.c_str(), 0) == 0) {
@@ -191,7 +194,7 @@ std::vector<std::string> Planner::resolve(const std::string& wanted) {
         }
     }
     auto found = locator_.find(wanted);
-    if ((found && *found) || available(wanted, loaded_, builtin_)) {
+    if ((found && *found) || loaded_.find(wanted) != nullptr) {
         return {wanted};
     }
     if (!aliases_) {
@@ -208,8 +211,13 @@ std::vector<std::string> Planner::resolve(const std::string& wanted) {
             }
             line.remove_prefix(6);
             const auto space = line.find(' ');
-            if (space != std::string_view::npos) {
-                aliases_->emplace_back(std::string(line.substr(0, space)),
+            if (space == std::string_view::npos) {
+                continue;
+            }
+            // modules.alias keeps the module's spelling ("blake2b-256"); kmod compares the
+            // pattern with its dashes made underscores, as the wanted name is.
+            if (auto pattern = detail::underscores(line.substr(0, space))) {
+                aliases_->emplace_back(std::move(*pattern),
                                        normalize_module_name(line.substr(space + 1)));
             }
         }
@@ -219,6 +227,9 @@ std::vector<std::string> Planner::resolve(const std::string& wanted) {
             std::find(modules.begin(), modules.end(), module) == modules.end()) {
             modules.push_back(module);
         }
+    }
+    if (modules.empty() && builtin_.contains(wanted)) {
+        return {wanted};
     }
     return modules;
 }
