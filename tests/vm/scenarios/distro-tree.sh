@@ -16,14 +16,14 @@
 # and said.  The sample is chosen on the kernel command line (the lab's
 # --append, as scripts/distro-tree does for the whole tree):
 #   lab.tree_plan=N   plan every Nth file (default 4; 1: every file)
-#   lab.tree_load=N   load every Nth file (default 40; 1: every file)
+#   lab.tree_load=N   load every Nth file (default 10; 1: every file)
 #   lab.tree_limit=S  seconds a load or removal may take (default 30)
 . /lab/scenarios/lib.sh
 
 KDIR=/lib/modules/$LAB_KVER
 DEP=$KDIR/modules.dep
 PLAN_EVERY=4
-LOAD_EVERY=40
+LOAD_EVERY=10
 LIMIT=30
 for _a in $(cat /proc/cmdline); do
 	case $_a in
