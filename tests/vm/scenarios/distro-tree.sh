@@ -63,11 +63,16 @@ table() {
 	awk '{ print $1 }' /proc/modules | sort
 }
 
-# added_since STATE: the loaded modules not in STATE (a table), one a line
-# (busybox comm takes no "-" for its input).
+# only_in A B: the lines of file B that file A does not have (busybox has no
+# comm).
+only_in() {
+	awk 'NR == FNR { seen[$0] = 1; next } !($0 in seen)' "$1" "$2"
+}
+
+# added_since STATE: the loaded modules not in STATE (a table), one a line.
 added_since() {
 	table >/tmp/now.table
-	comm -13 "$1" /tmp/now.table
+	only_in "$1" /tmp/now.table
 }
 
 # clean_to STATE: remove, with kmod's rmmod, every module not in STATE (a
@@ -142,7 +147,7 @@ while read -r F; do
 	fi
 done </tmp/plan.files
 check "planning: $P_SAME of $P_N plans name kmod's files, $P_ORDER of $P_N in a valid order" \
-	[ "$P_SAME" = "$P_N" ] && [ "$P_ORDER" = "$P_N" ]
+	[ "$P_SAME" = "$P_N" -a "$P_ORDER" = "$P_N" ]
 diag "planning time: ours $P_TIME_OURS ms, kmod $P_TIME_KMOD ms over $P_N files"
 
 # ----------------------------------------------------------------- loading --
@@ -234,8 +239,8 @@ while read -r F; do
 		echo "$M" >>/tmp/loadable
 		ok "remove $M: rmmod -r leaves the table as it was"
 	else
-		_extra=$(comm -13 /tmp/before /tmp/after | tr '\n' ' ')
-		_gone=$(comm -23 /tmp/before /tmp/after | tr '\n' ' ')
+		_extra=$(only_in /tmp/before /tmp/after | tr '\n' ' ')
+		_gone=$(only_in /tmp/after /tmp/before | tr '\n' ' ')
 		echo "$M: left loaded: ${_extra:-nothing}; removed besides: ${_gone:-nothing} (rmmod -r exit $_rc: $(echo "$_out" | tail -n 1))" >>/tmp/left
 		not_ok "remove $M: rmmod -r leaves the table as it was"
 		diag "\$ rmmod -r $M (exit $_rc)" "$_out" "left loaded: ${_extra:-nothing}" "removed, though loaded before: ${_gone:-nothing}"
@@ -243,7 +248,7 @@ while read -r F; do
 	fi
 done </tmp/load.files
 check "loading: of $L_N files, $L_SKIP skipped, kmod loads $L_KMOD ($L_KMOD_FAIL not, $L_STAYS it cannot remove again), ours $L_OURS of those ($L_SAME the same modules), $L_CLEAN removed cleanly by rmmod -r" \
-	[ "$L_OURS" = $((L_KMOD - L_STAYS)) ] && [ "$L_SAME" = "$L_OURS" ] && [ "$L_CLEAN" = "$L_OURS" ]
+	[ "$L_OURS" = $((L_KMOD - L_STAYS)) -a "$L_SAME" = "$L_OURS" -a "$L_CLEAN" = "$L_OURS" ]
 diag "skipped or not loaded by kmod:" "$(cat /tmp/skipped)"
 diag "loading time: ours $L_TIME_OURS ms (insmod -d, rmmod -r), kmod $L_TIME_KMOD ms (modprobe, modprobe -r) over $L_TIMED modules"
 [ -s /tmp/left ] && diag "left behind by rmmod -r:" "$(cat /tmp/left)"
@@ -286,7 +291,7 @@ else
 	else
 		not_ok "many at once: one rmmod -r naming them all empties the table"
 		diag "\$ rmmod -r (the $(echo $MANY | wc -w) modules) (exit $_rc)" "$(echo "$_out" | tail -n 20)" \
-			"left loaded: $(comm -13 /tmp/start.table /tmp/after | tr '\n' ' ')"
+			"left loaded: $(only_in /tmp/start.table /tmp/after | tr '\n' ' ')"
 	fi
 	clean_to /tmp/start.table || diag "could not clean up: $(added_since /tmp/start.table | tr '\n' ' ')"
 fi
