@@ -64,9 +64,9 @@ table() {
 }
 
 # only_in A B: the lines of file B that file A does not have (busybox has no
-# comm).
+# comm; FILENAME, not NR == FNR, which an empty A would fool).
 only_in() {
-	awk 'NR == FNR { seen[$0] = 1; next } !($0 in seen)' "$1" "$2"
+	awk 'FILENAME == ARGV[1] { seen[$0] = 1; next } !($0 in seen)' "$1" "$2"
 }
 
 # added_since STATE: the loaded modules not in STATE (a table), one a line.
@@ -102,7 +102,7 @@ check "the module tree is in the image (more than 500 module files)" [ "$TOTAL" 
 # one out of order.
 order_ok() {
 	awk -v k="$KDIR/" '
-		NR == FNR { pos[k $0] = FNR; n = FNR; next }
+		FILENAME == ARGV[1] { pos[k $0] = FNR; next }
 		{
 			f = $1; sub(/:$/, "", f); f = k f
 			if (!(f in pos)) next
