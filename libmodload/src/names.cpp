@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "alias_names.hpp"
+
 namespace modload {
 
 namespace {
@@ -29,5 +31,26 @@ bool is_valid_module_name(std::string_view name) {
     return !name.empty() && name.size() <= kMaxModuleNameLength && name != "." && name != ".." &&
            name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
 }
+
+namespace detail {
+
+std::optional<std::string> underscores(std::string_view word) {
+    std::string out(word);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        if (out[i] == '-') {
+            out[i] = '_';
+        } else if (out[i] == ']') {
+            return std::nullopt;
+        } else if (out[i] == '[') {
+            i = out.find(']', i);
+            if (i == std::string::npos) {
+                return std::nullopt;
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace detail
 
 }  // namespace modload

@@ -202,6 +202,42 @@ TEST_CASE("insmod --deps loads soft dependencies around the module that names th
     }
 }
 
+TEST_CASE("insmod --deps finds what a soft dependency names as modprobe does", "[insmod][config]") {
+    ConfigRoot r;
+    const fs::path alias_file = r.root / "lib/modules/6.1.0-test/modules.alias";
+    SECTION("a modules.alias pattern spelled with dashes (btrfs' blake2b-256)") {
+        write_text(alias_file, "alias fixture-alias-* fixture_32\n");
+        write_text(r.conf / "soft.conf", "softdep fixture_provider pre: fixture-alias-one\n");
+        FakeKernel kernel;
+        const auto plan =
+            run_tool("insmod", kernel, r.root, {"-d", "-n", r.file("fixture_consumer.ko")});
+        CHECK(plan.status == 0);
+        CHECK(plan.out == r.lines({"fixture_base.ko", "fixture_32.ko", "fixture-provider.ko",
+                                   "fixture_consumer.ko"}));
+        CHECK(plan.err.empty());
+    }
+    SECTION("the modules an alias names, though a module of that name is built in (crc32)") {
+        write_text(alias_file, "alias ext4 fixture_32\n");
+        write_text(r.conf / "soft.conf", "softdep fixture_provider pre: ext4\n");
+        FakeKernel kernel;
+        const auto plan =
+            run_tool("insmod", kernel, r.root, {"-d", "-n", r.file("fixture_consumer.ko")});
+        CHECK(plan.status == 0);
+        CHECK(plan.out == r.lines({"fixture_base.ko", "fixture_32.ko", "fixture-provider.ko",
+                                   "fixture_consumer.ko"}));
+    }
+    SECTION("a built-in module no alias names is there already") {
+        write_text(r.conf / "soft.conf", "softdep fixture_provider pre: ext4\n");
+        FakeKernel kernel;
+        const auto plan =
+            run_tool("insmod", kernel, r.root, {"-d", "-n", r.file("fixture_consumer.ko")});
+        CHECK(plan.status == 0);
+        CHECK(plan.out ==
+              r.lines({"fixture_base.ko", "fixture-provider.ko", "fixture_consumer.ko"}));
+        CHECK(plan.err.empty());
+    }
+}
+
 TEST_CASE("insmod --deps reads no configuration file another user could have written",
           "[insmod][config]") {
     ConfigRoot r;
