@@ -8,6 +8,8 @@
 
 #include <modload/names.hpp>
 
+#include "alias_names.hpp"
+
 namespace modload {
 
 namespace {
@@ -15,24 +17,7 @@ namespace {
 constexpr std::string_view kBlanks = " \t";
 constexpr std::string_view kSpaces = " \t\n\v\f\r";
 
-// kmod's underscores(): '-' becomes '_', except inside [...] of a pattern; an unmatched bracket
-// makes the name bad.
-std::optional<std::string> underscores(std::string_view word) {
-    std::string out(word);
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        if (out[i] == '-') {
-            out[i] = '_';
-        } else if (out[i] == ']') {
-            return std::nullopt;
-        } else if (out[i] == '[') {
-            i = out.find(']', i);
-            if (i == std::string::npos) {
-                return std::nullopt;
-            }
-        }
-    }
-    return out;
-}
+using detail::underscores;
 
 // Splits off the next word (separated by blanks, as strtok_r(" \t")); empty at the end.
 std::string_view next_word(std::string_view& rest) {
