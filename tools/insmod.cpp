@@ -176,6 +176,8 @@ class Inserter {
     // The first failure before any load, in kmod's words where kmod has them.
     void say_unloadable(const LoadFailure& failure);
     void say_disabled(const DisabledModule& disabled);
+    // Configuration files not read because another user could have written them: always said.
+    void say_refused_configuration(const LoadOutcome& outcome);
     // What the configuration decided: with -v, and always in a dry run, which shows the plan.
     void say_decisions(const LoadOutcome& outcome);
     // A refused load: kmod's line, the policy behind it, what the kernel logged.
@@ -278,6 +280,12 @@ void Inserter::say_refused(const LoadOutcome& outcome, const LoadFailure& failur
                      " (load them first, or use insmod --deps)");
     }
 }
+void Inserter::say_refused_configuration(const LoadOutcome& outcome) {
+    for (const ConfigRefusal& refused : outcome.refused_configuration) {
+        report_.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
+    }
+}
+
 void Inserter::say_disabled(const DisabledModule& disabled) {
     report_.error("could not insert module " + options_.file + ": " + disabled.name +
                   " is disabled by " + disabled.install.origin.where() + ": " +
@@ -319,9 +327,7 @@ void Inserter::say_decisions(const LoadOutcome& outcome) {
 }
 
 void Inserter::say_progress(const LoadOutcome& outcome) {
-    for (const ConfigRefusal& refused : outcome.refused_configuration) {
-        report_.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
-    }
+    say_refused_configuration(outcome);
     say_decisions(outcome);
     for (const LoadedStep& step : outcome.steps) {
         const std::string where =
@@ -375,10 +381,7 @@ int Inserter::run() {
     const LoadOutcome outcome = load_modules(ctx_.kernel, ctx_.root, request, observer);
     report_skipped_lines(report_, outcome.skipped);
     if (outcome.disabled) {
-        for (const ConfigRefusal& refused : outcome.refused_configuration) {
-            report_.note("ignored " + refused.path.string() + ": " + refused.reason +
-                         "; not trusted");
-        }
+        say_refused_configuration(outcome);
         say_disabled(*outcome.disabled);
         return 1;
     }

@@ -203,6 +203,20 @@ kunload_lab() {
 		lab_hold lab_perm lab_dash lab_slow
 }
 
+# words LIST: the words of LIST sorted, on one line.
+words() {
+	printf '%s\n' $1 | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# loaded_of LIST: the modules of LIST that are loaded, sorted.
+loaded_of() {
+	_l=
+	for _m in $1; do
+		is_loaded "$_m" && _l="$_l $_m"
+	done
+	words "$_l"
+}
+
 # loaded_modules: names of all loaded (not built-in) modules.
 loaded_modules() {
 	for _f in /sys/module/*/initstate; do

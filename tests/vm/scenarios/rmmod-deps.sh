@@ -13,20 +13,6 @@
 CHAIN="iptable_nat nf_nat nf_conntrack nf_defrag_ipv6 nf_defrag_ipv4 ip_tables x_tables"
 ALL="$CHAIN libcrc32c xfs"
 
-# words LIST: the words of LIST sorted, on one line.
-words() {
-	printf '%s\n' $1 | sort | tr '\n' ' ' | sed 's/ $//'
-}
-
-# loaded_of LIST: the modules of LIST that are loaded, sorted.
-loaded_of() {
-	_l=
-	for _m in $1; do
-		is_loaded "$_m" && _l="$_l $_m"
-	done
-	words "$_l"
-}
-
 # valid_order LIST: every module's holders come before it in LIST (that is
 # what makes each delete_module possible).  Sets ORDER_ERR when not.
 valid_order() {

@@ -14,18 +14,6 @@
 # by one named after it.
 SET="lab_provider x_tables ip_tables nf_defrag_ipv4 nf_defrag_ipv6 libcrc32c nf_conntrack nf_nat iptable_nat lab_consumer"
 
-words() {
-	printf '%s\n' $1 | sort | tr '\n' ' ' | sed 's/ $//'
-}
-
-loaded_of() {
-	_l=
-	for _m in $1; do
-		is_loaded "$_m" && _l="$_l $_m"
-	done
-	words "$_l"
-}
-
 modprobe_quiet() {
 	for _m in "$@"; do
 		_o=$("$KMOD/modprobe" "$_m" 2>&1) || echo "# setup: modprobe $_m failed: $_o"
