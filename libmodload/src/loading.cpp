@@ -1,7 +1,5 @@
 #include <modload/loading.hpp>
 
-#include <fcntl.h>
-#include <algorithm>
 #include <cerrno>
 
 namespace modload {
