@@ -11,7 +11,7 @@
 #include <gelf.h>
 #include <libelf.h>
 
-#include "shared_library.hpp"
+#include "libelf_binding.hpp"
 
 namespace modload {
 
@@ -25,60 +25,6 @@ constexpr std::size_t kModversionEntrySize = 64;
 
 Error invalid(std::string detail) {
     return make_error(ENOEXEC, std::move(detail));
-}
-
-// libelf's functions, bound on the first module read (see shared_library.hpp): lsmod and rmmod
-// never load libelf.
-struct Libelf {
-    decltype(&::elf_end) elf_end;
-    decltype(&::elf_errmsg) elf_errmsg;
-    decltype(&::elf_getdata) elf_getdata;
-    decltype(&::elf_getscn) elf_getscn;
-    decltype(&::elf_getshdrnum) elf_getshdrnum;
-    decltype(&::elf_getshdrstrndx) elf_getshdrstrndx;
-    decltype(&::elf_kind) elf_kind;
-    decltype(&::elf_memory) elf_memory;
-    decltype(&::elf_strptr) elf_strptr;
-    decltype(&::elf_version) elf_version;
-    decltype(&::gelf_fsize) gelf_fsize;
-    decltype(&::gelf_getclass) gelf_getclass;
-    decltype(&::gelf_getehdr) gelf_getehdr;
-    decltype(&::gelf_getshdr) gelf_getshdr;
-    decltype(&::gelf_getsym) gelf_getsym;
-};
-
-// libelf, opened and initialised once (elf_version).
-Result<const Libelf*> libelf() {
-#ifndef MODLOAD_STATIC_LIBRARIES
-    static const Result<Libelf> once = detail::bind_library<Libelf>(
-        "libelf.so.1", "reading a module's ELF", [](detail::SharedLibrary& lib, Libelf& f) {
-            if (!(lib.bind(f.elf_end, "elf_end") && lib.bind(f.elf_errmsg, "elf_errmsg") &&
-                  lib.bind(f.elf_getdata, "elf_getdata") && lib.bind(f.elf_getscn, "elf_getscn") &&
-                  lib.bind(f.elf_getshdrnum, "elf_getshdrnum") &&
-                  lib.bind(f.elf_getshdrstrndx, "elf_getshdrstrndx") &&
-                  lib.bind(f.elf_kind, "elf_kind") && lib.bind(f.elf_memory, "elf_memory") &&
-                  lib.bind(f.elf_strptr, "elf_strptr") && lib.bind(f.elf_version, "elf_version") &&
-                  lib.bind(f.gelf_fsize, "gelf_fsize") &&
-                  lib.bind(f.gelf_getclass, "gelf_getclass") &&
-                  lib.bind(f.gelf_getehdr, "gelf_getehdr") &&
-                  lib.bind(f.gelf_getshdr, "gelf_getshdr") &&
-                  lib.bind(f.gelf_getsym, "gelf_getsym"))) {
-                return false;
-            }
-            (void)f.elf_version(EV_CURRENT);
-            return true;
-        });
-    return detail::bound_table(once);
-#else
-    static const Libelf linked = [] {
-        (void)::elf_version(EV_CURRENT);
-        return Libelf{&::elf_end,        &::elf_errmsg,        &::elf_getdata, &::elf_getscn,
-                      &::elf_getshdrnum, &::elf_getshdrstrndx, &::elf_kind,    &::elf_memory,
-                      &::elf_strptr,     &::elf_version,       &::gelf_fsize,  &::gelf_getclass,
-                      &::gelf_getehdr,   &::gelf_getshdr,      &::gelf_getsym};
-    }();
-    return &linked;
-#endif
 }
 
 std::uint64_t read_uint(const std::byte* p, std::size_t width, bool big_endian) {
@@ -125,7 +71,7 @@ struct ElfCloser {
 
 class ImageReader {
   public:
-    ImageReader(const Libelf& lib, std::span<const std::byte> image,
+    ImageReader(const detail::Libelf& lib, std::span<const std::byte> image,
                 std::unique_ptr<Elf, ElfCloser> elf)
         : lib_(lib), image_(image), elf_(std::move(elf)) {}
 
@@ -150,7 +96,7 @@ class ImageReader {
     Result<void> read_exports(ModuleInfo& info) const;
     Result<void> read_symbols(ModuleInfo& info) const;
 
-    const Libelf& lib_;
+    const detail::Libelf& lib_;
     std::span<const std::byte> image_;
     std::unique_ptr<Elf, ElfCloser> elf_;
     GElf_Ehdr ehdr_{};
@@ -462,11 +408,11 @@ Result<ModuleInfo> parse_module_image(std::span<const std::byte> image, ModulePa
         return length.error();
     }
     image = image.first(*length);
-    const Result<const Libelf*> loaded = libelf();
+    const Result<const detail::Libelf*> loaded = detail::libelf();
     if (!loaded) {
         return loaded.error();
     }
-    const Libelf& lib = **loaded;
+    const detail::Libelf& lib = **loaded;
     // libelf may convert a foreign byte order in place in a private mapping, so it reads a copy
     // of such an image; the caller's bytes are what the kernel gets and must stay as they are.
     std::vector<std::byte> swapped;
@@ -491,34 +437,6 @@ Result<ModuleInfo> parse_module_image(std::span<const std::byte> image, ModulePa
         info->signature_appended = signed_module;
     }
     return info;
-}
-
-Result<void> strip_modversions(std::span<std::byte> image, const ModuleInfo& info) {
-    if (!info.force_layout.versions_flags_offset) {
-        return {};
-    }
-    const std::size_t at = *info.force_layout.versions_flags_offset;
-    const std::size_t width = info.identity.bits == 64 ? 8 : 4;
-    if (at > image.size() || width > image.size() - at) {
-        return invalid("__versions header outside the image");
-    }
-    // SHF_ALLOC is bit 1: the lowest byte of sh_flags holds it in either byte order.
-    const std::size_t low = info.identity.big_endian ? at + width - 1 : at;
-    image[low] &= ~std::byte{SHF_ALLOC};
-    return {};
-}
-
-Result<void> strip_vermagic(std::span<std::byte> image, const ModuleInfo& info) {
-    if (!info.force_layout.vermagic_offset) {
-        return {};
-    }
-    const std::size_t at = *info.force_layout.vermagic_offset;
-    const std::size_t length = info.force_layout.vermagic_length;
-    if (at > image.size() || length > image.size() - at) {
-        return invalid("vermagic outside the image");
-    }
-    std::fill_n(image.begin() + static_cast<std::ptrdiff_t>(at), length, std::byte{0});
-    return {};
 }
 
 }  // namespace modload
