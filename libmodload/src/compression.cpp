@@ -1,3 +1,5 @@
+// Compressed module files: the formats by their magic numbers and names, what a misnamed file
+// really holds, and decompression through the codec of each format (decompress_*.cpp).
 #include <modload/compression.hpp>
 
 #include <algorithm>
@@ -5,96 +7,15 @@
 #include <bit>
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
-#include <memory>
 #include <string>
 
-#include <lzma.h>
-#include <sys/mman.h>
-#include <zlib.h>
-#include <zstd.h>
-
-#include "shared_library.hpp"
+#include "decompress_detail.hpp"
 
 namespace modload {
 
 namespace {
-
-// The functions of each decompression library, bound on the first module in its format (see
-// shared_library.hpp): lsmod and rmmod never load these libraries.
-struct Zstd {
-    decltype(&ZSTD_createDCtx) create_dctx;
-    decltype(&ZSTD_freeDCtx) free_dctx;
-    decltype(&ZSTD_DCtx_setParameter) dctx_set_parameter;
-    decltype(&ZSTD_decompressStream) decompress_stream;
-    decltype(&ZSTD_isError) is_error;
-    decltype(&ZSTD_getErrorName) get_error_name;
-};
-
-struct Lzma {
-    decltype(&lzma_stream_decoder) stream_decoder;
-    decltype(&lzma_code) code;
-    decltype(&lzma_end) end;
-};
-
-struct Zlib {
-    decltype(&::inflateInit2_) inflate_init2;  // what the inflateInit2 macro calls
-    decltype(&::inflate) inflate_stream;       // inflate(): a member of that name would hide it
-    decltype(&::inflateEnd) inflate_end;
-    decltype(&::inflateReset) inflate_reset;
-};
-
-#ifndef MODLOAD_STATIC_LIBRARIES
-Result<const Zstd*> zstd() {
-    static const Result<Zstd> once = detail::bind_library<Zstd>(
-        "libzstd.so.1", "zstd decompression", [](detail::SharedLibrary& lib, Zstd& f) {
-            return lib.bind(f.create_dctx, "ZSTD_createDCtx") &&
-                   lib.bind(f.free_dctx, "ZSTD_freeDCtx") &&
-                   lib.bind(f.dctx_set_parameter, "ZSTD_DCtx_setParameter") &&
-                   lib.bind(f.decompress_stream, "ZSTD_decompressStream") &&
-                   lib.bind(f.is_error, "ZSTD_isError") &&
-                   lib.bind(f.get_error_name, "ZSTD_getErrorName");
-        });
-    return detail::bound_table(once);
-}
-
-Result<const Lzma*> lzma() {
-    static const Result<Lzma> once = detail::bind_library<Lzma>(
-        "liblzma.so.5", "xz decompression", [](detail::SharedLibrary& lib, Lzma& f) {
-            return lib.bind(f.stream_decoder, "lzma_stream_decoder") &&
-                   lib.bind(f.code, "lzma_code") && lib.bind(f.end, "lzma_end");
-        });
-    return detail::bound_table(once);
-}
-
-Result<const Zlib*> zlib() {
-    static const Result<Zlib> once = detail::bind_library<Zlib>(
-        "libz.so.1", "gzip decompression", [](detail::SharedLibrary& lib, Zlib& f) {
-            return lib.bind(f.inflate_init2, "inflateInit2_") &&
-                   lib.bind(f.inflate_stream, "inflate") && lib.bind(f.inflate_end, "inflateEnd") &&
-                   lib.bind(f.inflate_reset, "inflateReset");
-        });
-    return detail::bound_table(once);
-}
-#else
-Result<const Zstd*> zstd() {
-    static const Zstd linked{&ZSTD_createDCtx,       &ZSTD_freeDCtx, &ZSTD_DCtx_setParameter,
-                             &ZSTD_decompressStream, &ZSTD_isError,  &ZSTD_getErrorName};
-    return &linked;
-}
-
-Result<const Lzma*> lzma() {
-    static const Lzma linked{&lzma_stream_decoder, &lzma_code, &lzma_end};
-    return &linked;
-}
-
-Result<const Zlib*> zlib() {
-    static const Zlib linked{&inflateInit2_, &inflate, &inflateEnd, &inflateReset};
-    return &linked;
-}
-#endif
 
 struct Magic {
     Compression compression;
@@ -109,10 +30,18 @@ constexpr std::array kMagics = {
     Magic{Compression::gzip, {0x1f, 0x8b}, 2},
 };
 
+}  // namespace
+
+namespace detail {
+
+namespace {
+
 // The output buffer starts small and doubles up to steps of kChunk: a stream that is refused at
 // its header, or a small module, zero-fills a few KiB, not a whole chunk.
 constexpr std::size_t kFirstChunk = std::size_t{16} << 10;
 constexpr std::size_t kChunk = std::size_t{1} << 20;
+
+}  // namespace
 
 Error too_large(std::size_t max_output) {
     return make_error(EFBIG,
@@ -155,231 +84,7 @@ bool grow(std::vector<std::byte>& out, std::size_t max_output) {
     return true;
 }
 
-Result<std::vector<std::byte>> decompress_zstd(std::span<const std::byte> input,
-                                               std::size_t max_output, std::size_t& units) {
-    const Result<const Zstd*> lib = zstd();
-    if (!lib) {
-        return lib.error();
-    }
-    const Zstd& z = **lib;
-    std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(z.create_dctx(), z.free_dctx);
-    if (!ctx) {
-        return make_error(ENOMEM, "zstd context");
-    }
-    // A frame may demand a huge window; refuse more than the output limit could ever need.
-    (void)z.dctx_set_parameter(ctx.get(), ZSTD_d_windowLogMax, 27);
-    std::vector<std::byte> out;
-    ZSTD_inBuffer in{input.data(), input.size(), 0};
-    std::size_t produced = 0;
-    std::size_t last = 1;
-    while (in.pos < in.size || last != 0) {
-        if (produced == out.size() && !grow(out, max_output)) {
-            return too_large(max_output);
-        }
-        ZSTD_outBuffer o{out.data(), out.size(), produced};
-        last = z.decompress_stream(ctx.get(), &o, &in);
-        if (z.is_error(last) != 0U) {
-            return corrupt("zstd", z.get_error_name(last));
-        }
-        if (last == 0) {
-            ++units;
-        }
-        const bool progressed = o.pos != produced;
-        produced = o.pos;
-        if (produced > max_output) {
-            return too_large(max_output);
-        }
-        // A frame ended: what follows must be another frame (or a skippable one).
-        const std::span<const std::byte> rest = input.subspan(in.pos);
-        if (last == 0 && !rest.empty() && !starts_with_magic(rest, Compression::zstd) &&
-            !(rest.size() >= 4 && (std::to_integer<unsigned>(rest[0]) & 0xf0) == 0x50 &&
-              std::to_integer<unsigned>(rest[1]) == 0x2a &&
-              std::to_integer<unsigned>(rest[2]) == 0x4d &&
-              std::to_integer<unsigned>(rest[3]) == 0x18)) {
-            return trailing("zstd", "frame", rest.size());
-        }
-        if (in.pos == in.size && last != 0 && !progressed && produced < out.size()) {
-            return corrupt("zstd", "truncated stream");
-        }
-    }
-    out.resize(produced);
-    return out;
-}
-
-// liblzma allocates the whole dictionary a stream declares (up to the 128 MiB memory limit below)
-// before it knows how much the stream will use, and a hostile or fuzzed stream declares the
-// largest. glibc's malloc maps such a block and leaves its pages untouched, but a sanitizer's
-// malloc fills the shadow of every byte when the block is allocated and again when it is freed:
-// that was 70% of the decompress fuzz target's time. Blocks of kMapAtLeast or more are mapped here
-// directly, so that they cost the pages written under every allocator. Each block starts with a
-// header that keeps its size, which liblzma's free() does not pass.
-constexpr std::size_t kMapAtLeast = std::size_t{256} << 10;
-constexpr std::size_t kBlockHeader = 16;  // keeps malloc's 16-byte alignment
-
-void* xz_allocate(void* /*opaque*/, std::size_t count, std::size_t size) {
-    std::size_t bytes = 0;
-    if (__builtin_mul_overflow(count, size, &bytes) ||
-        __builtin_add_overflow(bytes, kBlockHeader, &bytes)) {
-        return nullptr;
-    }
-    void* block = nullptr;
-    if (bytes >= kMapAtLeast) {
-        block = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (block == MAP_FAILED) {
-            return nullptr;
-        }
-    } else if ((block = std::malloc(bytes)) == nullptr) {
-        return nullptr;
-    }
-    std::memcpy(block, &bytes, sizeof bytes);
-    return static_cast<char*>(block) + kBlockHeader;
-}
-
-void xz_free(void* /*opaque*/, void* pointer) {
-    if (pointer == nullptr) {
-        return;
-    }
-    void* block = static_cast<char*>(pointer) - kBlockHeader;
-    std::size_t bytes = 0;
-    std::memcpy(&bytes, block, sizeof bytes);
-    if (bytes >= kMapAtLeast) {
-        (void)::munmap(block, bytes);
-    } else {
-        std::free(block);
-    }
-}
-
-const lzma_allocator kXzAllocator{xz_allocate, xz_free, nullptr};
-
-Result<std::vector<std::byte>> decompress_xz(std::span<const std::byte> input,
-                                             std::size_t max_output, std::size_t& units) {
-    const Result<const Lzma*> lib = lzma();
-    if (!lib) {
-        return lib.error();
-    }
-    const Lzma& x = **lib;
-    std::vector<std::byte> out;
-    std::size_t produced = 0;
-    std::size_t consumed = 0;
-    // One stream at a time, so that what follows each is judged as for the other formats.
-    do {
-        lzma_stream strm = LZMA_STREAM_INIT;
-        strm.allocator = &kXzAllocator;
-        // 128 MiB of decoder memory covers every preset (xz -9 needs 65 MiB).
-        if (x.stream_decoder(&strm, std::uint64_t{128} << 20, 0) != LZMA_OK) {
-            return make_error(ENOMEM, "xz decoder");
-        }
-        std::unique_ptr<lzma_stream, decltype(&lzma_end)> guard(&strm, x.end);
-        strm.next_in = reinterpret_cast<const std::uint8_t*>(input.data() + consumed);
-        strm.avail_in = input.size() - consumed;
-        for (;;) {
-            if (produced == out.size() && !grow(out, max_output)) {
-                return too_large(max_output);
-            }
-            strm.next_out = reinterpret_cast<std::uint8_t*>(out.data()) + produced;
-            strm.avail_out = out.size() - produced;
-            const lzma_ret ret = x.code(&strm, LZMA_FINISH);
-            produced = out.size() - strm.avail_out;
-            if (produced > max_output) {
-                return too_large(max_output);
-            }
-            if (ret == LZMA_STREAM_END) {
-                break;
-            }
-            if (ret == LZMA_OK) {
-                continue;
-            }
-            switch (ret) {
-                case LZMA_MEMLIMIT_ERROR:
-                    return corrupt("xz", "needs more than 128 MiB of decoder memory");
-                case LZMA_FORMAT_ERROR:
-                    return corrupt("xz", "not an xz stream");
-                case LZMA_BUF_ERROR:
-                    return corrupt("xz", "truncated stream");
-                default:
-                    return corrupt("xz", "damaged stream");
-            }
-        }
-        ++units;
-        consumed = input.size() - strm.avail_in;
-        // Stream Padding, part of the xz format: null bytes, in multiples of four.
-        std::size_t zeros = 0;
-        while (consumed + zeros < input.size() && input[consumed + zeros] == std::byte{0}) {
-            ++zeros;
-        }
-        if (zeros % 4 == 0) {
-            consumed += zeros;
-        }
-        const std::span<const std::byte> rest = input.subspan(consumed);
-        if (!rest.empty() && !starts_with_magic(rest, Compression::xz)) {
-            return trailing("xz", "stream", rest.size());
-        }
-    } while (consumed < input.size());
-    out.resize(produced);
-    return out;
-}
-
-Result<std::vector<std::byte>> decompress_gzip(std::span<const std::byte> input,
-                                               std::size_t max_output, std::size_t& units) {
-    const Result<const Zlib*> lib = zlib();
-    if (!lib) {
-        return lib.error();
-    }
-    const Zlib& z = **lib;
-    z_stream strm{};
-    // 16 + MAX_WBITS: a gzip header and trailer, not a bare zlib stream.
-    if (z.inflate_init2(&strm, 16 + MAX_WBITS, ZLIB_VERSION, static_cast<int>(sizeof(z_stream))) !=
-        Z_OK) {
-        return make_error(ENOMEM, "zlib inflate");
-    }
-    std::unique_ptr<z_stream, decltype(&inflateEnd)> guard(&strm, z.inflate_end);
-    std::vector<std::byte> out;
-    std::size_t consumed = 0;
-    std::size_t produced = 0;
-    for (;;) {
-        if (produced == out.size() && !grow(out, max_output)) {
-            return too_large(max_output);
-        }
-        // zlib counts in uInt; feed and drain at most 1 GiB at a time.
-        const std::size_t in_now = std::min<std::size_t>(input.size() - consumed, 1u << 30);
-        const std::size_t out_now = std::min<std::size_t>(out.size() - produced, 1u << 30);
-        strm.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(input.data() + consumed));
-        strm.avail_in = static_cast<uInt>(in_now);
-        strm.next_out = reinterpret_cast<Bytef*>(out.data() + produced);
-        strm.avail_out = static_cast<uInt>(out_now);
-        const int ret = z.inflate_stream(&strm, Z_NO_FLUSH);
-        consumed += in_now - strm.avail_in;
-        produced += out_now - strm.avail_out;
-        if (produced > max_output) {
-            return too_large(max_output);
-        }
-        if (ret == Z_STREAM_END) {
-            ++units;
-            // Another member follows, as `cat a.gz b.gz` makes: `gzip -dc` reads them all.
-            const std::span<const std::byte> rest = input.subspan(consumed);
-            if (rest.empty()) {
-                break;
-            }
-            if (!starts_with_magic(rest, Compression::gzip)) {
-                return trailing("gzip", "member", rest.size());
-            }
-            if (z.inflate_reset(&strm) != Z_OK) {
-                return make_error(ENOMEM, "zlib inflate");
-            }
-            continue;
-        }
-        if (ret == Z_BUF_ERROR && consumed == input.size()) {
-            return corrupt("gzip", "truncated stream");
-        }
-        if (ret != Z_OK && ret != Z_BUF_ERROR) {
-            return corrupt("gzip", strm.msg != nullptr ? strm.msg : "damaged stream");
-        }
-    }
-    out.resize(produced);
-    return out;
-}
-
-}  // namespace
+}  // namespace detail
 
 std::string_view compression_name(Compression compression) {
     switch (compression) {
@@ -482,16 +187,16 @@ Result<std::vector<std::byte>> decompress_counting(Compression compression,
                                                    std::size_t max_output, std::size_t& units) {
     switch (compression) {
         case Compression::zstd:
-            return decompress_zstd(input, max_output, units);
+            return detail::decompress_zstd(input, max_output, units);
         case Compression::xz:
-            return decompress_xz(input, max_output, units);
+            return detail::decompress_xz(input, max_output, units);
         case Compression::gzip:
-            return decompress_gzip(input, max_output, units);
+            return detail::decompress_gzip(input, max_output, units);
         case Compression::none:
             break;
     }
     if (input.size() > max_output) {
-        return too_large(max_output);
+        return detail::too_large(max_output);
     }
     units = 1;
     return std::vector<std::byte>(input.begin(), input.end());
