@@ -9,6 +9,7 @@
 #include <modload/names.hpp>
 
 #include "alias_names.hpp"
+#include "text.hpp"
 
 namespace modload {
 
@@ -34,11 +35,7 @@ std::string_view next_word(std::string_view& rest) {
 }
 
 std::string_view trimmed(std::string_view s) {
-    const auto begin = s.find_first_not_of(kSpaces);
-    if (begin == std::string_view::npos) {
-        return {};
-    }
-    return s.substr(begin, s.find_last_not_of(kSpaces) - begin + 1);
+    return detail::trimmed(s, kSpaces);
 }
 
 std::vector<std::string> words_of(std::string_view text) {

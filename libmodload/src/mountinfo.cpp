@@ -1,4 +1,5 @@
 #include "mountinfo.hpp"
+#include "text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -25,11 +26,6 @@ std::string unescaped(std::string_view field) {
         out += field[i];
     }
     return out;
-}
-
-bool parse_number(std::string_view text, unsigned& value) {
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    return ec == std::errc() && end == text.data() + text.size();
 }
 
 }  // namespace
@@ -62,8 +58,9 @@ std::vector<MountEntry> parse_mountinfo(std::string_view text) {
         MountEntry m;
         m.device = std::string(w[2]);
         const auto colon = w[2].find(':');
-        if (colon == std::string_view::npos || !parse_number(w[2].substr(0, colon), m.major) ||
-            !parse_number(w[2].substr(colon + 1), m.minor)) {
+        if (colon == std::string_view::npos ||
+            !detail::parse_number(w[2].substr(0, colon), m.major) ||
+            !detail::parse_number(w[2].substr(colon + 1), m.minor)) {
             continue;
         }
         m.mount_point = unescaped(w[4]);

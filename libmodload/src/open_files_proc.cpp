@@ -1,10 +1,10 @@
 // Open files that hold module references, found without BPF: /proc/PID/fd, sysfs and
 // modules.alias. Every answer is a rule of thumb, and says so.
+#include <fnmatch.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
-#include <fnmatch.h>
 #include <map>
 #include <utility>
 
@@ -22,6 +22,7 @@
 #include "file_io.hpp"
 #include "module_aliases.hpp"
 #include "open_files.hpp"
+#include "text.hpp"
 
 namespace modload::detail {
 
@@ -64,13 +65,6 @@ std::vector<std::string> ProvidedAliases::filesystems_of(std::string_view module
 }
 
 namespace {
-
-std::string trimmed(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    return text;
-}
 
 bool present(const std::filesystem::path& path, std::vector<Error>* unread) {
     std::error_code ec;
@@ -295,7 +289,8 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                     continue;
                 }
                 if (command.empty()) {
-                    command = trimmed(read_or_note(proc / process->d_name / "comm", unread));
+                    command = std::string(detail::trimmed_right(
+                        read_or_note(proc / process->d_name / "comm", unread), "\n "));
                     if (command.empty()) {
                         command = "?";
                     }

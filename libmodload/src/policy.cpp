@@ -7,6 +7,7 @@
 #include <modload/names.hpp>
 
 #include "file_io.hpp"
+#include "text.hpp"
 
 namespace modload {
 
@@ -23,15 +24,6 @@ std::optional<std::string> read_small(const SystemRoot& root, std::string_view a
     return std::move(*text);
 }
 
-std::string_view trimmed(std::string_view text) {
-    const auto start = text.find_first_not_of(" \t\n");
-    if (start == std::string_view::npos) {
-        return {};
-    }
-    const auto end = text.find_last_not_of(" \t\n");
-    return text.substr(start, end - start + 1);
-}
-
 // The value of "Key:" in /proc/self/status, without the tab after the colon.
 std::optional<std::string_view> status_field(std::string_view status, std::string_view key) {
     std::size_t at = 0;
@@ -43,21 +35,11 @@ std::optional<std::string_view> status_field(std::string_view status, std::strin
         const std::string_view line = status.substr(at, end - at);
         if (line.size() > key.size() && line.substr(0, key.size()) == key &&
             line[key.size()] == ':') {
-            return trimmed(line.substr(key.size() + 1));
+            return detail::trimmed(line.substr(key.size() + 1));
         }
         at = end + 1;
     }
     return std::nullopt;
-}
-
-template <class T>
-std::optional<T> parse_number(std::string_view text, int base = 10) {
-    T value{};
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-        return std::nullopt;
-    }
-    return value;
 }
 
 // The kernel splits its command line as lib/cmdline.c's next_arg() does: at spaces outside
@@ -148,7 +130,7 @@ PolicyFacts read_policy_facts(const SystemRoot& root) {
     PolicyFacts facts;
     if (auto status = read_small(root, "/proc/self/status")) {
         if (auto cap = status_field(*status, "CapEff")) {
-            if (auto bits = parse_number<std::uint64_t>(*cap, 16)) {
+            if (auto bits = detail::parse_number<std::uint64_t>(*cap, 16)) {
                 facts.cap_sys_module = ((*bits >> kCapSysModule) & 1) != 0;
             }
         }
@@ -157,7 +139,8 @@ PolicyFacts read_policy_facts(const SystemRoot& root) {
             const auto first_end = uids->find('\t');
             if (first_end != std::string_view::npos) {
                 std::string_view rest = uids->substr(first_end + 1);
-                facts.effective_uid = parse_number<unsigned long>(rest.substr(0, rest.find('\t')));
+                facts.effective_uid =
+                    detail::parse_number<unsigned long>(rest.substr(0, rest.find('\t')));
             }
         }
     }
@@ -165,7 +148,7 @@ PolicyFacts read_policy_facts(const SystemRoot& root) {
         facts.in_user_namespace = in_user_namespace(*uid_map);
     }
     if (auto disabled = read_small(root, "/proc/sys/kernel/modules_disabled")) {
-        if (auto value = parse_number<int>(trimmed(*disabled))) {
+        if (auto value = detail::parse_number<int>(detail::trimmed(*disabled))) {
             facts.modules_disabled = *value != 0;
         }
     }
@@ -176,7 +159,7 @@ PolicyFacts read_policy_facts(const SystemRoot& root) {
         facts.lockdown = active_lockdown(*lockdown);
     }
     if (auto enforce = read_small(root, "/sys/module/module/parameters/sig_enforce")) {
-        const std::string_view value = trimmed(*enforce);
+        const std::string_view value = detail::trimmed(*enforce);
         if (value == "Y" || value == "N") {
             facts.sig_enforce = value == "Y";
         }

@@ -7,6 +7,7 @@
 #include <modload/names.hpp>
 
 #include "file_io.hpp"
+#include "text.hpp"
 
 namespace modload {
 
@@ -24,15 +25,6 @@ std::string_view next_field(std::string_view& line) {
     const std::string_view field = line.substr(0, end);
     line.remove_prefix(end == std::string_view::npos ? line.size() : end);
     return field;
-}
-
-template <class T>
-bool parse_number(std::string_view text, T& out, int base = 10) {
-    if (base == 16 && text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-        text.remove_prefix(2);
-    }
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
-    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
 // The kernel prints "name size refcount holders state address [(taints)]"; holders is "-" or a
@@ -55,12 +47,12 @@ bool parse_line(std::string_view line, LoadedModule& m) {
         taints = {};  // no taints; a field a newer kernel appended
     }
     m.name = std::string(name);
-    if (!parse_number(size, m.size)) {
+    if (!detail::parse_number(size, m.size)) {
         return false;
     }
     if (refcount != "-") {
         int value = 0;
-        if (!parse_number(refcount, value)) {
+        if (!detail::parse_number(refcount, value)) {
             return false;
         }
         m.refcount = value;
@@ -87,7 +79,7 @@ bool parse_line(std::string_view line, LoadedModule& m) {
     } else {
         return false;
     }
-    if (!parse_number(address, m.address, 16)) {
+    if (!detail::parse_number(address, m.address, 16)) {
         return false;
     }
     if (!taints.empty()) {

@@ -16,6 +16,7 @@
 
 #include "file_io.hpp"
 #include "mountinfo.hpp"
+#include "text.hpp"
 
 namespace modload {
 
@@ -38,27 +39,11 @@ bool all_digits(std::string_view text) {
            std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-template <class T>
-bool parse_number(std::string_view text, T& out) {
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc() && end == text.data() + text.size() && !text.empty();
-}
-
-std::string_view trim_left(std::string_view text) {
-    const auto start = text.find_first_not_of(' ');
-    return start == std::string_view::npos ? std::string_view{} : text.substr(start);
-}
-
-std::string_view trim_right(std::string_view text) {
-    const auto end = text.find_last_not_of(' ');
-    return end == std::string_view::npos ? std::string_view{} : text.substr(0, end + 1);
-}
-
 // "12.345678" (the kernel prints "%5llu.%06lu"), or plain digits for a counter clock.
 std::optional<std::chrono::microseconds> parse_time(std::string_view text) {
     const auto dot = text.find('.');
     std::uint64_t seconds = 0;
-    if (!parse_number(text.substr(0, dot), seconds)) {
+    if (!detail::parse_number(text.substr(0, dot), seconds)) {
         return std::nullopt;
     }
     std::uint64_t micros = 0;
@@ -68,7 +53,7 @@ std::optional<std::chrono::microseconds> parse_time(std::string_view text) {
             return std::nullopt;
         }
         fraction = fraction.substr(0, 6);
-        (void)parse_number(fraction, micros);
+        (void)detail::parse_number(fraction, micros);
         for (std::size_t i = fraction.size(); i < 6; ++i) {
             micros *= 10;
         }
@@ -81,14 +66,15 @@ std::optional<std::chrono::microseconds> parse_time(std::string_view text) {
 // irq-info option (on by default).
 bool parse_after_task(std::string_view rest, ModuleEvent& event) {
     const auto close = rest.find(']');
-    if (close == std::string_view::npos || !parse_number(rest.substr(1, close - 1), event.cpu)) {
+    if (close == std::string_view::npos ||
+        !detail::parse_number(rest.substr(1, close - 1), event.cpu)) {
         return false;
     }
     rest = rest.substr(close + 1);
     if (rest.empty() || rest.front() != ' ') {
         return false;
     }
-    rest = trim_left(rest);
+    rest = detail::trimmed_left(rest, " ");
     // The time ends in ": "; a flags column before it has no ':'.
     const auto colon = rest.find(": ");
     if (colon == std::string_view::npos) {
@@ -96,7 +82,7 @@ bool parse_after_task(std::string_view rest, ModuleEvent& event) {
     }
     std::string_view time = rest.substr(0, colon);
     if (const auto space = time.rfind(' '); space != std::string_view::npos) {
-        if (trim_right(time.substr(0, space)).find(' ') != std::string_view::npos) {
+        if (detail::trimmed_right(time.substr(0, space), " ").find(' ') != std::string_view::npos) {
             return false;  // more than one column between [cpu] and the time
         }
         time = time.substr(space + 1);
@@ -113,7 +99,7 @@ bool parse_after_task(std::string_view rest, ModuleEvent& event) {
         return false;
     }
     const std::string_view name = rest.substr(0, name_end);
-    std::string_view body = trim_right(rest.substr(name_end + 2));
+    std::string_view body = detail::trimmed_right(rest.substr(name_end + 2), " ");
     if (name == "module_free") {
         if (!is_valid_module_name(body) || body.find(' ') != std::string_view::npos) {
             return false;
@@ -139,7 +125,7 @@ bool parse_after_task(std::string_view rest, ModuleEvent& event) {
     int counter = 0;
     if (!is_valid_module_name(event.module) || body.substr(0, kCallSite.size()) != kCallSite ||
         refcnt == std::string_view::npos || refcnt < kCallSite.size() ||
-        !parse_number(body.substr(refcnt + kRefcnt.size()), counter)) {
+        !detail::parse_number(body.substr(refcnt + kRefcnt.size()), counter)) {
         return false;
     }
     event.call_site = std::string(body.substr(kCallSite.size(), refcnt - kCallSite.size()));
@@ -149,20 +135,20 @@ bool parse_after_task(std::string_view rest, ModuleEvent& event) {
 
 // "<comm>-<pid>", right-aligned, maybe followed by "(tgid)" (the record-tgid option).
 bool parse_task(std::string_view task, ModuleEvent& event) {
-    task = trim_right(task);
+    task = detail::trimmed_right(task, " ");
     if (!task.empty() && task.back() == ')') {
         const auto open = task.rfind('(');
         if (open == std::string_view::npos ||
-            !all_digits(trim_left(task.substr(open + 1, task.size() - open - 2)))) {
+            !all_digits(detail::trimmed_left(task.substr(open + 1, task.size() - open - 2), " "))) {
             return false;
         }
-        task = trim_right(task.substr(0, open));
+        task = detail::trimmed_right(task.substr(0, open), " ");
     }
     const auto dash = task.rfind('-');
-    if (dash == std::string_view::npos || !parse_number(task.substr(dash + 1), event.pid)) {
+    if (dash == std::string_view::npos || !detail::parse_number(task.substr(dash + 1), event.pid)) {
         return false;
     }
-    event.command = std::string(trim_left(task.substr(0, dash)));
+    event.command = std::string(detail::trimmed_left(task.substr(0, dash), " "));
     return true;
 }
 
@@ -188,8 +174,8 @@ Result<void> write_file(const std::filesystem::path& path, std::string_view text
             if (errno == EINTR) {
                 continue;
             }
-            return make_error(
-                errno, "writing '" + std::string(trim_right(text)) + "' to " + path.string());
+            return make_error(errno, "writing '" + std::string(detail::trimmed_right(text, " ")) +
+                                         "' to " + path.string());
         }
         text.remove_prefix(static_cast<std::size_t>(n));
     }
@@ -505,9 +491,10 @@ Result<TraceBatch> ModuleTrace::read(std::chrono::milliseconds timeout) {
         const auto lost = line.find("[LOST ");
         std::uint64_t count = 0;
         if (line.substr(0, 4) == "CPU:" && lost != std::string_view::npos &&
-            parse_number(line.substr(lost + 6, line.find(' ', lost + 6) - (lost + 6)), count)) {
+            detail::parse_number(line.substr(lost + 6, line.find(' ', lost + 6) - (lost + 6)),
+                                 count)) {
             batch.lost += count;
-        } else if (!trim_right(line).empty()) {
+        } else if (!detail::trimmed_right(line, " ").empty()) {
             batch.unparsed.emplace_back(line);
         }
     }
