@@ -6,7 +6,7 @@
 
 #include <sys/stat.h>
 
-#include <modload/removal.hpp>
+#include <modload/builtin_modules.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
 

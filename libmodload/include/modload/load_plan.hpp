@@ -10,10 +10,10 @@
 
 #include <sys/types.h>
 
+#include <modload/builtin_modules.hpp>
 #include <modload/export.hpp>
 #include <modload/modprobe_config.hpp>
 #include <modload/module_file.hpp>
-#include <modload/removal.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
 #include <modload/system_root.hpp>

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include <modload/builtin_modules.hpp>
 #include <modload/clock.hpp>
 #include <modload/export.hpp>
 #include <modload/kernel.hpp>
@@ -23,19 +24,6 @@
 #include <modload/system_root.hpp>
 
 namespace modload {
-
-/// The modules built into a kernel, from <root>/lib/modules/<release>/modules.builtin.
-class MODLOAD_API BuiltinModules {
-  public:
-    BuiltinModules() = default;
-    explicit BuiltinModules(std::vector<std::string> names);
-    /// Reads modules.builtin; a missing file gives an empty set (not every system has one).
-    static Result<BuiltinModules> read(const SystemRoot& root, std::string_view kernel_release);
-    bool contains(std::string_view name) const;
-
-  private:
-    std::vector<std::string> names_;  // sorted
-};
 
 /// What stands in the way of removing a module, as /proc/modules shows it: the one vocabulary of
 /// checks, plans and waits.
