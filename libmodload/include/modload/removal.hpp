@@ -20,6 +20,7 @@
 #include <modload/kernel.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
+#include <modload/softdeps.hpp>
 #include <modload/system_root.hpp>
 
 namespace modload {
@@ -73,15 +74,25 @@ struct MODLOAD_API PlanOptions {
     /// left, no references from outside modules, not permanent), transitively. The plan names
     /// each dependency whose holders it all removes, whatever its references on this read (some
     /// go only with their holder: configfs's pinned mount for netconsole); its step judges them.
+    /// With a SoftdepLookup, the soft dependencies of every module it removes too, as kmod's
+    /// modprobe -r does: a module's post ones before it, its pre ones after it (and after its
+    /// dependencies), each when loaded and not held by a module the plan keeps.
     bool remove_dependencies = false;
 };
 
 /// Why a module is in a plan.
-enum class PlanReason { target, holder, unused_dependency };
+enum class PlanReason {
+    target,
+    holder,
+    unused_dependency,
+    softdep,  ///< a soft dependency of a module the plan removes; judged as unused dependencies
+};
 
 struct MODLOAD_API PlanStep {
     std::string name;
     PlanReason reason = PlanReason::target;
+    /// For a soft dependency: the module whose softdep names it.
+    std::string of;
 };
 
 /// Modules in removal order: every module comes after all the modules that hold it.
@@ -101,6 +112,11 @@ MODLOAD_API std::vector<std::string> order_by_holders(const Snapshot& snapshot,
 MODLOAD_API Result<RemovalPlan> plan_removal(const Snapshot& snapshot,
                                              std::span<const std::string> targets,
                                              const PlanOptions& options);
+/// The same, with the soft dependencies `softdeps` gives when removing dependencies.
+MODLOAD_API Result<RemovalPlan> plan_removal(const Snapshot& snapshot,
+                                             std::span<const std::string> targets,
+                                             const PlanOptions& options,
+                                             const SoftdepLookup& softdeps);
 
 // ---- carrying it out ---------------------------------------------------------------------------
 
@@ -161,6 +177,19 @@ struct MODLOAD_API RemovalFailure {
     std::optional<LoadedModule> module;
 };
 
+/// A dependency (or soft dependency) found still referenced at its turn, right after this call
+/// removed the modules that held it: the kernel drops some references a moment after the holder's
+/// delete_module returns (configfs's pinned internal mount is released by delayed_mntput_work,
+/// one jiffy later), so its step waited a little for them.
+struct MODLOAD_API ReleaseWait {
+    std::string name;
+    /// The modules this call removed whose references were waited for.
+    std::vector<std::string> after;
+    std::chrono::milliseconds waited{0};
+    /// Whether the references went (then it was judged as unused); otherwise it was kept.
+    bool released = false;
+};
+
 /// What remove_modules() did.
 struct MODLOAD_API RemovalOutcome {
     /// The plan made from the first read (in a dry run, what would be removed).
@@ -179,6 +208,8 @@ struct MODLOAD_API RemovalOutcome {
     /// What was not done: in a plan, the failed step and every step after it; without one, the
     /// targets that the observer's stop left untouched.
     std::vector<std::string> left;
+    /// The waits for references that go a moment after their holder, in order.
+    std::vector<ReleaseWait> release_waits;
 
     bool ok() const { return failures.empty() && left.empty(); }
 };
@@ -204,10 +235,24 @@ struct MODLOAD_API RemovalOutcome {
 ///   - a target or holder that is held, in use or loading is waited for with `wait`, and fails
 ///     without it.
 /// - The first failing step stops the plan; `left` names what was not attempted.
+/// - An unused dependency or soft dependency that is still referenced at its turn, with no
+///   holders and no more references than its first read showed besides the holders this call
+///   removed, is given a short while (kReleaseWait, on `clock`) for the kernel to drop them
+///   (`release_waits`): some go only a moment after their holder's delete_module returned.
 MODLOAD_API RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root,
                                           const BuiltinModules& builtin,
                                           std::span<const std::string> targets,
                                           const RemovalOptions& options, Clock& clock,
                                           RemovalObserver& observer);
+/// The same, removing with the dependencies the soft dependencies `softdeps` gives (PlanOptions).
+MODLOAD_API RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root,
+                                          const BuiltinModules& builtin,
+                                          std::span<const std::string> targets,
+                                          const RemovalOptions& options,
+                                          const SoftdepLookup& softdeps, Clock& clock,
+                                          RemovalObserver& observer);
+
+/// The longest wait for references that go a moment after their holder (ReleaseWait).
+inline constexpr std::chrono::milliseconds kReleaseWait{1000};
 
 }  // namespace modload
