@@ -152,7 +152,7 @@ Result<void> Planner::add(const std::string& name, PlanReason reason,
         path.pop_back();
     }
     planned_.insert(name);
-    plan_.steps.push_back(PlanStep{name, reason});
+    plan_.steps.push_back(PlanStep{name, reason, {}});
     return {};
 }
 
@@ -192,7 +192,7 @@ Result<void> Planner::add_unused_dependencies() {
                 continue;
             }
             planned_.insert(m->name);
-            plan_.steps.push_back(PlanStep{m->name, PlanReason::unused_dependency});
+            plan_.steps.push_back(PlanStep{m->name, PlanReason::unused_dependency, {}});
         }
     }
     return {};

@@ -307,7 +307,7 @@ bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string&
     if (snapshot.find(name) != nullptr) {
         return false;
     }
-    outcome.plan.steps.push_back(PlanStep{name, PlanReason::target});
+    outcome.plan.steps.push_back(PlanStep{name, PlanReason::target, {}});
     if (!observer.keep_going()) {
         outcome.failures.push_back(RemovalFailure{RemovalStage::checking,
                                                   name,

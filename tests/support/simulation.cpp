@@ -796,7 +796,7 @@ SeedResult simulate_rmmod(const std::filesystem::path& root, std::uint64_t seed)
                 }
             }
             for (const std::string& t : order_by_holders(*snapshot, listed)) {
-                order.push_back(PlanStep{t, PlanReason::target});
+                order.push_back(PlanStep{t, PlanReason::target, {}});
             }
         }
         check_plan_order(root, order, result.violations);
