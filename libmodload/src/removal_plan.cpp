@@ -117,6 +117,7 @@ class Planner {
     std::map<std::string, std::string> softdep_of_;
     std::map<std::string, std::vector<std::string>> posts_of_;
     std::set<std::string> post_;
+    std::set<std::string> pre_;
 };
 
 Error cycle_error(const std::vector<std::string>& path, const std::string& again) {
@@ -208,15 +209,26 @@ void Planner::add_softdeps(const std::string& of) {
     }
     const auto add = [&](const std::string& name, bool post) {
         const LoadedModule* m = index_.find(name);
-        if (m == nullptr || planned_.count(name) != 0 || !becomes_unused(*m)) {
+        if (m == nullptr || name == of) {
             return;
         }
-        planned_.insert(name);
-        plan_.steps.push_back(PlanStep{name, PlanReason::softdep, of});
-        softdep_of_[name] = of;
-        if (post) {
-            posts_of_[of].push_back(name);
-            post_.insert(name);
+        const bool planned = planned_.count(name) != 0;
+        if (!planned && !becomes_unused(*m)) {
+            return;
+        }
+        // One the plan removes anyway (a target, say) goes in the soft dependency's place too:
+        // it may be in use by `of` until `of` is gone.
+        if (softdep_of_.emplace(name, of).second) {
+            if (post) {
+                posts_of_[of].push_back(name);
+                post_.insert(name);
+            } else {
+                pre_.insert(name);
+            }
+        }
+        if (!planned) {
+            planned_.insert(name);
+            plan_.steps.push_back(PlanStep{name, PlanReason::softdep, of});
         }
     };
     for (const std::string& name : soft->post) {
@@ -266,7 +278,7 @@ Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
         if (step.reason == PlanReason::unused_dependency || step.reason == PlanReason::softdep) {
             unused.insert(step.name);
         }
-        if (step.reason != PlanReason::softdep || post_.count(step.name) != 0) {
+        if (pre_.count(step.name) == 0) {
             place(step.name, names, placed);
         }
     }
@@ -280,8 +292,8 @@ Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
     plan_.steps.clear();
     for (const std::string& name : order_by_holders(snapshot_, names)) {
         const PlanReason reason = reasons[name];
-        plan_.steps.push_back(
-            PlanStep{name, reason, reason == PlanReason::softdep ? softdep_of_.at(name) : ""});
+        const auto of = softdep_of_.find(name);
+        plan_.steps.push_back(PlanStep{name, reason, of != softdep_of_.end() ? of->second : ""});
     }
     return std::move(plan_);
 }

@@ -440,6 +440,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
     outcome.skipped.assign(snapshot->skipped().begin(), snapshot->skipped().end());
     std::vector<std::string> accepted;
     std::vector<std::string> held;
+    std::vector<std::string> in_use;
     for (const std::string& name : targets) {
         if (options.force) {
             if (options.dry_run || !force_unlisted(kernel, *snapshot, name, observer, outcome)) {
@@ -450,6 +451,9 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         const Obstacle obstacle = check_removal(*snapshot, builtin, root, name);
         if (obstacle == Obstacle::has_holders && !allowed(obstacle, options)) {
             held.push_back(name);  // allowed once the plan shows it removes all its holders first
+        } else if (obstacle == Obstacle::in_use && !allowed(obstacle, options) &&
+                   options.plan.remove_dependencies) {
+            in_use.push_back(name);  // allowed when a module the plan removes names it as softdep
         } else if (!allowed(obstacle, options)) {
             const LoadedModule* module = snapshot->find(name);
             outcome.failures.push_back(RemovalFailure{
@@ -463,10 +467,24 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
     // A target with holders goes as part of a set: when the plan removes every one of them first
     // (other targets, holders it removes anyway, unused dependencies between them). One held from
     // outside fails here in kmod's words.
-    if (plan && !held.empty()) {
+    // So does a target in use, but for one that is a soft dependency of a module the plan removes
+    // (libcrc32c's crc32c transform holds a reference on crc32c_intel, both named): its step,
+    // after that module's, judges it.
+    if (plan && (!held.empty() || !in_use.empty())) {
         std::set<std::string_view> in_plan;
+        std::set<std::string_view> softdeps_in_plan;
         for (const PlanStep& step : plan->steps) {
             in_plan.insert(step.name);
+            if (!step.of.empty()) {
+                softdeps_in_plan.insert(step.name);
+            }
+        }
+        for (const std::string& name : in_use) {
+            if (softdeps_in_plan.count(name) == 0) {
+                outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name,
+                                                          Obstacle::in_use, make_error(EWOULDBLOCK),
+                                                          *snapshot->find(name)});
+            }
         }
         for (const std::string& name : held) {
             const LoadedModule* module = snapshot->find(name);

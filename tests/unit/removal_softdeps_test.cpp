@@ -262,3 +262,46 @@ TEST_CASE("a dependency with a new reference at its turn is not waited for", "[r
     CHECK(out.release_waits.empty());
     CHECK(w.clock.sleeps().empty());
 }
+
+TEST_CASE("a target in use by the module that names it as a soft dependency goes after it",
+          "[removal]") {
+    World w;
+    load_crc_world(w);
+    // Both named, crc32c_intel first: libcrc32c's transform holds it until libcrc32c goes.
+    const RemovalOutcome out = w.remove({"crc32c_intel", "lab_target"});
+    CHECK(out.ok());
+    CHECK(out.removed == std::vector<std::string>{"lab_post", "lab_target", "libcrc32c",
+                                                  "lab_helper", "crc32c_intel"});
+    REQUIRE(step_of(out.plan, "crc32c_intel") != nullptr);
+    CHECK(step_of(out.plan, "crc32c_intel")->reason == PlanReason::target);
+    CHECK(step_of(out.plan, "crc32c_intel")->of == "libcrc32c");
+    CHECK(w.kernel.modules().empty());
+}
+
+TEST_CASE("a target in use that no module of the plan names stops the plan before it starts",
+          "[removal]") {
+    World w;
+    load_crc_world(w);
+    w.kernel.add({.name = "lab_busy", .references = 1});
+    const RemovalOutcome out = w.remove({"lab_busy", "lab_target"});
+    REQUIRE(out.failures.size() == 1);
+    CHECK(out.failures[0].name == "lab_busy");
+    CHECK(out.failures[0].obstacle == Obstacle::in_use);
+    CHECK(out.failures[0].stage == RemovalStage::checking);
+    CHECK(w.kernel.calls().empty());
+}
+
+TEST_CASE("a soft dependency named in use by other users fails as a target", "[removal]") {
+    World w;
+    load_crc_world(w);
+    REQUIRE(w.kernel.get_reference("crc32c_intel"));  // someone else's transform too
+    const RemovalOutcome out = w.remove({"crc32c_intel", "lab_target"});
+    REQUIRE(out.failures.size() == 1);
+    CHECK(out.failures[0].name == "crc32c_intel");
+    CHECK(out.failures[0].obstacle == Obstacle::in_use);
+    // The plan stopped at its last step.
+    CHECK(out.removed ==
+          std::vector<std::string>{"lab_post", "lab_target", "libcrc32c", "lab_helper"});
+    CHECK(out.left == std::vector<std::string>{"crc32c_intel"});
+    CHECK(w.kernel.find("crc32c_intel") != nullptr);
+}

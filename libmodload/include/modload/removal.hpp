@@ -91,7 +91,8 @@ enum class PlanReason {
 struct MODLOAD_API PlanStep {
     std::string name;
     PlanReason reason = PlanReason::target;
-    /// For a soft dependency: the module whose softdep names it.
+    /// For a soft dependency, and for any module of the plan that is also one (a target, say):
+    /// the module whose softdep names it.
     std::string of;
 };
 
@@ -222,10 +223,13 @@ struct MODLOAD_API RemovalOutcome {
 ///   does not stop the others, but the observer's stop does (`left` then names the targets not
 ///   done). Targets that do not hold one another keep the given order.
 /// - With them, it is one plan: each target is judged on one read of /proc/modules first; a
-///   target that is not loaded, is built in, or (without `wait`) is in use or loading fails here;
-///   so does (without `wait` or `remove_holders`) one with a holder the plan does not remove
-///   first: another target, a holder of one, or a dependency it leaves unused. Then nothing is
-///   removed at all; the failures come in the order of `targets`. `force` skips these checks.
+///   target that is not loaded, is built in, or (without `wait`) is in use or loading fails here
+///   (but one in use that, with `remove_dependencies`, is a soft dependency of a module the plan
+///   removes first is judged at its turn: that module may hold the reference, as libcrc32c's
+///   crc32c transform holds crc32c_intel); so does (without `wait` or `remove_holders`) one with
+///   a holder the plan does not remove first: another target, a holder of one, or a dependency it
+///   leaves unused. Then nothing is removed at all; the failures come in the order of `targets`.
+///   `force` skips these checks.
 /// - The plan is made from that read; each step is then judged again on a fresh read just before
 ///   its delete_module:
 ///   - a module that is no longer listed is `gone`;
