@@ -113,10 +113,10 @@ class Planner {
     const SoftdepLookup* softdeps_;
     RemovalPlan plan_;
     std::set<std::string> planned_;
-    // The soft dependency steps: which module names each, and which are post ones.
+    // The soft dependencies among the plan's modules: which module names each, each module's post
+    // ones (placed before it), and the pre ones (placed after everything else).
     std::map<std::string, std::string> softdep_of_;
     std::map<std::string, std::vector<std::string>> posts_of_;
-    std::set<std::string> post_;
     std::set<std::string> pre_;
 };
 
@@ -221,7 +221,6 @@ void Planner::add_softdeps(const std::string& of) {
         if (softdep_of_.emplace(name, of).second) {
             if (post) {
                 posts_of_[of].push_back(name);
-                post_.insert(name);
             } else {
                 pre_.insert(name);
             }
