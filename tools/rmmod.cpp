@@ -207,8 +207,7 @@ std::string release_wait_text(const ReleaseWait& wait) {
         after += (after.empty() ? "" : ", ") + name;
     }
     return "waited " + std::to_string(wait.waited.count()) + " ms for the references " + after +
-           " left on " + wait.name + " to go" +
-           (wait.released ? "" : ": they stayed (the kernel drops some a moment after)");
+           " left on " + wait.name + " to go" + (wait.released ? "" : ": some stayed");
 }
 
 // kmod's modprobe takes `-w MSEC` as two words; so do we: a word of digits right after -w is
