@@ -3,14 +3,17 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include <modload/modprobe_config.hpp>
 #include <modload/names.hpp>
 #include <modload/removal.hpp>
+#include <modload/softdeps.hpp>
 
 #include "tool.hpp"
 
@@ -169,6 +172,44 @@ void report_failure(ToolContext& ctx, Reporter& report, const Progress& progress
     }
 }
 
+// With -r, the soft dependencies go too, as kmod's modprobe -r removes them: from the
+// configuration a load reads (modprobe.d, modules.softdep), with its trust rules. One that cannot
+// be read stops the plan before it starts, as it stops insmod --deps: what it would remove is not
+// known. Nullptr then, said.
+std::unique_ptr<SoftdepLookup> softdeps_for_removal(ToolContext& ctx, Reporter& report,
+                                                    const BuiltinModules& builtin,
+                                                    std::optional<ModprobeConfig>& config) {
+    auto read = read_modprobe_config(ctx.root, ctx.kernel_release);
+    if (!read) {
+        report.error("could not read the module configuration: " + read.error().message());
+        return nullptr;
+    }
+    config = std::move(*read);
+    for (const ConfigRefusal& refused : config->refused) {
+        report.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
+    }
+    return configured_softdeps(*config, ctx.root, ctx.kernel_release, builtin);
+}
+
+// " (a soft dependency of libcrc32c)" for a step that is one; empty for any other.
+std::string softdep_words(const RemovalPlan& plan, const std::string& name) {
+    for (const PlanStep& step : plan.steps) {
+        if (step.name == name && step.reason == PlanReason::softdep) {
+            return " (a soft dependency of " + step.of + ")";
+        }
+    }
+    return "";
+}
+
+std::string release_wait_text(const ReleaseWait& wait) {
+    std::string after;
+    for (const std::string& name : wait.after) {
+        after += (after.empty() ? "" : ", ") + name;
+    }
+    return "waited " + std::to_string(wait.waited.count()) + " ms for the references " + after +
+           " left on " + wait.name + " to go" + (wait.released ? "" : ": some stayed");
+}
+
 // kmod's modprobe takes `-w MSEC` as two words; so do we: a word of digits right after -w is
 // its value. -w alone and --wait wait without limit.
 std::vector<std::string> joined_wait_values(int argc, char** argv) {
@@ -217,8 +258,9 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
                                      "--wait=MSEC for at most MSEC milliseconds each");
     app.add_flag("--remove-holders", options.plan.remove_holders,
                  "first remove the modules that use MODULE");
-    app.add_flag("-r,--remove-deps", options.plan.remove_dependencies,
-                 "then remove the modules MODULE used that are left unused");
+    app.add_flag(
+        "-r,--remove-deps", options.plan.remove_dependencies,
+        "then remove the modules MODULE used, and its soft dependencies, that are left unused");
     app.add_flag("-n,--dry-run", options.dry_run, "print what would be removed, in order");
     add_common_flags(app, common);
     app.add_option("MODULE", arguments, "module names or module files");
@@ -259,25 +301,40 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     }
     const BuiltinModules builtin =
         BuiltinModules::read(ctx.root, ctx.kernel_release).value_or(BuiltinModules());
+    std::optional<ModprobeConfig> config;
+    const std::unique_ptr<SoftdepLookup> softdeps =
+        options.plan.remove_dependencies ? softdeps_for_removal(ctx, report, builtin, config)
+                                         : std::make_unique<NoSoftdeps>();
+    if (!softdeps) {
+        return 1;
+    }
     const StopSignals signals;
     Progress progress(ctx, report);
 
-    const RemovalOutcome outcome =
-        remove_modules(ctx.kernel, ctx.root, builtin, names, options, ctx.clock, progress);
+    const RemovalOutcome outcome = remove_modules(ctx.kernel, ctx.root, builtin, names, options,
+                                                  *softdeps, ctx.clock, progress);
     report_skipped_lines(report, outcome.skipped);
     if (options.dry_run) {
         for (const PlanStep& step : outcome.plan.steps) {
             ctx.out << step.name << '\n';
+            if (step.reason == PlanReason::softdep) {  // stdout stays one name a line
+                report.info(step.name + " is a soft dependency of " + step.of +
+                            ": removed if nothing uses it then");
+            }
         }
     }
+    for (const ReleaseWait& wait : outcome.release_waits) {
+        report.info(release_wait_text(wait));
+    }
     for (const std::string& name : outcome.removed) {
-        report.info("removed " + name);
+        report.info("removed " + name + softdep_words(outcome.plan, name));
     }
     for (const std::string& name : outcome.gone) {
         report.info(name + " was already gone: removed by another process");
     }
     for (const LoadedModule& module : outcome.kept) {
-        report.info("kept " + module.name + ": it is in use (" + describe_users(module) + ")");
+        report.info("kept " + module.name + softdep_words(outcome.plan, module.name) +
+                    ": it is in use (" + describe_users(module) + ")");
     }
     for (const RemovalFailure& failure : outcome.failures) {
         report_failure(ctx, report, progress, failure);

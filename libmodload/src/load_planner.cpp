@@ -7,14 +7,10 @@
 #include <cerrno>
 #include <set>
 
-#include <fnmatch.h>
-
 #include <modload/names.hpp>
 
-#include "alias_names.hpp"
-#include "file_io.hpp"
 #include "load_plan_detail.hpp"
-#include "module_aliases.hpp"
+#include "softdep_names.hpp"
 
 namespace modload {
 
@@ -30,7 +26,7 @@ class Planner {
           builtin_(builtin),
           locator_(locator),
           config_(config),
-          alias_file_(std::move(alias_file)) {}
+          names_(config, locator, builtin, std::move(alias_file)) {}
 
     // Adds the modules `needs` names, each after its own dependencies. `path` names a cycle.
     Result<void> add_needs(const std::vector<std::string>& needs, std::vector<std::string>& path);
@@ -51,9 +47,6 @@ class Planner {
     // Adds what a soft dependency names, when it can be found and is allowed; never fails.
     void add_softdep(const std::string& wanted, const std::string& of, LoadRole role,
                      const ConfigOrigin& origin, std::vector<std::string>& path);
-    // The modules a soft dependency's name stands for: the module of that name, or those an
-    // alias (the configuration's, then modules.alias) gives.
-    std::vector<std::string> resolve(const std::string& wanted);
     // Puts the step in the plan, with the administrator's parameters and a note for each.
     void push(LoadStep step);
     bool disabled_here(const std::string& name);
@@ -62,8 +55,8 @@ class Planner {
     const BuiltinModules& builtin_;
     const ModuleLocator& locator_;
     const ModprobeConfig* config_;
-    std::filesystem::path alias_file_;
-    std::optional<std::vector<std::pair<std::string, std::string>>> aliases_;  // read on demand
+    // What a soft dependency's name stands for (the configuration's aliases, modules.alias).
+    detail::SoftdepNames names_;
     std::set<std::string> planned_;
     std::vector<LoadStep> steps_;
     LoadPlan plan_;
@@ -182,53 +175,9 @@ Result<void> Planner::add_module(const std::string& name, LoadRole role,
     return {};
 }
 
-std::vector<std::string> Planner::resolve(const std::string& wanted) {
-    std::vector<std::string> modules;
-    // As kmod looks a name up (kmod_module_new_from_lookup): the configuration's aliases, a
-    // module of that name, modules.alias, and only then a module built in ("crc32" is built in
-    // and an alias of crc32_pclmul and crc32_generic: kmod loads those).
-    if (config_ != nullptr) {
-        for (const ConfigAlias& alias : config_->aliases) {
-            if (::fnmatch(alias.alias.c_str(), wanted.c_str(), 0) == 0) {
-                modules.push_back(normalize_module_name(alias.module));
-            }
-        }
-        if (!modules.empty()) {
-            return modules;
-        }
-    }
-    auto found = locator_.find(wanted);
-    if ((found && *found) || loaded_.find(wanted) != nullptr) {
-        return {wanted};
-    }
-    if (!aliases_) {
-        // Unreadable, it names no module: the soft dependency is then said not to be found.
-        auto text = detail::read_text_file(alias_file_);
-        // modules.alias keeps the module's spelling ("blake2b-256"); kmod compares the pattern
-        // with its dashes made underscores, as the wanted name is.
-        aliases_.emplace();
-        for (auto& [pattern, module] :
-             detail::parse_module_aliases(text ? std::string_view(*text) : "")) {
-            if (auto normalized = detail::underscores(pattern)) {
-                aliases_->emplace_back(std::move(*normalized), std::move(module));
-            }
-        }
-    }
-    for (const auto& [pattern, module] : *aliases_) {
-        if (::fnmatch(pattern.c_str(), wanted.c_str(), 0) == 0 &&
-            std::find(modules.begin(), modules.end(), module) == modules.end()) {
-            modules.push_back(module);
-        }
-    }
-    if (modules.empty() && builtin_.contains(wanted)) {
-        return {wanted};
-    }
-    return modules;
-}
-
 void Planner::add_softdep(const std::string& wanted, const std::string& of, LoadRole role,
                           const ConfigOrigin& origin, std::vector<std::string>& path) {
-    const std::vector<std::string> modules = resolve(wanted);
+    const std::vector<std::string> modules = names_.resolve(wanted, loaded_);
     if (modules.empty()) {
         plan_.notes.push_back({PlanNote::Kind::softdep_not_found, wanted, of, origin});
         return;

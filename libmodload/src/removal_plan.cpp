@@ -90,8 +90,8 @@ std::vector<std::string> nearest_listed_holders(
 
 class Planner {
   public:
-    Planner(const Snapshot& snapshot, const PlanOptions& options)
-        : snapshot_(snapshot), index_(snapshot), options_(options) {}
+    Planner(const Snapshot& snapshot, const PlanOptions& options, const SoftdepLookup* softdeps)
+        : snapshot_(snapshot), index_(snapshot), options_(options), softdeps_(softdeps) {}
 
     Result<RemovalPlan> plan(std::span<const std::string> targets);
 
@@ -100,13 +100,24 @@ class Planner {
     // modules being visited, to name a cycle.
     Result<void> add(const std::string& name, PlanReason reason, std::vector<std::string>& path);
     Result<void> add_unused_dependencies();
+    // Adds the soft dependencies of `of` (a module of the plan) that are loaded and left unused.
+    void add_softdeps(const std::string& of);
     bool becomes_unused(const LoadedModule& m) const;
+    // Puts `name` in `order`, after the post soft dependencies of it the plan removes.
+    void place(const std::string& name, std::vector<std::string>& order,
+               std::set<std::string>& placed) const;
 
     const Snapshot& snapshot_;
     const ModuleIndex index_;
     const PlanOptions& options_;
+    const SoftdepLookup* softdeps_;
     RemovalPlan plan_;
     std::set<std::string> planned_;
+    // The soft dependencies among the plan's modules: which module names each, each module's post
+    // ones (placed before it), and the pre ones (placed after everything else).
+    std::map<std::string, std::string> softdep_of_;
+    std::map<std::string, std::vector<std::string>> posts_of_;
+    std::set<std::string> pre_;
 };
 
 Error cycle_error(const std::vector<std::string>& path, const std::string& again) {
@@ -142,7 +153,7 @@ Result<void> Planner::add(const std::string& name, PlanReason reason,
         path.pop_back();
     }
     planned_.insert(name);
-    plan_.steps.push_back(PlanStep{name, reason});
+    plan_.steps.push_back(PlanStep{name, reason, {}});
     return {};
 }
 
@@ -170,6 +181,9 @@ Result<void> Planner::add_unused_dependencies() {
         }
     }
     for (std::size_t next = 0; next < plan_.steps.size(); ++next) {
+        if (softdeps_ != nullptr) {
+            add_softdeps(std::string(plan_.steps[next].name));
+        }
         const auto it = held_by.find(plan_.steps[next].name);
         if (it == held_by.end()) {
             continue;
@@ -179,10 +193,62 @@ Result<void> Planner::add_unused_dependencies() {
                 continue;
             }
             planned_.insert(m->name);
-            plan_.steps.push_back(PlanStep{m->name, PlanReason::unused_dependency});
+            plan_.steps.push_back(PlanStep{m->name, PlanReason::unused_dependency, {}});
         }
     }
     return {};
+}
+
+// As kmod's modprobe -r (rmmod_do_module()): the post soft dependencies go before the module, the
+// pre ones after it, each only when nothing else uses it. A soft dependency that a module the plan
+// keeps holds is in use: it stays out, as a dependency that module holds does.
+void Planner::add_softdeps(const std::string& of) {
+    const std::optional<Softdeps> soft = softdeps_->softdeps_of(of, snapshot_);
+    if (!soft) {
+        return;
+    }
+    const auto add = [&](const std::string& name, bool post) {
+        const LoadedModule* m = index_.find(name);
+        if (m == nullptr || name == of) {
+            return;
+        }
+        const bool planned = planned_.count(name) != 0;
+        if (!planned && !becomes_unused(*m)) {
+            return;
+        }
+        // One the plan removes anyway (a target, say) goes in the soft dependency's place too:
+        // it may be in use by `of` until `of` is gone.
+        if (softdep_of_.emplace(name, of).second) {
+            if (post) {
+                posts_of_[of].push_back(name);
+            } else {
+                pre_.insert(name);
+            }
+        }
+        if (!planned) {
+            planned_.insert(name);
+            plan_.steps.push_back(PlanStep{name, PlanReason::softdep, of});
+        }
+    };
+    for (const std::string& name : soft->post) {
+        add(name, true);
+    }
+    for (const std::string& name : soft->pre) {
+        add(name, false);
+    }
+}
+
+void Planner::place(const std::string& name, std::vector<std::string>& order,
+                    std::set<std::string>& placed) const {
+    if (!placed.insert(name).second) {
+        return;
+    }
+    if (const auto posts = posts_of_.find(name); posts != posts_of_.end()) {
+        for (const std::string& post : posts->second) {
+            place(post, order, placed);
+        }
+    }
+    order.push_back(name);
 }
 
 Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
@@ -199,15 +265,24 @@ Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
     }
     // A target can be held by a dependency that becomes unused only once other targets are gone
     // (a holds b, b holds c, with targets c and a): every step goes after all that hold it.
+    // The order to start from: each module after its post soft dependencies, the pre ones after
+    // everything else (a module's exit drops what it took from them: libcrc32c's crc32c
+    // transform holds a reference on crc32c_intel); holders still come first.
     std::vector<std::string> names;
+    std::set<std::string> placed;
     std::map<std::string, PlanReason> reasons;
     std::set<std::string> unused;
     for (const PlanStep& step : plan_.steps) {
-        names.push_back(step.name);
         reasons[step.name] = step.reason;
-        if (step.reason == PlanReason::unused_dependency) {
+        if (step.reason == PlanReason::unused_dependency || step.reason == PlanReason::softdep) {
             unused.insert(step.name);
         }
+        if (pre_.count(step.name) == 0) {
+            place(step.name, names, placed);
+        }
+    }
+    for (const PlanStep& step : plan_.steps) {
+        place(step.name, names, placed);
     }
     // Such a dependency is in a target's way: it is a holder, waited for like one, never kept.
     for (const std::string& holder : listed_holders(index_, targets, unused)) {
@@ -215,7 +290,9 @@ Result<RemovalPlan> Planner::plan(std::span<const std::string> targets) {
     }
     plan_.steps.clear();
     for (const std::string& name : order_by_holders(snapshot_, names)) {
-        plan_.steps.push_back(PlanStep{name, reasons[name]});
+        const PlanReason reason = reasons[name];
+        const auto of = softdep_of_.find(name);
+        plan_.steps.push_back(PlanStep{name, reason, of != softdep_of_.end() ? of->second : ""});
     }
     return std::move(plan_);
 }
@@ -279,7 +356,18 @@ std::vector<std::string> order_by_holders(const Snapshot& snapshot,
 
 Result<RemovalPlan> plan_removal(const Snapshot& snapshot, std::span<const std::string> targets,
                                  const PlanOptions& options) {
-    return Planner(snapshot, options).plan(targets);
+    return Planner(snapshot, options, nullptr).plan(targets);
+}
+
+Result<RemovalPlan> plan_removal(const Snapshot& snapshot, std::span<const std::string> targets,
+                                 const PlanOptions& options, const SoftdepLookup& softdeps) {
+    return Planner(snapshot, options, &softdeps).plan(targets);
+}
+
+std::optional<Softdeps> NoSoftdeps::softdeps_of(const std::string& module,
+                                                const Snapshot& loaded) const {
+    (void)module, (void)loaded;
+    return std::nullopt;
 }
 
 }  // namespace modload

@@ -49,10 +49,12 @@ enum class StepEnd { removed, gone, kept, failed };
 
 class Remover {
   public:
-    Remover(Kernel& kernel, const SystemRoot& root, const RemovalOptions& options, Clock& clock,
-            RemovalObserver& observer, RemovalOutcome& outcome)
+    Remover(Kernel& kernel, const SystemRoot& root, const Snapshot& first,
+            const RemovalOptions& options, Clock& clock, RemovalObserver& observer,
+            RemovalOutcome& outcome)
         : kernel_(kernel),
           root_(root),
+          first_(first),
           options_(options),
           clock_(clock),
           observer_(observer),
@@ -74,9 +76,14 @@ class Remover {
     StepEnd fail(const std::string& name, Obstacle obstacle, Error error,
                  const std::optional<LoadedModule>& module);
     StepEnd keep(const LoadedModule& module);
+    // A wait for the references `now` may still have from modules this call removed, when
+    // nothing else can explain them; nullopt when they are not all accounted for.
+    std::optional<ReleaseWait> late_release(const PlanStep& step, const LoadedModule& now) const;
+    bool removed_here(const std::string& name) const;
 
     Kernel& kernel_;
     const SystemRoot& root_;
+    const Snapshot& first_;
     const RemovalOptions& options_;
     Clock& clock_;
     RemovalObserver& observer_;
@@ -93,6 +100,41 @@ StepEnd Remover::fail(const std::string& name, Obstacle obstacle, Error error,
 StepEnd Remover::keep(const LoadedModule& module) {
     outcome_.kept.push_back(module);
     return StepEnd::kept;
+}
+
+bool Remover::removed_here(const std::string& name) const {
+    return std::find(outcome_.removed.begin(), outcome_.removed.end(), name) !=
+           outcome_.removed.end();
+}
+
+// The kernel drops some references a moment after the delete_module of the module that had them
+// returns: an internal mount's last mntput (configfs's, pinned by simple_pin_fs for the
+// subsystems target_core_mod or netconsole registered) is cleaned up by delayed_mntput_work one
+// jiffy later (fs/namespace.c, mntput_no_expire()), and only then does deactivate_super() put the
+// filesystem's module. Such a dependency is in use at its turn, by nothing that lasts. It is
+// waited for when its references now are no more than those its first read showed besides its
+// holders that this call removed: one reference more is a new user, and it is kept at once. (A
+// module's exit gives back at once what it took from its soft dependencies: libcrc32c's crc32c
+// transform is freed in its exit, crypto_free_shash() putting crc32c_intel.)
+std::optional<ReleaseWait> Remover::late_release(const PlanStep& step,
+                                                 const LoadedModule& now) const {
+    const LoadedModule* first = first_.find(step.name);
+    if (first == nullptr || !first->refcount || !now.refcount || !now.holders.empty() ||
+        now.state != ModuleState::live) {
+        return std::nullopt;
+    }
+    ReleaseWait wait{step.name, {}, milliseconds{0}, false};
+    int holders_removed = 0;
+    for (const std::string& holder : first->holders) {
+        if (removed_here(holder)) {
+            wait.after.push_back(holder);
+            ++holders_removed;
+        }
+    }
+    if (wait.after.empty() || *now.refcount > *first->refcount - holders_removed) {
+        return std::nullopt;
+    }
+    return wait;
 }
 
 bool Remover::pause(Wait& wait, const LoadedModule& module, Obstacle obstacle,
@@ -120,7 +162,8 @@ bool Remover::pause(Wait& wait, const LoadedModule& module, Obstacle obstacle,
 
 StepEnd Remover::run(const PlanStep& step) {
     const std::string& name = step.name;
-    const bool dependency = step.reason == PlanReason::unused_dependency;
+    const bool dependency =
+        step.reason == PlanReason::unused_dependency || step.reason == PlanReason::softdep;
     // Only targets and their holders are waited for: a dependency that gained a user is kept.
     const bool waits = options_.wait.has_value() && !dependency;
     const std::optional<milliseconds> wait_limit =
@@ -130,6 +173,18 @@ StepEnd Remover::run(const PlanStep& step) {
         options_.wait ? wait_limit : std::optional<milliseconds>(options_.unloading_limit);
     Wait wait{clock_.now(), options_.wait.value_or(WaitPolicy{}).first_delay};
     std::optional<LoadedModule> seen;
+    // A dependency's wait for references that go a moment after its holders, once begun.
+    std::optional<ReleaseWait> release;
+    Wait release_wait{};
+    const auto release_ends = [&](bool released) {
+        if (release) {
+            release->waited =
+                std::chrono::duration_cast<milliseconds>(clock_.now() - release_wait.start);
+            release->released = released;
+            outcome_.release_waits.push_back(std::move(*release));
+            release.reset();
+        }
+    };
 
     for (;;) {
         if (!observer_.keep_going()) {
@@ -144,6 +199,7 @@ StepEnd Remover::run(const PlanStep& step) {
         }
         const LoadedModule* module = snapshot->find(name);
         if (module == nullptr) {
+            release_ends(true);
             outcome_.gone.push_back(name);
             return StepEnd::gone;
         }
@@ -155,9 +211,29 @@ StepEnd Remover::run(const PlanStep& step) {
             }
             continue;
         }
-        if (dependency && obstacle != Obstacle::none) {
+        if (dependency && obstacle == Obstacle::in_use) {
+            if (!release) {
+                release = late_release(step, *module);
+                release_wait = Wait{clock_.now(), WaitPolicy{}.first_delay};
+            } else if (!late_release(step, *module)) {
+                release_ends(false);  // a new reference: in use after all
+                return keep(*module);
+            }
+            const auto waited =
+                std::chrono::duration_cast<milliseconds>(clock_.now() - release_wait.start);
+            if (release && waited < kReleaseWait) {
+                clock_.sleep_for(std::min(release_wait.delay, kReleaseWait - waited));
+                release_wait.delay = std::min(release_wait.delay * 2, milliseconds{250});
+                continue;
+            }
+            release_ends(false);
             return keep(*module);
         }
+        if (dependency && obstacle != Obstacle::none) {
+            release_ends(false);
+            return keep(*module);
+        }
+        release_ends(true);
         const bool waitable = obstacle == Obstacle::has_holders || obstacle == Obstacle::in_use ||
                               obstacle == Obstacle::loading;
         if (waitable && !options_.force) {
@@ -231,7 +307,7 @@ bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string&
     if (snapshot.find(name) != nullptr) {
         return false;
     }
-    outcome.plan.steps.push_back(PlanStep{name, PlanReason::target});
+    outcome.plan.steps.push_back(PlanStep{name, PlanReason::target, {}});
     if (!observer.keep_going()) {
         outcome.failures.push_back(RemovalFailure{RemovalStage::checking,
                                                   name,
@@ -303,6 +379,7 @@ RemovalOutcome remove_each(Kernel& kernel, const SystemRoot& root, const Builtin
         append(all.gone, one.gone);
         append(all.kept, one.kept);
         append(all.failures, one.failures);
+        append(all.release_waits, one.release_waits);
         if (i == 0) {
             append(all.skipped, one.skipped);  // every target's read says the same
         }
@@ -321,6 +398,13 @@ RemovalOutcome remove_each(Kernel& kernel, const SystemRoot& root, const Builtin
 RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
                               std::span<const std::string> targets, const RemovalOptions& options,
                               Clock& clock, RemovalObserver& observer) {
+    return remove_modules(kernel, root, builtin, targets, options, NoSoftdeps(), clock, observer);
+}
+
+RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
+                              std::span<const std::string> targets, const RemovalOptions& options,
+                              const SoftdepLookup& softdeps, Clock& clock,
+                              RemovalObserver& observer) {
     const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
     if (!planned && targets.size() > 1) {
         // Holders first: a target that only other targets hold can go once they are gone (and
@@ -356,6 +440,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
     outcome.skipped.assign(snapshot->skipped().begin(), snapshot->skipped().end());
     std::vector<std::string> accepted;
     std::vector<std::string> held;
+    std::vector<std::string> in_use;
     for (const std::string& name : targets) {
         if (options.force) {
             if (options.dry_run || !force_unlisted(kernel, *snapshot, name, observer, outcome)) {
@@ -366,6 +451,9 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         const Obstacle obstacle = check_removal(*snapshot, builtin, root, name);
         if (obstacle == Obstacle::has_holders && !allowed(obstacle, options)) {
             held.push_back(name);  // allowed once the plan shows it removes all its holders first
+        } else if (obstacle == Obstacle::in_use && !allowed(obstacle, options) &&
+                   options.plan.remove_dependencies) {
+            in_use.push_back(name);  // allowed when a module the plan removes names it as softdep
         } else if (!allowed(obstacle, options)) {
             const LoadedModule* module = snapshot->find(name);
             outcome.failures.push_back(RemovalFailure{
@@ -375,14 +463,28 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         }
         accepted.push_back(name);
     }
-    auto plan = plan_removal(*snapshot, accepted, options.plan);
+    auto plan = plan_removal(*snapshot, accepted, options.plan, softdeps);
     // A target with holders goes as part of a set: when the plan removes every one of them first
     // (other targets, holders it removes anyway, unused dependencies between them). One held from
     // outside fails here in kmod's words.
-    if (plan && !held.empty()) {
+    // So does a target in use, but for one that is a soft dependency of a module the plan removes
+    // (libcrc32c's crc32c transform holds a reference on crc32c_intel, both named): its step,
+    // after that module's, judges it.
+    if (plan && (!held.empty() || !in_use.empty())) {
         std::set<std::string_view> in_plan;
+        std::set<std::string_view> softdeps_in_plan;
         for (const PlanStep& step : plan->steps) {
             in_plan.insert(step.name);
+            if (!step.of.empty()) {
+                softdeps_in_plan.insert(step.name);
+            }
+        }
+        for (const std::string& name : in_use) {
+            if (softdeps_in_plan.count(name) == 0) {
+                outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name,
+                                                          Obstacle::in_use, make_error(EWOULDBLOCK),
+                                                          *snapshot->find(name)});
+            }
         }
         for (const std::string& name : held) {
             const LoadedModule* module = snapshot->find(name);
@@ -414,7 +516,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         return outcome;
     }
 
-    Remover remover(kernel, root, options, clock, observer, outcome);
+    Remover remover(kernel, root, *snapshot, options, clock, observer, outcome);
     const std::vector<PlanStep>& steps = outcome.plan.steps;
     for (std::size_t i = forced; i < steps.size(); ++i) {
         if (remover.run(steps[i]) == StepEnd::failed) {

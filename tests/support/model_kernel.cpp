@@ -131,6 +131,7 @@ void ModelKernel::reset() {
     serial_of_.clear();
     load_results_.clear();
     pending_.clear();
+    late_releases_.clear();
     queued_.clear();
     calls_.clear();
     events_.clear();
@@ -243,6 +244,16 @@ std::uint64_t ModelKernel::start_load(const std::string& name, const std::vector
     module.uses = uses;
     module.state = ModuleState::loading;
     module.references = 0;
+    // Its pins are taken as it loads (a reload of netconsole pins configfs again).
+    std::vector<std::string> pins;
+    for (const std::string& pinned : module.pins) {
+        ModelModule* target = find_mutable(pinned);
+        if (target != nullptr && target->state != ModuleState::unloading) {
+            ++target->references;
+            pins.push_back(pinned);
+        }
+    }
+    module.pins = std::move(pins);
     module.address = next_address_;
     next_address_ += 0x100000;
     modules_.insert(modules_.begin(), module);
@@ -294,17 +305,42 @@ void ModelKernel::finish(std::uint64_t serial) {
 // module it used: module_unload_free).
 void ModelKernel::free_module(const std::string& name) {
     if (const ModelModule* freed = find(name); freed != nullptr) {
-        for (const std::string& pinned : freed->pins) {
-            ModelModule* target = find_mutable(pinned);
-            if (target != nullptr && target->references > 0) {
-                --target->references;
-            }
+        if (freed->pin_release > Millis{0} && !freed->pins.empty()) {
+            late_releases_.push_back(LateRelease{now_ + freed->pin_release, name, freed->pins});
+        } else {
+            drop_pins(freed->pins);
         }
     }
     modules_.erase(std::remove_if(modules_.begin(), modules_.end(),
                                   [&](const ModelModule& m) { return m.name == name; }),
                    modules_.end());
     serial_of_.erase(name);
+}
+
+void ModelKernel::drop_pins(const std::vector<std::string>& pins) {
+    for (const std::string& pinned : pins) {
+        ModelModule* target = find_mutable(pinned);
+        if (target != nullptr && target->references > 0) {
+            --target->references;
+        }
+    }
+}
+
+void ModelKernel::release_due(Millis until) {
+    for (;;) {
+        const auto next = std::min_element(
+            late_releases_.begin(), late_releases_.end(),
+            [](const LateRelease& a, const LateRelease& b) { return a.due < b.due; });
+        if (next == late_releases_.end() || next->due > until) {
+            return;
+        }
+        const LateRelease due = *next;
+        late_releases_.erase(next);
+        now_ = std::max(now_, due.due);
+        note("kernel drops the pins " + due.from + " left");
+        drop_pins(due.pins);
+        write_proc_modules();
+    }
 }
 
 void ModelKernel::record(Actor who, ModelEvent::Kind kind, const std::string& name) {
@@ -393,9 +429,11 @@ void ModelKernel::advance(Millis duration) {
         if (next == pending_.end() || next->due > target) {
             break;
         }
+        release_due(next->due);
         now_ = std::max(now_, next->due);
         finish(next->serial);
     }
+    release_due(target);
     now_ = target;
 }
 

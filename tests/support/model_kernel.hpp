@@ -61,6 +61,10 @@ struct ModelModule {
     /// exit drops them. netconsole registers a configfs subsystem, which pins configfs's own
     /// mount (simple_pin_fs): configfs's refcount is one above its holders until netconsole goes.
     std::vector<std::string> pins{};
+    /// How long after this module is freed its pins are dropped (0: as it is freed). The kernel
+    /// releases configfs's pinned internal mount from delayed_mntput_work one jiffy after the
+    /// last mntput (fs/namespace.c): configfs is in use for a moment after target_core_mod goes.
+    Millis pin_release{0};
 };
 
 /// One system call of ours, with the kernel's answer.
@@ -194,6 +198,12 @@ class ModelKernel final : public Kernel {
         Millis due{0};
         std::uint64_t serial = 0;
     };
+    // A freed module's pins, dropped later (ModelModule::pin_release).
+    struct LateRelease {
+        Millis due{0};
+        std::string from;
+        std::vector<std::string> pins;
+    };
 
     ModelModule* find_mutable(const std::string& name);
     int check_load(const std::string& name, const std::vector<std::string>& uses,
@@ -205,6 +215,9 @@ class ModelKernel final : public Kernel {
     std::uint64_t begin(const std::string& name, Actor who, Millis duration);
     void finish(std::uint64_t serial);
     void free_module(const std::string& name);
+    void drop_pins(const std::vector<std::string>& pins);
+    // Drops the late releases due by `until`, in time order.
+    void release_due(Millis until);
     void record(Actor who, ModelEvent::Kind kind, const std::string& name);
     void note(const std::string& line);
     Result<void> load_image(const std::string& syscall, std::span<const std::byte> image,
@@ -224,6 +237,7 @@ class ModelKernel final : public Kernel {
     std::map<std::string, std::uint64_t> serial_of_;
     std::map<std::uint64_t, int> load_results_;
     std::vector<Pending> pending_;
+    std::vector<LateRelease> late_releases_;
     std::map<std::string, std::vector<int>> queued_;
     std::vector<ModelCall> calls_;
     std::vector<ModelEvent> events_;

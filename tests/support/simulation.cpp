@@ -166,6 +166,16 @@ class World {
             }
             m.references = prng.percent(20) ? 1 + prng.below(2) : 0;
             m.references = m.state == ModuleState::unloading ? 0 : m.references;
+            // Sometimes it pins a module it uses, as a configfs subsystem pins configfs's mount,
+            // and the kernel drops that reference a moment after the module is freed.
+            if (m.state == ModuleState::live && !s.uses.empty() && prng.percent(15)) {
+                const std::string& pinned = s.uses[prng.below(static_cast<int>(s.uses.size()))];
+                const ModelModule* used = kernel.find(pinned);
+                if (used != nullptr && used->state == ModuleState::live) {
+                    m.pins.push_back(pinned);
+                    m.pin_release = Millis{prng.below(40)};
+                }
+            }
             const int init_errno = m.init_errno;
             m.init_errno = 0;  // a module loading at the start comes up; later loads may fail
             kernel.add(m);
@@ -627,6 +637,21 @@ SeedResult simulate_removal(const std::filesystem::path& root, std::uint64_t see
         }
     }
 
+    // A wait for references that go after a holder follows the removal of one of its holders by
+    // this call, and ends within its bound.
+    for (const ReleaseWait& w : outcome.release_waits) {
+        if (w.after.empty() || !std::all_of(w.after.begin(), w.after.end(), [&](const auto& h) {
+                return contains(outcome.removed, h);
+            })) {
+            violations.push_back("waited for the references of " + w.name +
+                                 " after modules this call did not remove");
+        }
+        if (w.waited > kReleaseWait) {
+            violations.push_back("waited " + std::to_string(w.waited.count()) + " ms for " +
+                                 w.name + "'s references to go, past the bound");
+        }
+    }
+
     // Success only when it is really gone: the log shows our successful call.
     const std::vector<std::string> removed = world.removed_by_us();
     for (const std::string& name : outcome.removed) {
@@ -771,7 +796,7 @@ SeedResult simulate_rmmod(const std::filesystem::path& root, std::uint64_t seed)
                 }
             }
             for (const std::string& t : order_by_holders(*snapshot, listed)) {
-                order.push_back(PlanStep{t, PlanReason::target});
+                order.push_back(PlanStep{t, PlanReason::target, {}});
             }
         }
         check_plan_order(root, order, result.violations);

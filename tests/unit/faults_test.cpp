@@ -163,8 +163,9 @@ struct World : BasicWorld {
         write_text(root / "dev/kmsg", "6,1,100,-;an old record\n");
         write_text(root / "sys/module/compression", "zstd\n");
         // What a refusal's explanation reads: an unprivileged user, modules disabled.
-        write_text(root / "proc/self/status", "Name:\tinsmod\nUid:\t1000\t1000\t1000\t1000\n"
-                                              "CapEff:\t0000000000000000\n");
+        write_text(root / "proc/self/status",
+                   "Name:\tinsmod\nUid:\t1000\t1000\t1000\t1000\n"
+                   "CapEff:\t0000000000000000\n");
         write_text(root / "proc/self/uid_map", "         0          0 4294967295\n");
         write_text(root / "proc/sys/kernel/modules_disabled", "1\n");
         write_text(root / "proc/cmdline", "root=/dev/vda module_blacklist=fixture_base\n");
@@ -175,10 +176,12 @@ struct World : BasicWorld {
 
 // The policy facts a refusal's explanation reads (policy.hpp): unknown when unreadable, and the
 // line that rests on one is left out.
-const std::vector<std::string> kPolicyFiles{
-    "/proc/self/status",    "/proc/self/uid_map",           "/proc/sys/kernel/modules_disabled",
-    "/proc/cmdline",        "/sys/kernel/security/lockdown",
-    "/sys/module/module/parameters/sig_enforce"};
+const std::vector<std::string> kPolicyFiles{"/proc/self/status",
+                                            "/proc/self/uid_map",
+                                            "/proc/sys/kernel/modules_disabled",
+                                            "/proc/cmdline",
+                                            "/sys/kernel/security/lockdown",
+                                            "/sys/module/module/parameters/sig_enforce"};
 
 std::set<std::string> table_of(const modload::testing::ModelKernel& kernel) {
     std::set<std::string> names;
@@ -240,8 +243,7 @@ Outcome run_once(const Scenario& s, const Fault& fault) {
     FaultyKernel kernel(w.kernel, fault.kind == Fault::Kind::kernel ? fault.at : 0,
                         fault.errno_value);
     {
-        IoFaults faults(w.root, fault.kind == Fault::Kind::file ? fault.at : 0,
-                        fault.errno_value);
+        IoFaults faults(w.root, fault.kind == Fault::Kind::file ? fault.at : 0, fault.errno_value);
         o.run = run_tool(s.tool, kernel, w.root, args, "6.1.0-test", 0, &w.clock);
         o.io = faults.calls();
         if (fault.kind == Fault::Kind::file) {
@@ -318,7 +320,7 @@ std::vector<std::string> judge(const Scenario& s, const Outcome& base, const Fau
                                const Outcome& o) {
     std::vector<std::string> problems;
     const bool same_effects = o.changed() == base.changed() && o.out() == base.out();
-    std::string subject;      // what a message must name
+    std::string subject;       // what a message must name
     std::string optional_why;  // why the tool may carry on
     std::string absorbed_why;
     const ModelCall* failed_call = nullptr;
@@ -393,9 +395,9 @@ std::vector<std::string> judge(const Scenario& s, const Outcome& base, const Fau
             return problems;
         }
         problems.push_back(std::string("swallowed: exit 0") +
-                           (same_effects ? ", the same run as without the fault"
-                                         : ", a different run: changed " +
-                                               names_text(o.changed())) +
+                           (same_effects
+                                ? ", the same run as without the fault"
+                                : ", a different run: changed " + names_text(o.changed())) +
                            (o.run.err.empty() ? ", and not a word" : ", stderr: " + o.err()));
         return problems;
     }
@@ -417,9 +419,8 @@ std::vector<std::string> judge(const Scenario& s, const Outcome& base, const Fau
         }
         const std::string said = std::strerror(fault.errno_value);
         if (o.run.err.find(said) == std::string::npos &&
-            (fault.kind == Fault::Kind::file ||
-             o.run.err.find(modload::tools::load_error_text(fault.errno_value)) ==
-                 std::string::npos)) {
+            (fault.kind == Fault::Kind::file || o.run.err.find(modload::tools::load_error_text(
+                                                    fault.errno_value)) == std::string::npos)) {
             problems.push_back("does not say \"" + said + "\": " + o.err());
         }
     }
@@ -427,8 +428,7 @@ std::vector<std::string> judge(const Scenario& s, const Outcome& base, const Fau
         problems.push_back("changed " + names_text(o.changed()) + " but reports " +
                            names_text(reported_done(o.run.err)) + ": " + o.err());
     }
-    if (fault.kind == Fault::Kind::file &&
-        o.run.err.find("CAP_SYS_MODULE") != std::string::npos &&
+    if (fault.kind == Fault::Kind::file && o.run.err.find("CAP_SYS_MODULE") != std::string::npos &&
         base.run.err.find("CAP_SYS_MODULE") == std::string::npos) {
         problems.push_back("explains a file error as a policy refusal: " + o.err());
     }
@@ -517,10 +517,10 @@ Walk walk(const Scenario& s) {
             if (o.run.status != absent->run.status || o.changed() != absent->changed() ||
                 o.err() != absent->err() || o.out() != absent->out()) {
                 result.problems.push_back(
-                    describe(fault, o) + ": " + problems.front() + ", nor the run without " +
-                    path + ": exit " +
-                    std::to_string(o.run.status) + ", stderr: " + o.err() + "; without it: exit " +
-                    std::to_string(absent->run.status) + ", stderr: " + absent->err());
+                    describe(fault, o) + ": " + problems.front() + ", nor the run without " + path +
+                    ": exit " + std::to_string(o.run.status) + ", stderr: " + o.err() +
+                    "; without it: exit " + std::to_string(absent->run.status) +
+                    ", stderr: " + absent->err());
             }
         }
     }
@@ -570,8 +570,9 @@ using Optional = std::map<std::string, std::string>;
 
 Optional with_policy_files(Optional optional) {
     for (const std::string& file : kPolicyFiles) {
-        optional.emplace(file, "read only to explain a refusal (policy.hpp): unreadable, the fact "
-                               "is unknown and the line that rests on it is left out");
+        optional.emplace(file,
+                         "read only to explain a refusal (policy.hpp): unreadable, the fact "
+                         "is unknown and the line that rests on it is left out");
     }
     return optional;
 }
@@ -589,8 +590,7 @@ const std::pair<std::string, std::string> kCompressionOptional{
 
 }  // namespace
 
-TEST_CASE("the file fault wrappers see the library's own calls, inside libmodload.so",
-          "[faults]") {
+TEST_CASE("the file fault wrappers see the library's own calls, inside libmodload.so", "[faults]") {
     ScratchDir dir;
     const fs::path file = dir / "fixture_base.ko";
     fs::copy_file(fixture_module("fixture_base.ko"), file);
@@ -621,8 +621,7 @@ TEST_CASE("the file fault wrappers see the library's own calls, inside libmodloa
     CHECK(modload::ModuleFile::open(file.string()));
 }
 
-TEST_CASE("an interrupted read is retried for a regular file and returned for a pipe",
-          "[faults]") {
+TEST_CASE("an interrupted read is retried for a regular file and returned for a pipe", "[faults]") {
     ScratchDir dir;
     const fs::path file = dir / "fixture_base.ko";
     fs::copy_file(fixture_module("fixture_base.ko"), file);
@@ -638,8 +637,7 @@ TEST_CASE("an interrupted read is retried for a regular file and returned for a 
         REQUIRE(::pipe(ends) == 0);
         modload::UniqueFd read_end(ends[0]);
         const auto bytes = modload::testing::read_bytes(file);
-        REQUIRE(::write(ends[1], bytes.data(), bytes.size()) ==
-                static_cast<ssize_t>(bytes.size()));
+        REQUIRE(::write(ends[1], bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
         ::close(ends[1]);
         IoFaults faults(dir.path(), 2, EINTR);  // fstat, then the first read
         faults.watch(read_end.get(), "pipe");
@@ -744,11 +742,16 @@ TEST_CASE("rmmod --wait -r M: a fault at every call stops the plan and says what
     absorbed.emplace("delete_module EAGAIN",
                      "in use: a target is waited for and tried again (--wait), an unused "
                      "dependency that gained a user is kept, never forced out");
+    // With -r the module configuration is read for soft dependencies (modprobe.d,
+    // modules.softdep, /proc/cmdline): unreadable, it stops the plan before it starts, as it
+    // stops insmod --deps, so /proc/cmdline is no optional policy file here.
+    Optional optional = with_policy_files({kBuiltinOptional});
+    optional.erase("/proc/cmdline");
     check_walk(Scenario{
         .name = "rmmod --wait -r M",
         .tool = "rmmod",
         .args = {"--wait", "-r", "iptable_nat"},
-        .optional = with_policy_files({kBuiltinOptional}),
+        .optional = optional,
         .absorbed = absorbed,
         .known = {},
     });
@@ -836,8 +839,8 @@ TEST_CASE(
 
 TEST_CASE("lsmod and lsmod --json: a fault at every call is said, and prints no partial list",
           "[faults]") {
-    const std::vector<std::string> args = GENERATE(std::vector<std::string>{},
-                                                   std::vector<std::string>{"--json"});
+    const std::vector<std::string> args =
+        GENERATE(std::vector<std::string>{}, std::vector<std::string>{"--json"});
     check_walk(Scenario{
         .name = args.empty() ? "lsmod" : "lsmod --json",
         .tool = "lsmod",

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
 
 #include <fcntl.h>
 
@@ -232,4 +234,134 @@ TEST_CASE("rmmod removes a hundred and twenty targets named innermost first", "[
     CHECK(deletes.front() == "set119");
     CHECK(deletes.back() == "set0");
     CHECK(w.kernel.find("x_tables") != nullptr);  // still used by iptable_nat and ip_tables
+}
+
+namespace {
+
+// The soft dependencies a load brings in around iptable_nat's chain: nf_conntrack's "pre: crc32c"
+// from modules.softdep (an alias of two modules) and the administrator's "softdep iptable_nat
+// post: lab-post" in modprobe.d.
+void add_softdeps(BasicWorld& w) {
+    w.kernel.add({.name = "crc32c_generic"});
+    w.kernel.add({.name = "crc32c_intel"});
+    w.kernel.add({.name = "lab_post"});
+    const std::filesystem::path kernel = w.root / "lib/modules/6.1.0-test";
+    modload::testing::write_text(kernel / "modules.softdep",
+                                 "# Soft dependencies extracted from modules themselves.\n"
+                                 "softdep nf_conntrack pre: crc32c\n");
+    modload::testing::write_text(kernel / "modules.alias",
+                                 "alias crc32c crc32c_intel\nalias crc32c crc32c_generic\n");
+    std::filesystem::create_directories(w.root / "etc/modprobe.d");
+    modload::testing::write_text(w.root / "etc/modprobe.d/lab.conf",
+                                 "softdep iptable_nat post: lab-post\n");
+}
+
+std::size_t position(const std::vector<std::string>& names, const std::string& name) {
+    return static_cast<std::size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+}
+
+}  // namespace
+
+TEST_CASE("rmmod -r removes soft dependencies from modprobe.d and modules.softdep, as modprobe -r",
+          "[rmmod]") {
+    BasicWorld w;
+    add_softdeps(w);
+    const auto run = w.rmmod({"-v", "-r", "iptable_nat"});
+    CHECK(run.status == 0);
+    CHECK(run.err.find("rmmod: INFO: removed lab_post (a soft dependency of iptable_nat)\n") !=
+          std::string::npos);
+    CHECK(run.err.find("rmmod: INFO: removed crc32c_intel (a soft dependency of nf_conntrack)\n") !=
+          std::string::npos);
+    CHECK(
+        run.err.find("rmmod: INFO: removed crc32c_generic (a soft dependency of nf_conntrack)\n") !=
+        std::string::npos);
+    const std::vector<std::string> deletes = w.our_deletes();
+    CHECK(position(deletes, "lab_post") < position(deletes, "iptable_nat"));       // post: before
+    CHECK(position(deletes, "nf_conntrack") < position(deletes, "crc32c_intel"));  // pre: after
+    CHECK(position(deletes, "crc32c_generic") < deletes.size());
+    CHECK(w.kernel.find("lab_post") == nullptr);
+    CHECK(w.kernel.find("crc32c_intel") == nullptr);
+    CHECK(w.kernel.find("libcrc32c") != nullptr);  // xfs uses it
+}
+
+TEST_CASE("rmmod without -r leaves soft dependencies alone", "[rmmod]") {
+    BasicWorld w;
+    add_softdeps(w);
+    const auto run = w.rmmod({"iptable_nat"});
+    CHECK(run.status == 0);
+    CHECK(w.our_deletes() == std::vector<std::string>{"iptable_nat"});
+    CHECK(w.kernel.find("lab_post") != nullptr);
+}
+
+TEST_CASE("rmmod -r keeps a soft dependency in use, and -v says so", "[rmmod]") {
+    BasicWorld w;
+    add_softdeps(w);
+    REQUIRE(w.kernel.get_reference("crc32c_intel"));
+    const auto run = w.rmmod({"-v", "-r", "iptable_nat"});
+    CHECK(run.status == 0);
+    CHECK(run.err.find("rmmod: INFO: kept crc32c_intel (a soft dependency of nf_conntrack): it is "
+                       "in use") != std::string::npos);
+    CHECK(w.kernel.find("crc32c_intel") != nullptr);
+    CHECK(w.kernel.find("crc32c_generic") == nullptr);
+}
+
+TEST_CASE("rmmod -n -r lists the soft dependencies, and with -v says what they are", "[rmmod]") {
+    BasicWorld w;
+    add_softdeps(w);
+    const auto quiet = w.rmmod({"-n", "-r", "iptable_nat"});
+    CHECK(quiet.status == 0);
+    CHECK(quiet.out.find("lab_post\niptable_nat\n") != std::string::npos);
+    CHECK(quiet.out.find("crc32c_intel\n") != std::string::npos);
+    CHECK(quiet.err.empty());  // a script reading the plan gets names only
+    const auto run = w.rmmod({"-n", "-v", "-r", "iptable_nat"});
+    CHECK(run.out == quiet.out);
+    CHECK(run.err.find("rmmod: INFO: lab_post is a soft dependency of iptable_nat: removed if "
+                       "nothing uses it then\n") != std::string::npos);
+    CHECK(w.kernel.calls().empty());
+}
+
+TEST_CASE("rmmod -r follows no softdep line another user could have written", "[rmmod]") {
+    BasicWorld w;
+    add_softdeps(w);
+    std::filesystem::permissions(
+        w.root / "etc/modprobe.d/lab.conf",
+        std::filesystem::perms::all &
+            ~(std::filesystem::perms::owner_exec | std::filesystem::perms::group_exec |
+              std::filesystem::perms::others_exec));
+    const auto run = w.rmmod({"-r", "iptable_nat"});
+    CHECK(run.status == 0);
+    CHECK(run.err.find("rmmod: ignored " + (w.root / "etc/modprobe.d/lab.conf").string() +
+                       ": writable by others (mode 0666); not trusted\n") != std::string::npos);
+    CHECK(w.kernel.find("lab_post") != nullptr);
+    CHECK(w.kernel.find("crc32c_intel") == nullptr);  // modules.softdep is still read
+}
+
+TEST_CASE("rmmod -v -r says how long it waited for references that go after their holder",
+          "[rmmod]") {
+    BasicWorld w;
+    w.kernel.add({.name = "configfs"});
+    w.kernel.add({.name = "target_core_mod",
+                  .uses = {"configfs"},
+                  .pins = {"configfs"},
+                  .pin_release = modload::testing::Millis{6}});
+    const auto run = w.rmmod({"-v", "-r", "target_core_mod"});
+    CHECK(run.status == 0);
+    CHECK(run.err.find("ms for the references target_core_mod left on configfs to go\n") !=
+          std::string::npos);
+    CHECK(run.err.find("rmmod: INFO: removed configfs\n") != std::string::npos);
+    CHECK(w.kernel.find("configfs") == nullptr);
+}
+
+TEST_CASE("rmmod -r with a configuration it cannot read removes nothing, as insmod --deps",
+          "[rmmod]") {
+    BasicWorld w;
+    std::filesystem::create_directories(w.root / "etc");
+    modload::testing::write_text(w.root / "etc/modprobe.d", "not a folder\n");
+    const auto run = w.rmmod({"-r", "iptable_nat"});
+    CHECK(run.status == 1);
+    CHECK(run.err.rfind("rmmod: ERROR: could not read the module configuration: ", 0) == 0);
+    CHECK(run.err.find("modprobe.d") != std::string::npos);
+    CHECK(w.kernel.calls().empty());
+    const auto plain = w.rmmod({"iptable_nat"});  // without -r it is not read
+    CHECK(plain.status == 0);
 }

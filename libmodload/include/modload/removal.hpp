@@ -21,6 +21,7 @@
 #include <modload/kernel.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
+#include <modload/softdeps.hpp>
 #include <modload/system_root.hpp>
 
 namespace modload {
@@ -61,15 +62,26 @@ struct MODLOAD_API PlanOptions {
     /// left, no references from outside modules, not permanent), transitively. The plan names
     /// each dependency whose holders it all removes, whatever its references on this read (some
     /// go only with their holder: configfs's pinned mount for netconsole); its step judges them.
+    /// With a SoftdepLookup, the soft dependencies of every module it removes too, as kmod's
+    /// modprobe -r does: a module's post ones before it, its pre ones after it (and after its
+    /// dependencies), each when loaded and not held by a module the plan keeps.
     bool remove_dependencies = false;
 };
 
 /// Why a module is in a plan.
-enum class PlanReason { target, holder, unused_dependency };
+enum class PlanReason {
+    target,
+    holder,
+    unused_dependency,
+    softdep,  ///< a soft dependency of a module the plan removes; judged as unused dependencies
+};
 
 struct MODLOAD_API PlanStep {
     std::string name;
     PlanReason reason = PlanReason::target;
+    /// For a soft dependency, and for any module of the plan that is also one (a target, say):
+    /// the module whose softdep names it.
+    std::string of;
 };
 
 /// Modules in removal order: every module comes after all the modules that hold it.
@@ -89,6 +101,11 @@ MODLOAD_API std::vector<std::string> order_by_holders(const Snapshot& snapshot,
 MODLOAD_API Result<RemovalPlan> plan_removal(const Snapshot& snapshot,
                                              std::span<const std::string> targets,
                                              const PlanOptions& options);
+/// The same, with the soft dependencies `softdeps` gives when removing dependencies.
+MODLOAD_API Result<RemovalPlan> plan_removal(const Snapshot& snapshot,
+                                             std::span<const std::string> targets,
+                                             const PlanOptions& options,
+                                             const SoftdepLookup& softdeps);
 
 // ---- carrying it out ---------------------------------------------------------------------------
 
@@ -149,6 +166,19 @@ struct MODLOAD_API RemovalFailure {
     std::optional<LoadedModule> module;
 };
 
+/// A dependency (or soft dependency) found still referenced at its turn, right after this call
+/// removed the modules that held it: the kernel drops some references a moment after the holder's
+/// delete_module returns (configfs's pinned internal mount is released by delayed_mntput_work,
+/// one jiffy later), so its step waited a little for them.
+struct MODLOAD_API ReleaseWait {
+    std::string name;
+    /// The modules this call removed whose references were waited for.
+    std::vector<std::string> after;
+    std::chrono::milliseconds waited{0};
+    /// Whether the references went (then it was judged as unused); otherwise it was kept.
+    bool released = false;
+};
+
 /// What remove_modules() did.
 struct MODLOAD_API RemovalOutcome {
     /// The plan made from the first read (in a dry run, what would be removed).
@@ -167,6 +197,8 @@ struct MODLOAD_API RemovalOutcome {
     /// What was not done: in a plan, the failed step and every step after it; without one, the
     /// targets that the observer's stop left untouched.
     std::vector<std::string> left;
+    /// The waits for references that go a moment after their holder, in order.
+    std::vector<ReleaseWait> release_waits;
 
     bool ok() const { return failures.empty() && left.empty(); }
 };
@@ -179,10 +211,13 @@ struct MODLOAD_API RemovalOutcome {
 ///   does not stop the others, but the observer's stop does (`left` then names the targets not
 ///   done). Targets that do not hold one another keep the given order.
 /// - With them, it is one plan: each target is judged on one read of /proc/modules first; a
-///   target that is not loaded, is built in, or (without `wait`) is in use or loading fails here;
-///   so does (without `wait` or `remove_holders`) one with a holder the plan does not remove
-///   first: another target, a holder of one, or a dependency it leaves unused. Then nothing is
-///   removed at all; the failures come in the order of `targets`. `force` skips these checks.
+///   target that is not loaded, is built in, or (without `wait`) is in use or loading fails here
+///   (but one in use that, with `remove_dependencies`, is a soft dependency of a module the plan
+///   removes first is judged at its turn: that module may hold the reference, as libcrc32c's
+///   crc32c transform holds crc32c_intel); so does (without `wait` or `remove_holders`) one with
+///   a holder the plan does not remove first: another target, a holder of one, or a dependency it
+///   leaves unused. Then nothing is removed at all; the failures come in the order of `targets`.
+///   `force` skips these checks.
 /// - The plan is made from that read; each step is then judged again on a fresh read just before
 ///   its delete_module:
 ///   - a module that is no longer listed is `gone`;
@@ -192,10 +227,24 @@ struct MODLOAD_API RemovalOutcome {
 ///   - a target or holder that is held, in use or loading is waited for with `wait`, and fails
 ///     without it.
 /// - The first failing step stops the plan; `left` names what was not attempted.
+/// - An unused dependency or soft dependency that is still referenced at its turn, with no
+///   holders and no more references than its first read showed besides the holders this call
+///   removed, is given a short while (kReleaseWait, on `clock`) for the kernel to drop them
+///   (`release_waits`): some go only a moment after their holder's delete_module returned.
 MODLOAD_API RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root,
                                           const BuiltinModules& builtin,
                                           std::span<const std::string> targets,
                                           const RemovalOptions& options, Clock& clock,
                                           RemovalObserver& observer);
+/// The same, removing with the dependencies the soft dependencies `softdeps` gives (PlanOptions).
+MODLOAD_API RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root,
+                                          const BuiltinModules& builtin,
+                                          std::span<const std::string> targets,
+                                          const RemovalOptions& options,
+                                          const SoftdepLookup& softdeps, Clock& clock,
+                                          RemovalObserver& observer);
+
+/// The longest wait for references that go a moment after their holder (ReleaseWait).
+inline constexpr std::chrono::milliseconds kReleaseWait{1000};
 
 }  // namespace modload

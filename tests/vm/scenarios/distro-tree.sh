@@ -154,7 +154,7 @@ diag "planning time: ours $P_TIME_OURS ms, kmod $P_TIME_KMOD ms over $P_N files"
 
 table >/tmp/start.table
 L_TIMED=0 L_TIME_OURS=0 L_TIME_KMOD=0
-L_STAYS=0 L_N=0 L_SKIP=0 L_KMOD=0 L_KMOD_FAIL=0 L_OURS=0 L_SAME=0 L_CLEAN=0 L_KNOWN=0
+L_STAYS=0 L_N=0 L_SKIP=0 L_KMOD=0 L_KMOD_FAIL=0 L_OURS=0 L_SAME=0 L_CLEAN=0
 : >/tmp/loadable
 : >/tmp/skipped
 : >/tmp/left
@@ -226,7 +226,7 @@ while read -r F; do
 	fi
 	is_loaded "$M" || { clean_to /tmp/before; continue; }
 	uptime_ms _t2
-	_out=$(timeout "$LIMIT" "$OURS/rmmod" -r "$M" 2>&1)
+	_out=$(timeout "$LIMIT" "$OURS/rmmod" -r -v "$M" 2>&1)
 	_rc=$?
 	uptime_ms _t3
 	table >/tmp/after
@@ -242,24 +242,17 @@ while read -r F; do
 		_extra=$(only_in /tmp/before /tmp/after | tr '\n' ' ')
 		_gone=$(only_in /tmp/after /tmp/before | tr '\n' ' ')
 		echo "$M: left loaded: ${_extra:-nothing}; removed besides: ${_gone:-nothing} (rmmod -r exit $_rc: $(echo "$_out" | tail -n 1))" >>/tmp/left
-		if [ -z "$_gone" ]; then
-			# What insmod -d loaded and rmmod -r leaves: the soft dependencies
-			# (modprobe -r removes them; rmmod -r does not yet), and a
-			# dependency whose reference the kernel drops a moment after its
-			# holder goes (configfs, ip_vs), judged in use at its turn. A known
-			# gap (issue 17), said as a TAP TODO: an expected failure.
-			L_KNOWN=$((L_KNOWN + 1))
-			T_N=$((T_N + 1))
-			echo "not ok $T_N - remove $M: rmmod -r leaves the table as it was # TODO rmmod -r leaves soft dependencies, and a dependency released after its holder, loaded"
-		else
-			not_ok "remove $M: rmmod -r leaves the table as it was"
-		fi
-		diag "\$ rmmod -r $M (exit $_rc)" "$_out" "left loaded: ${_extra:-nothing}" "removed, though loaded before: ${_gone:-nothing}"
+		# Soft dependencies (insmod -d loads them, rmmod -r removes them as
+		# modprobe -r does) and dependencies whose last reference the kernel
+		# drops a moment after their holder (configfs, ip_vs's) included:
+		# anything left is a failure.
+		not_ok "remove $M: rmmod -r leaves the table as it was"
+		diag "\$ rmmod -r -v $M (exit $_rc)" "$_out" "left loaded: ${_extra:-nothing}" "removed, though loaded before: ${_gone:-nothing}"
 		clean_to /tmp/before || diag "could not clean up after $M: $(added_since /tmp/before | tr '\n' ' ')"
 	fi
 done </tmp/load.files
-check "loading: of $L_N files, $L_SKIP skipped, kmod loads $L_KMOD ($L_KMOD_FAIL not, $L_STAYS it cannot remove again), ours $L_OURS of those ($L_SAME the same modules), $L_CLEAN removed cleanly by rmmod -r, $L_KNOWN leaving soft dependencies or a late-released dependency (TODO)" \
-	[ "$L_OURS" = $((L_KMOD - L_STAYS)) -a "$L_SAME" = "$L_OURS" -a $((L_CLEAN + L_KNOWN)) = "$L_OURS" ]
+check "loading: of $L_N files, $L_SKIP skipped, kmod loads $L_KMOD ($L_KMOD_FAIL not, $L_STAYS it cannot remove again), ours $L_OURS of those ($L_SAME the same modules), $L_CLEAN removed cleanly by rmmod -r" \
+	[ "$L_OURS" = $((L_KMOD - L_STAYS)) -a "$L_SAME" = "$L_OURS" -a "$L_CLEAN" = "$L_OURS" ]
 diag "skipped or not loaded by kmod:" "$(cat /tmp/skipped)"
 diag "loading time: ours $L_TIME_OURS ms (insmod -d, rmmod -r), kmod $L_TIME_KMOD ms (modprobe, modprobe -r) over $L_TIMED modules"
 [ -s /tmp/left ] && diag "left behind by rmmod -r:" "$(cat /tmp/left)"

@@ -92,8 +92,18 @@ kmod_record() {
 		"  left loaded: $(loaded_of "$ALL")"
 }
 
+# libcrc32c's own softdep= modinfo ("pre: crc32c", modules.softdep) makes
+# modprobe load crc32c_intel or crc32c_generic (whichever the CPU allows and
+# the kernel has as a module) before it: with -r, rmmod removes it after
+# libcrc32c, as modprobe -r does.
+CRC="crc32c_intel crc32c_generic"
+CRC_BEFORE=$(loaded_of "$CRC")
 modprobe_quiet xfs
 snapshot # xfs, libcrc32c and crc32c_intel (libcrc32c's softdep)
+SOFT=$(for _m in $(loaded_of "$CRC"); do
+	case " $CRC_BEFORE " in *" $_m "*) ;; *) echo "$_m" ;; esac
+done)
+diag "libcrc32c's soft dependencies loaded with it: ${SOFT:-none}"
 modprobe_quiet iptable_nat
 check "setup: iptable_nat's chain and xfs loaded, sharing libcrc32c" \
 	[ "$(loaded_of "$ALL")" = "$(words "$ALL")" ]
@@ -137,11 +147,16 @@ kmod_record "holders of holders: iptable_nat holds nf_nat" -r --remove-holders n
 modprobe_quiet iptable_nat
 BEFORE=$(loaded_modules)
 run ours rmmod -n -w --remove-holders -r libcrc32c
-check_plan "rmmod -n -w --remove-holders -r libcrc32c" "$ALL"
+check_plan "rmmod -n -w --remove-holders -r libcrc32c" "$ALL $SOFT"
+for _m in $SOFT; do
+	check "rmmod -n -w --remove-holders -r libcrc32c: $_m, its pre soft dependency, after it" \
+		eval 'printf "%s\n" $OUT_ours | grep -A 100 -x libcrc32c | grep -qx "$_m"'
+done
 
 run_limited 60 ours rmmod -w --remove-holders -r libcrc32c
 expect_quiet_success "rmmod -w --remove-holders -r libcrc32c"
 expect_left "rmmod -w --remove-holders -r libcrc32c: both chains removed" "$ALL" ""
+expect_left "rmmod -w --remove-holders -r libcrc32c: its soft dependencies too" "$SOFT" ""
 
 restore
 
@@ -238,5 +253,57 @@ else
 fi
 expect_left "... lab_provider removed as well" "lab_dev lab_consumer lab_provider" ""
 kunload_lab
+
+# --- soft dependencies: the same as kmod's modprobe -r -------------------------
+
+# An administrator's softdep line on lab modules: modprobe lab_consumer loads
+# lab_dev first and lab_user (which uses lab_dev and lab_provider) after.
+# modprobe -r removes lab_user (post) first, then lab_consumer, then lab_dev
+# (pre) when nothing uses it; rmmod -r must leave what modprobe -r leaves.
+install_lab_modules
+mkdir -p /etc/modprobe.d
+echo "softdep lab_consumer pre: lab_dev post: lab_user" >/etc/modprobe.d/lab-softdep.conf
+SOFTSET="lab_consumer lab_provider lab_dev lab_user"
+for _case in unused in_use; do
+	modprobe_quiet lab_consumer
+	check "softdep ($_case): modprobe lab_consumer loads its soft dependencies" \
+		[ "$(loaded_of "$SOFTSET")" = "$(words "$SOFTSET")" ]
+	[ $_case = in_use ] && exec 3</dev/lab_dev
+	run_limited 20 kmod modprobe -r lab_consumer
+	KMOD_LEFT=$(loaded_of "$SOFTSET")
+	# (kmod 30 says a soft dependency in use at its LOG_CRIT level, which
+	# exits 1 there: we keep it, say so with -v, and exit 0.)
+	diag "kmod 30: modprobe -r lab_consumer ($_case): exit $RC_kmod${OUT_kmod:+, said: $OUT_kmod}; left ${KMOD_LEFT:-nothing}"
+	modprobe_quiet lab_consumer
+	BEFORE=$(loaded_modules)
+	run ours rmmod -n -r lab_consumer
+	[ $_case = unused ] && check_plan "softdep: rmmod -n -r lab_consumer" "$SOFTSET"
+	check "softdep ($_case): rmmod -n -r lab_consumer: lab_user (post) before lab_consumer, lab_dev (pre) last" \
+		[ "$(echo $OUT_ours)" = "lab_user lab_consumer lab_provider lab_dev" ]
+	run_limited 20 ours rmmod -v -r lab_consumer
+	OURS_LEFT=$(loaded_of "$SOFTSET")
+	if [ "$RC_ours" = 0 ] && [ "$OURS_LEFT" = "$KMOD_LEFT" ]; then
+		ok "softdep ($_case): rmmod -r lab_consumer leaves what modprobe -r leaves: ${OURS_LEFT:-nothing}"
+	else
+		not_ok "softdep ($_case): rmmod -r lab_consumer leaves what modprobe -r leaves: ${KMOD_LEFT:-nothing}"
+		diag "\$ $CMD (exit $RC_ours)" "$OUT_ours" "left: ${OURS_LEFT:-nothing}"
+	fi
+	if [ $_case = unused ]; then
+		check "softdep (unused): all removed" [ -z "$OURS_LEFT" ]
+		check "softdep (unused): -v says 'removed lab_dev (a soft dependency of lab_consumer)'" \
+			has_line "$OUT_ours" "rmmod: INFO: removed lab_dev (a soft dependency of lab_consumer)"
+	else
+		check "softdep (lab_dev open): lab_dev kept" [ "$OURS_LEFT" = lab_dev ]
+		if printf '%s\n' "$OUT_ours" | grep -q "^rmmod: INFO: kept lab_dev (a soft dependency of lab_consumer): it is in use"; then
+			ok "softdep (lab_dev open): -v says 'kept lab_dev (a soft dependency of lab_consumer): it is in use ...'"
+		else
+			not_ok "softdep (lab_dev open): -v says 'kept lab_dev (a soft dependency of lab_consumer): it is in use ...'"
+			diag "\$ $CMD (exit $RC_ours)" "$OUT_ours"
+		fi
+		exec 3<&-
+	fi
+	kunload_lab
+done
+rm -f /etc/modprobe.d/lab-softdep.conf
 
 finish
