@@ -283,7 +283,11 @@ Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::strin
         std::replace(d.begin(), d.end(), '_', '-');
         return d;
     }();
-    for (const std::string& base : {name, dashed}) {
+    // Without an underscore in the name, the dashed spelling is the same: looked at once.
+    const std::size_t spellings = dashed == name ? 1 : 2;
+    const std::string* bases[] = {&name, &dashed};
+    for (std::size_t i = 0; i < spellings; ++i) {
+        const std::string& base = *bases[i];
         for (const char* suffix : {".ko", ".ko.zst", ".ko.xz", ".ko.gz"}) {
             std::filesystem::path candidate = beside_ / (base + suffix);
             std::error_code ec;
