@@ -1,8 +1,15 @@
 #include <modload/loading.hpp>
 
+#include <array>
 #include <cerrno>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <modload/compression.hpp>
 #include <modload/names.hpp>
+#include <modload/unique_fd.hpp>
 
 #include "load_plan_detail.hpp"
 #include "loader_detail.hpp"
@@ -33,6 +40,13 @@ class Loader {
     // Loads one step; false when the run stops there.
     bool load(ModuleFile& file, LoadedStep& step, const LoadOptions& options, bool listed);
     void remove_again();
+    // Opens a module modules.dep lists, at its turn, as open_trusted() does. One that is not
+    // compressed, without forcing, goes to finit_module through that descriptor unread here, as
+    // kmod's modprobe loads it (the kernel reads and checks it; depmod has read it): then
+    // nullptr, and `step` (and the failure, when the kernel refused it) say how it went.
+    // Otherwise the file, read, for load(). Errors: those of opening it or of trusting it.
+    Result<std::shared_ptr<ModuleFile>> open_listed(const std::string& path, LoadedStep& step,
+                                                    const LoadOptions& options);
     void fail(LoadStage stage, const LoadedStep& step, Error error) {
         outcome_.failure = LoadFailure{.stage = stage,
                                        .name = step.name,
@@ -225,6 +239,59 @@ bool Loader::load(ModuleFile& file, LoadedStep& step, const LoadOptions& options
     return false;
 }
 
+Result<std::shared_ptr<ModuleFile>> Loader::open_listed(const std::string& path, LoadedStep& step,
+                                                        const LoadOptions& options) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        return make_error(errno, path);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return make_error(errno, path);
+    }
+    if (auto trusted = detail::check_trusted(path, &st); !trusted) {
+        return trusted.error();
+    }
+    std::array<std::byte, 8> magic{};
+    const bool forcing = options.ignore_modversions || options.ignore_vermagic;
+    if (S_ISREG(st.st_mode) && !forcing &&
+        ::pread(fd.get(), magic.data(), magic.size(), 0) == static_cast<ssize_t>(magic.size()) &&
+        detect_compression(magic) == Compression::none && unsupported_compression(magic).empty()) {
+        if (!observer_.keep_going()) {
+            fail(LoadStage::interrupted, step, make_error(ECANCELED));
+            return std::shared_ptr<ModuleFile>();
+        }
+        step.compression = Compression::none;
+        auto r = kernel_.finit_module(fd.get(), options.parameters, 0);
+        if (r) {
+            step.result = LoadResult::inserted;
+            step.choice = LoadChoice{};
+            return std::shared_ptr<ModuleFile>();
+        }
+        if (step.dependency() && r.error().code == EEXIST) {
+            step.result = LoadResult::loaded_by_others;
+            return std::shared_ptr<ModuleFile>();
+        }
+        // Without finit_module the bytes go through init_module: read, and loaded as any file.
+        if (r.error().code != ENOSYS) {
+            step.result = LoadResult::failed;
+            fail(LoadStage::loading, step, r.error());
+            // What a policy refusal may turn on; read only now that it failed.
+            if (auto file = ModuleFile::adopt(std::move(fd), path)) {
+                if (auto info = file->info()) {
+                    outcome_.failure->signature_appended = (*info)->signature_appended;
+                }
+            }
+            return std::shared_ptr<ModuleFile>();
+        }
+    }
+    auto file = ModuleFile::adopt(std::move(fd), path);
+    if (!file) {
+        return make_error(file.error().code, path);
+    }
+    return std::make_shared<ModuleFile>(std::move(*file));
+}
+
 // What this call inserted, newest first, each judged on a fresh read of /proc/modules: another
 // process may have started to use it, or removed it, since.
 void Loader::remove_again() {
@@ -275,38 +342,39 @@ LoadOutcome Loader::run() {
         LoadedStep& step = outcome_.steps[i];
         const bool soft =
             planned.role == LoadRole::pre_softdep || planned.role == LoadRole::post_softdep;
+        // Forcing applies to every module; parameters are each one's own.
+        const LoadOptions options{step.parameters, request_.options.ignore_modversions,
+                                  request_.options.ignore_vermagic};
+        const bool from_modules_dep = planned.role == LoadRole::target
+                                          ? listed_.has_value()
+                                          : planned.source == ModuleSource::modules_dep;
         if (planned.role == LoadRole::target && target_) {
             planned.file = target_;
-        } else if (planned.role == LoadRole::target) {
-            // Listed in modules.dep and planned unopened: opened now, as insmod opens a file.
-            auto opened = open_trusted(request_.file);
-            if (!opened) {
-                fail(LoadStage::opening, step, opened.error());
-                ok = false;
-                break;
-            }
-            planned.file = std::move(*opened);
-        } else if (!planned.file) {  // from modules.dep: opened now, and that descriptor loaded
-            auto opened = open_trusted(planned.path);
+        } else if (!planned.file) {
+            // From modules.dep, planned unopened: opened now, and that descriptor loaded (the
+            // target as insmod opens a file, a dependency as a dependency).
+            const bool target = planned.role == LoadRole::target;
+            const std::string path = target ? request_.file : planned.path.string();
+            auto opened = open_listed(path, step, options);
             if (!opened) {
                 step.result = LoadResult::failed;
                 if (soft) {
                     step.error = opened.error();
                     continue;
                 }
-                fail(LoadStage::loading, step, opened.error());
+                fail(target ? LoadStage::opening : LoadStage::loading, step, opened.error());
                 ok = false;
                 break;
             }
-            planned.file = std::move(*opened);
+            if (!*opened) {  // handed to the kernel unread: `step` says how that went
+                ok = !outcome_.failure.has_value();
+            } else {
+                planned.file = std::move(*opened);
+            }
         }
-        // Forcing applies to every module; parameters are each one's own.
-        const LoadOptions options{step.parameters, request_.options.ignore_modversions,
-                                  request_.options.ignore_vermagic};
-        const bool listed = planned.role == LoadRole::target
-                                ? listed_.has_value()
-                                : planned.source == ModuleSource::modules_dep;
-        ok = load(*planned.file, step, options, listed);
+        if (planned.file) {
+            ok = load(*planned.file, step, options, from_modules_dep);
+        }
         if (!ok && soft && outcome_.failure->stage == LoadStage::loading) {
             step.error = outcome_.failure->error;  // optional: said, and the run goes on
             outcome_.failure.reset();
