@@ -103,7 +103,11 @@ Result<ModuleIndex> ModuleIndex::over(std::string_view bytes) {
     if (auto version = index.u32(4); !version || (*version >> 16) != kVersionMajor) {
         return make_error(EINVAL, "index version not known");
     }
-    index.root_ = *index.u32(8);
+    auto root = index.u32(8);
+    if (!root) {
+        return make_error(EINVAL, "not an index (size)");
+    }
+    index.root_ = *root;
     return index;
 }
 

@@ -202,6 +202,7 @@ TEST_CASE("a damaged modules.dep.bin fails the lookup, never reads past its end"
     SECTION("not an index") {
         CHECK(ModuleIndex::over("").error().code == EINVAL);
         CHECK(ModuleIndex::over(std::string(12, '\0')).error().code == EINVAL);
+        CHECK(ModuleIndex::over(good.substr(0, 9)).error().code == EINVAL);  // no root offset
         std::string version = good;
         version[5] = 3;  // version 3.x
         CHECK(ModuleIndex::over(version).error().code == EINVAL);
