@@ -58,6 +58,14 @@ TEXT_SEEDS = {
         "\x7fELF\x02\x01\x01",
         "\x7fELF\x01\x02\x01",
     ],
+    # a modules.dep.bin (magic, version, root offset 12: a node with prefix "ab" and one value,
+    # priority 0) and its keys; then modules.alias lines
+    "module_index": [
+        "\xb0\x07\xf4\x57\x00\x02\x00\x01\xc0\x00\x00\x0c"
+        "ab\x00\x00\x00\x00\x01\x00\x00\x00\x00kernel/ab.ko: kernel/c.ko\x00ab\x00",
+        "alias crc32c crc32c-intel\nalias pci:v00008086d*sv*sd*bc*sc*i* e1000e\n"
+        "alias crc3[2-3]c x\nalias a] y\nalias * any\n",
+    ],
     "decompress": [
         "\x28\xb5\x2f\xfd",
         "\xfd7zXZ\x00",

@@ -12,14 +12,14 @@
 
 #include "file_io.hpp"
 #include "load_plan_detail.hpp"
+#include "module_index.hpp"
 
 namespace modload {
 
 namespace detail {
 
-// Whether no other user could have written `path` or the folder it is in (whoever can write a
-// folder can swap the file in it): EPERM naming which, or the error of looking.
-Result<void> check_trusted(const std::filesystem::path& path, const struct stat* file) {
+Result<std::optional<std::string>> distrust(const std::filesystem::path& path,
+                                            const struct stat* file) {
     const uid_t caller = ::geteuid();
     struct stat folder {};
     const std::filesystem::path parent = path.parent_path().empty() ? "." : path.parent_path();
@@ -27,7 +27,8 @@ Result<void> check_trusted(const std::filesystem::path& path, const struct stat*
         return make_error(errno, parent.string());
     }
     if (auto why = untrusted_because(folder.st_mode, folder.st_uid, caller)) {
-        return make_error(EPERM, "folder " + parent.string() + " is " + *why + "; not trusted");
+        return std::optional<std::string>("folder " + parent.string() + " is " + *why +
+                                          "; not trusted");
     }
     struct stat st {};
     if (file == nullptr) {
@@ -37,7 +38,20 @@ Result<void> check_trusted(const std::filesystem::path& path, const struct stat*
         file = &st;
     }
     if (auto why = untrusted_because(file->st_mode, file->st_uid, caller)) {
-        return make_error(EPERM, path.string() + " is " + *why + "; not trusted");
+        return std::optional<std::string>(path.string() + " is " + *why + "; not trusted");
+    }
+    return std::optional<std::string>();
+}
+
+// Whether no other user could have written `path` or the folder it is in (whoever can write a
+// folder can swap the file in it): EPERM naming which, or the error of looking.
+Result<void> check_trusted(const std::filesystem::path& path, const struct stat* file) {
+    auto why = distrust(path, file);
+    if (!why) {
+        return why.error();
+    }
+    if (*why) {
+        return make_error(EPERM, **why);
     }
     return {};
 }
@@ -83,6 +97,46 @@ std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t cal
     return std::nullopt;
 }
 
+namespace {
+
+// Whether the file name at the end of modules.dep's `path` ("kernel/a/foo-bar.ko.xz") is that of
+// module `name` ("foo_bar"), as module_name_from_argument() would spell it, without building it.
+bool names_module(std::string_view path, std::string_view name) {
+    if (const auto slash = path.rfind('/'); slash != std::string_view::npos) {
+        path.remove_prefix(slash + 1);
+    }
+    if (path.size() < name.size() || (path.size() > name.size() && path[name.size()] != '.')) {
+        return false;
+    }
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if ((path[i] == '-' ? '_' : path[i]) != name[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// When modules.dep.bin may stand for modules.dep: it is there, and modules.dep was not written
+// after it (depmod writes the text first; one edited by hand since is newer). Either missing
+// says no; a failure to look is an error, not an absence.
+Result<bool> index_is_current(const std::filesystem::path& text,
+                              const std::filesystem::path& index) {
+    struct stat t {};
+    struct stat i {};
+    if (::stat(text.c_str(), &t) != 0) {
+        return errno == ENOENT ? Result<bool>(false)
+                               : Result<bool>(make_error(errno, text.string()));
+    }
+    if (::stat(index.c_str(), &i) != 0) {
+        return errno == ENOENT ? Result<bool>(false)
+                               : Result<bool>(make_error(errno, index.string()));
+    }
+    return t.st_mtim.tv_sec < i.st_mtim.tv_sec ||
+           (t.st_mtim.tv_sec == i.st_mtim.tv_sec && t.st_mtim.tv_nsec <= i.st_mtim.tv_nsec);
+}
+
+}  // namespace
+
 Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::string& kernel_release,
                                           const std::filesystem::path& beside) {
     if (kernel_release.empty() || kernel_release.find('/') != std::string::npos ||
@@ -97,7 +151,24 @@ Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::str
     }
     locator.root_ = root.root();
     locator.folder_ = root.path("/lib/modules/" + kernel_release);
-    auto text = detail::read_text_file(locator.folder_ / "modules.dep");
+    const std::filesystem::path text_path = locator.folder_ / "modules.dep";
+    const std::filesystem::path index_path = locator.folder_ / "modules.dep.bin";
+    auto current = index_is_current(text_path, index_path);
+    if (!current) {
+        return current.error();
+    }
+    if (*current) {
+        // One that is not an index of this format, or gone meanwhile, leaves the text to read.
+        auto index = detail::ModuleIndex::open(index_path);
+        if (index) {
+            locator.index_ = std::make_shared<const detail::ModuleIndex>(std::move(*index));
+            return locator;
+        }
+        if (index.error().code != EINVAL && index.error().code != ENOENT) {
+            return index.error();
+        }
+    }
+    auto text = detail::read_text_file(text_path);
     if (!text) {
         if (text.error().code == ENOENT) {
             return locator;  // no modules.dep: only the module's folder
@@ -105,28 +176,45 @@ Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::str
         return text.error();
     }
     locator.text_ = std::move(*text);
-    // "kernel/net/netfilter/nf_nat.ko.xz: kernel/net/netfilter/nf_conntrack.ko.xz ..."
-    const std::string_view all = locator.text_;
-    for (std::size_t at = 0; at < all.size();) {
-        const std::size_t newline = std::min(all.find('\n', at), all.size());
-        const std::string_view line = all.substr(at, newline - at);
-        const auto colon = line.find(':');
-        if (colon != std::string_view::npos && colon != 0) {
-            const Entry entry{at, colon, at + colon + 1, line.size() - colon - 1};
-            locator.modules_dep_.emplace(module_name_from_argument(line.substr(0, colon)), entry);
-        }
-        at = newline + 1;
-    }
     return locator;
 }
 
-ModuleLocator::Found ModuleLocator::found(const Entry& entry) const {
-    const std::string_view text = text_;
-    const std::string_view relative = text.substr(entry.path_begin, entry.path_length);
+Result<std::optional<std::string_view>> ModuleLocator::line_of(std::string_view name) const {
+    if (index_) {
+        auto line = index_->find(name);
+        if (!line) {
+            return make_error(line.error().code,
+                              (folder_ / "modules.dep.bin").string() + ": " + line.error().detail);
+        }
+        // A value without its colon is no modules.dep line: as if the name were not there.
+        if (*line && ((*line)->find(':') == std::string_view::npos || (*line)->front() == ':')) {
+            return std::optional<std::string_view>();
+        }
+        return line;
+    }
+    // "kernel/net/netfilter/nf_nat.ko.xz: kernel/net/netfilter/nf_conntrack.ko.xz ...": the
+    // first line whose file is `name`'s, as the index would answer.
+    const std::string_view all = text_;
+    for (std::size_t at = 0; at < all.size();) {
+        const std::size_t newline = std::min(all.find('\n', at), all.size());
+        const std::string_view line = all.substr(at, newline - at);
+        at = newline + 1;
+        const auto colon = line.find(':');
+        if (colon != std::string_view::npos && colon != 0 &&
+            names_module(line.substr(0, colon), name)) {
+            return std::optional<std::string_view>(line);
+        }
+    }
+    return std::optional<std::string_view>();
+}
+
+ModuleLocator::Found ModuleLocator::found(std::string_view line) const {
+    const std::size_t colon = line.find(':');
+    const std::string_view relative = line.substr(0, colon);
     Found found;
     found.path = relative.front() == '/' ? SystemRoot(root_).path(relative) : folder_ / relative;
     std::vector<std::string> needs;
-    std::string_view deps = text.substr(entry.deps_begin, entry.deps_length);
+    std::string_view deps = line.substr(colon + 1);
     while (!deps.empty()) {
         const std::size_t start = deps.find_first_not_of(" \t\r");
         if (start == std::string_view::npos) {
@@ -141,9 +229,49 @@ ModuleLocator::Found ModuleLocator::found(const Entry& entry) const {
     return found;
 }
 
+Result<std::optional<ModuleLocator::Found>> ModuleLocator::find_listed(
+    const std::filesystem::path& file) const {
+    const std::string name = module_name_from_argument(file.string());
+    if (!is_valid_module_name(name)) {
+        return std::optional<Found>();
+    }
+    auto line = line_of(name);
+    if (!line) {
+        return line.error();
+    }
+    if (!*line) {
+        return std::optional<Found>();
+    }
+    Found listed = found(**line);
+    const std::filesystem::path absolute = std::filesystem::absolute(file).lexically_normal();
+    if (absolute == listed.path.lexically_normal()) {
+        return std::optional<Found>(std::move(listed));
+    }
+    // The same file by another path (a symbolic link on the way, /lib and /usr/lib).
+    struct stat a {};
+    struct stat b {};
+    using Look = std::pair<const std::filesystem::path*, struct stat*>;
+    for (auto [path, st] : {Look{&file, &a}, Look{&listed.path, &b}}) {
+        if (::stat(path->c_str(), st) != 0) {
+            if (errno == ENOENT || errno == ENOTDIR) {
+                return std::optional<Found>();
+            }
+            return make_error(errno, path->string());
+        }
+    }
+    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+        return std::optional<Found>(std::move(listed));
+    }
+    return std::optional<Found>();
+}
+
 Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::string& name) const {
-    if (const auto it = modules_dep_.find(name); it != modules_dep_.end()) {
-        return std::optional<Found>(found(it->second));
+    auto line = line_of(name);
+    if (!line) {
+        return line.error();
+    }
+    if (*line) {
+        return std::optional<Found>(found(**line));
     }
     // A name from depends= is the module's word, not a path: "../x" must not leave the folder.
     if (beside_.empty() || !is_valid_module_name(name)) {
@@ -155,7 +283,11 @@ Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::strin
         std::replace(d.begin(), d.end(), '_', '-');
         return d;
     }();
-    for (const std::string& base : {name, dashed}) {
+    // Without an underscore in the name, the dashed spelling is the same: looked at once.
+    const std::size_t spellings = dashed == name ? 1 : 2;
+    const std::string* bases[] = {&name, &dashed};
+    for (std::size_t i = 0; i < spellings; ++i) {
+        const std::string& base = *bases[i];
         for (const char* suffix : {".ko", ".ko.zst", ".ko.xz", ".ko.gz"}) {
             std::filesystem::path candidate = beside_ / (base + suffix);
             std::error_code ec;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <sys/stat.h>
@@ -16,6 +17,10 @@ namespace modload::detail {
 /// folder can swap the file in it): EPERM naming which, or the error of looking. `file` is the
 /// file's stat when the caller has it (through the descriptor it will load), else it is stat'ed.
 Result<void> check_trusted(const std::filesystem::path& path, const struct stat* file);
+/// The same as a value: why `path` may not be trusted, nullopt when it may, or the error of
+/// looking.
+Result<std::optional<std::string>> distrust(const std::filesystem::path& path,
+                                            const struct stat* file);
 
 /// Loaded or built in: nothing to load.
 bool available(const std::string& name, const Snapshot& loaded, const BuiltinModules& builtin);

@@ -30,8 +30,10 @@ class Planner {
 
     // Adds the modules `needs` names, each after its own dependencies. `path` names a cycle.
     Result<void> add_needs(const std::vector<std::string>& needs, std::vector<std::string>& path);
-    // Adds the target: its dependencies, its pre soft dependencies, itself, its post ones.
-    Result<void> add_target(const ModuleInfo& module, const std::filesystem::path& file);
+    // Adds the target: its dependencies (`needs`), its pre soft dependencies, itself, its post
+    // ones. `own` is its modinfo when the file was read (nullptr: modules.softdep stands for it).
+    Result<void> add_target(const std::string& name, const std::vector<std::string>& needs,
+                            const ModuleInfo* own, const std::filesystem::path& file);
 
     LoadPlan take() {
         plan_.steps = std::move(steps_);
@@ -209,31 +211,46 @@ void Planner::add_softdep(const std::string& wanted, const std::string& of, Load
     }
 }
 
-Result<void> Planner::add_target(const ModuleInfo& module, const std::filesystem::path& file) {
-    std::vector<std::string> path{module.name};
-    if (disabled_here(module.name)) {
-        return make_error(EPERM, module.name + " is disabled");
+Result<void> Planner::add_target(const std::string& name, const std::vector<std::string>& needs,
+                                 const ModuleInfo* own, const std::filesystem::path& file) {
+    std::vector<std::string> path{name};
+    if (disabled_here(name)) {
+        return make_error(EPERM, name + " is disabled");
     }
-    if (auto r = add_needs(module.depends(), path); !r) {
+    if (auto r = add_needs(needs, path); !r) {
         return r;
     }
     std::optional<Softdeps> soft;
     if (config_ != nullptr) {
-        soft = config_->softdeps_for(module.name, &module, file);
+        soft = config_->softdeps_for(name, own, file);
     }
     if (soft) {
         for (const std::string& pre : soft->pre) {
-            add_softdep(pre, module.name, LoadRole::pre_softdep, soft->origin, path);
+            add_softdep(pre, name, LoadRole::pre_softdep, soft->origin, path);
         }
     }
-    push(LoadStep{module.name, file, ModuleSource::beside_module, nullptr, LoadRole::target,
-                  std::string(), std::string()});
+    push(LoadStep{name, file, ModuleSource::beside_module, nullptr, LoadRole::target, std::string(),
+                  std::string()});
     if (soft) {
         for (const std::string& post : soft->post) {
-            add_softdep(post, module.name, LoadRole::post_softdep, soft->origin, path);
+            add_softdep(post, name, LoadRole::post_softdep, soft->origin, path);
         }
     }
     return {};
+}
+
+Result<LoadPlan> plan_target(Planner& planner, const std::string& name,
+                             const std::vector<std::string>& needs, const ModuleInfo* own,
+                             const std::filesystem::path& file) {
+    if (auto r = planner.add_target(name, needs, own, file); !r) {
+        if (planner.disabled()) {
+            LoadPlan plan;
+            plan.disabled = std::move(planner.disabled());
+            return plan;
+        }
+        return r.error();
+    }
+    return planner.take();
 }
 
 }  // namespace
@@ -255,15 +272,27 @@ Result<LoadPlan> plan_load(const ModuleInfo& module, const std::filesystem::path
                            const SystemRoot& root, const std::string& kernel_release) {
     Planner planner(loaded, builtin, locator, &config,
                     root.path("/lib/modules/" + kernel_release + "/modules.alias"));
-    if (auto r = planner.add_target(module, path); !r) {
-        if (planner.disabled()) {
-            LoadPlan plan;
-            plan.disabled = std::move(planner.disabled());
-            return plan;
+    return plan_target(planner, module.name, module.depends(), &module, path);
+}
+
+Result<LoadPlan> plan_listed_load(const std::string& name, const ModuleLocator::Found& listed,
+                                  const Snapshot& loaded, const BuiltinModules& builtin,
+                                  const ModuleLocator& locator, const ModprobeConfig& config,
+                                  const SystemRoot& root, const std::string& kernel_release) {
+    Planner planner(loaded, builtin, locator, &config,
+                    root.path("/lib/modules/" + kernel_release + "/modules.alias"));
+    static const std::vector<std::string> none;
+    Result<LoadPlan> plan = plan_target(
+        planner, name, listed.recorded_dependencies ? *listed.recorded_dependencies : none, nullptr,
+        listed.path);
+    if (plan) {
+        for (LoadStep& step : plan->steps) {
+            if (step.role == LoadRole::target) {
+                step.source = listed.source;
+            }
         }
-        return r.error();
     }
-    return planner.take();
+    return plan;
 }
 
 }  // namespace modload

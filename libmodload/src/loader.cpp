@@ -5,6 +5,8 @@
 #include <cerrno>
 
 #include "file_io.hpp"
+#include "loader_detail.hpp"
+#include "stream_count.hpp"
 #include "stream_header.hpp"
 
 namespace modload {
@@ -86,7 +88,13 @@ LoadChoice choose_load(const ModuleFile& file, std::optional<Compression> kernel
     // The kernel reads one gzip member, zstd frame or xz stream and ignores the rest: a file of
     // several (`cat a.gz b.gz`) goes in as the bytes decompressed here, all of them, which is
     // what was inspected. A file that does not decompress goes that way too, to fail here.
-    auto units = count_units(file.compression(), file.contents(), OpenOptions{}.max_image_size);
+    // Counted from the streams' own framing where it can be (xz: footers and indexes), so that a
+    // file the kernel takes whole is not decompressed here too.
+    const std::size_t max_output = OpenOptions{}.max_image_size;
+    std::optional<std::size_t> framed =
+        detail::count_units_framed(file.compression(), file.contents(), max_output);
+    auto units = framed ? Result<std::size_t>(*framed)
+                        : count_units(file.compression(), file.contents(), max_output);
     if (!units) {
         return choice;
     }
@@ -104,14 +112,19 @@ LoadMethod choose_load_method(const ModuleFile& file,
     return choose_load(file, kernel_decompresses).method;
 }
 
-Result<LoadChoice> load_module_explained(Kernel& kernel, ModuleFile& file,
-                                         const LoadOptions& options,
-                                         std::optional<Compression> kernel_decompresses) {
-    auto info = file.info();
-    if (!info) {
-        return info.error();
-    }
+namespace detail {
+
+Result<LoadChoice> load_module_checked(Kernel& kernel, ModuleFile& file, const LoadOptions& options,
+                                       std::optional<Compression> kernel_decompresses,
+                                       bool inspect_first) {
     LoadChoice choice = choose_load(file, kernel_decompresses);
+    // What goes in through init_module is always inspected here first: those are the bytes
+    // this call hands over.
+    if (inspect_first || choice.method == LoadMethod::init) {
+        if (auto info = file.info(); !info) {
+            return info.error();
+        }
+    }
     if (choice.method != LoadMethod::init) {
         unsigned flags = choice.method == LoadMethod::finit_compressed ? kInitCompressedFile : 0;
         flags |= options.ignore_modversions ? kInitIgnoreModversions : 0;
@@ -122,7 +135,7 @@ Result<LoadChoice> load_module_explained(Kernel& kernel, ModuleFile& file,
         }
         // module_decompress() answers EINVAL for whatever its decompressor refuses (a check, a
         // filter or a dictionary this kernel's lib/xz was built without): the bytes decompressed
-        // here, already inspected, go instead.
+        // here, inspected, go instead.
         if (choice.method == LoadMethod::finit_compressed && r.error().code == EINVAL) {
             choice.method = LoadMethod::init;
             choice.reason = LoadReason::kernel_refused;
@@ -131,6 +144,10 @@ Result<LoadChoice> load_module_explained(Kernel& kernel, ModuleFile& file,
         } else {
             return r.error();
         }
+    }
+    auto info = file.info();
+    if (!info) {
+        return info.error();
     }
     if (!options.ignore_modversions && !options.ignore_vermagic) {
         auto image = file.image();
@@ -161,6 +178,14 @@ Result<LoadChoice> load_module_explained(Kernel& kernel, ModuleFile& file,
         return r.error();
     }
     return choice;
+}
+
+}  // namespace detail
+
+Result<LoadChoice> load_module_explained(Kernel& kernel, ModuleFile& file,
+                                         const LoadOptions& options,
+                                         std::optional<Compression> kernel_decompresses) {
+    return detail::load_module_checked(kernel, file, options, kernel_decompresses, true);
 }
 
 Result<LoadMethod> load_module(Kernel& kernel, ModuleFile& file, const LoadOptions& options,

@@ -1,6 +1,18 @@
 #include <modload/loading.hpp>
 
+#include <array>
 #include <cerrno>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <modload/compression.hpp>
+#include <modload/names.hpp>
+#include <modload/unique_fd.hpp>
+
+#include "load_plan_detail.hpp"
+#include "loader_detail.hpp"
 
 namespace modload {
 
@@ -17,12 +29,24 @@ class Loader {
   private:
     // Opens and inspects the file itself; false (with the failure set) when it is no module.
     bool open_target();
+    // With dependencies: whether modules.dep lists the file, in a folder no other user could
+    // have written. It is then planned from there, unopened, as kmod's modprobe plans, and
+    // opened at its turn to load.
+    enum class Listed { yes, no, failed };
+    Listed find_listed_target();
     // Reads what loading needs to know of the system; false when --deps cannot do without it.
     bool read_system();
     bool plan();
     // Loads one step; false when the run stops there.
-    bool load(ModuleFile& file, LoadedStep& step, const LoadOptions& options);
+    bool load(ModuleFile& file, LoadedStep& step, const LoadOptions& options, bool listed);
     void remove_again();
+    // Opens a module modules.dep lists, at its turn, as open_trusted() does. One that is not
+    // compressed, without forcing, goes to finit_module through that descriptor unread here, as
+    // kmod's modprobe loads it (the kernel reads and checks it; depmod has read it): then
+    // nullptr, and `step` (and the failure, when the kernel refused it) say how it went.
+    // Otherwise the file, read, for load(). Errors: those of opening it or of trusting it.
+    Result<std::shared_ptr<ModuleFile>> open_listed(const std::string& path, LoadedStep& step,
+                                                    const LoadOptions& options);
     void fail(LoadStage stage, const LoadedStep& step, Error error) {
         outcome_.failure = LoadFailure{.stage = stage,
                                        .name = step.name,
@@ -42,7 +66,45 @@ class Loader {
     Snapshot loaded_;
     BuiltinModules builtin_;
     std::optional<Compression> kernel_decompresses_;
+    std::optional<ModuleLocator> locator_;
+    std::optional<Error> locator_error_;          // making it failed: said at planning
+    std::optional<ModuleLocator::Found> listed_;  // the target, when modules.dep lists it
 };
+
+Loader::Listed Loader::find_listed_target() {
+    if (!request_.dependencies || request_.opened) {
+        return Listed::no;
+    }
+    auto locator = ModuleLocator::make(root_, request_.kernel_release, request_.beside);
+    if (!locator) {
+        // Said where planning needs it, after the file itself was opened and inspected.
+        locator_error_ = locator.error();
+        return Listed::no;
+    }
+    locator_ = std::move(*locator);
+    auto listed = locator_->find_listed(request_.file);
+    target_step_.path = request_.file;
+    target_step_.role = LoadRole::target;
+    if (!listed) {
+        fail(LoadStage::planning, target_step_, listed.error());
+        return Listed::failed;
+    }
+    if (!*listed) {
+        return Listed::no;
+    }
+    // In a folder another user could write, it is opened and read as any file given.
+    auto why = detail::distrust((**listed).path, nullptr);
+    if (!why) {
+        fail(LoadStage::planning, target_step_, why.error());
+        return Listed::failed;
+    }
+    if (*why) {
+        return Listed::no;
+    }
+    listed_ = std::move(**listed);
+    target_step_.name = module_name_from_argument(request_.file);
+    return Listed::yes;
+}
 
 bool Loader::open_target() {
     target_step_.path = request_.file;
@@ -80,6 +142,14 @@ bool Loader::read_system() {
     loaded_ = loaded.value_or(Snapshot());
     outcome_.skipped.assign(loaded_.skipped().begin(), loaded_.skipped().end());
     builtin_ = builtin.value_or(BuiltinModules());
+    if (listed_) {
+        for (const std::string& name : *listed_->recorded_dependencies) {
+            if (!detail::available(name, loaded_, builtin_)) {
+                outcome_.missing.push_back(name);
+            }
+        }
+        return true;
+    }
     outcome_.missing = missing_dependencies(**target_->info(), loaded_, builtin_);
     return true;
 }
@@ -95,13 +165,23 @@ bool Loader::plan() {
             return false;
         }
         outcome_.refused_configuration = config->refused;
-        auto locator = ModuleLocator::make(root_, request_.kernel_release, request_.beside);
-        if (!locator) {
-            fail(LoadStage::planning, target_step_, locator.error());
+        if (locator_error_) {
+            fail(LoadStage::planning, target_step_, *locator_error_);
             return false;
         }
-        auto planned = plan_load(**target_->info(), request_.file, loaded_, builtin_, *locator,
-                                 *config, root_, request_.kernel_release);
+        if (!locator_) {
+            auto locator = ModuleLocator::make(root_, request_.kernel_release, request_.beside);
+            if (!locator) {
+                fail(LoadStage::planning, target_step_, locator.error());
+                return false;
+            }
+            locator_ = std::move(*locator);
+        }
+        auto planned = listed_
+                           ? plan_listed_load(target_step_.name, *listed_, loaded_, builtin_,
+                                              *locator_, *config, root_, request_.kernel_release)
+                           : plan_load(**target_->info(), request_.file, loaded_, builtin_,
+                                       *locator_, *config, root_, request_.kernel_release);
         if (!planned) {
             fail(LoadStage::planning, target_step_, planned.error());
             return false;
@@ -132,13 +212,16 @@ bool Loader::plan() {
     return true;
 }
 
-bool Loader::load(ModuleFile& file, LoadedStep& step, const LoadOptions& options) {
+bool Loader::load(ModuleFile& file, LoadedStep& step, const LoadOptions& options, bool listed) {
     if (!observer_.keep_going()) {
         fail(LoadStage::interrupted, step, make_error(ECANCELED));
         return false;
     }
     step.compression = file.compression();
-    auto method = load_module_explained(kernel_, file, options, kernel_decompresses_);
+    // A file modules.dep lists is not inspected here when the kernel takes it whole: depmod
+    // has read it, and the kernel checks what it reads (loader_detail.hpp).
+    auto method =
+        detail::load_module_checked(kernel_, file, options, kernel_decompresses_, !listed);
     if (method) {
         step.result = LoadResult::inserted;
         step.choice = std::move(*method);
@@ -154,6 +237,59 @@ bool Loader::load(ModuleFile& file, LoadedStep& step, const LoadOptions& options
         outcome_.failure->signature_appended = (*info)->signature_appended;
     }
     return false;
+}
+
+Result<std::shared_ptr<ModuleFile>> Loader::open_listed(const std::string& path, LoadedStep& step,
+                                                        const LoadOptions& options) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        return make_error(errno, path);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return make_error(errno, path);
+    }
+    if (auto trusted = detail::check_trusted(path, &st); !trusted) {
+        return trusted.error();
+    }
+    std::array<std::byte, 8> magic{};
+    const bool forcing = options.ignore_modversions || options.ignore_vermagic;
+    if (S_ISREG(st.st_mode) && !forcing &&
+        ::pread(fd.get(), magic.data(), magic.size(), 0) == static_cast<ssize_t>(magic.size()) &&
+        detect_compression(magic) == Compression::none && unsupported_compression(magic).empty()) {
+        if (!observer_.keep_going()) {
+            fail(LoadStage::interrupted, step, make_error(ECANCELED));
+            return std::shared_ptr<ModuleFile>();
+        }
+        step.compression = Compression::none;
+        auto r = kernel_.finit_module(fd.get(), options.parameters, 0);
+        if (r) {
+            step.result = LoadResult::inserted;
+            step.choice = LoadChoice{};
+            return std::shared_ptr<ModuleFile>();
+        }
+        if (step.dependency() && r.error().code == EEXIST) {
+            step.result = LoadResult::loaded_by_others;
+            return std::shared_ptr<ModuleFile>();
+        }
+        // Without finit_module the bytes go through init_module: read, and loaded as any file.
+        if (r.error().code != ENOSYS) {
+            step.result = LoadResult::failed;
+            fail(LoadStage::loading, step, r.error());
+            // What a policy refusal may turn on; read only now that it failed.
+            if (auto file = ModuleFile::adopt(std::move(fd), path)) {
+                if (auto info = file->info()) {
+                    outcome_.failure->signature_appended = (*info)->signature_appended;
+                }
+            }
+            return std::shared_ptr<ModuleFile>();
+        }
+    }
+    auto file = ModuleFile::adopt(std::move(fd), path);
+    if (!file) {
+        return make_error(file.error().code, path);
+    }
+    return std::make_shared<ModuleFile>(std::move(*file));
 }
 
 // What this call inserted, newest first, each judged on a fresh read of /proc/modules: another
@@ -194,7 +330,9 @@ void Loader::remove_again() {
 }
 
 LoadOutcome Loader::run() {
-    if (!open_target() || !read_system() || !plan() || request_.dry_run) {
+    const Listed listed = find_listed_target();
+    if (listed == Listed::failed || (listed == Listed::no && !open_target()) || !read_system() ||
+        !plan() || request_.dry_run) {
         return std::move(outcome_);
     }
     kernel_decompresses_ = kernel_decompression(root_);
@@ -204,26 +342,39 @@ LoadOutcome Loader::run() {
         LoadedStep& step = outcome_.steps[i];
         const bool soft =
             planned.role == LoadRole::pre_softdep || planned.role == LoadRole::post_softdep;
-        if (planned.role == LoadRole::target) {
+        // Forcing applies to every module; parameters are each one's own.
+        const LoadOptions options{step.parameters, request_.options.ignore_modversions,
+                                  request_.options.ignore_vermagic};
+        const bool from_modules_dep = planned.role == LoadRole::target
+                                          ? listed_.has_value()
+                                          : planned.source == ModuleSource::modules_dep;
+        if (planned.role == LoadRole::target && target_) {
             planned.file = target_;
-        } else if (!planned.file) {  // from modules.dep: opened now, and that descriptor loaded
-            auto opened = open_trusted(planned.path);
+        } else if (!planned.file) {
+            // From modules.dep, planned unopened: opened now, and that descriptor loaded (the
+            // target as insmod opens a file, a dependency as a dependency).
+            const bool target = planned.role == LoadRole::target;
+            const std::string path = target ? request_.file : planned.path.string();
+            auto opened = open_listed(path, step, options);
             if (!opened) {
                 step.result = LoadResult::failed;
                 if (soft) {
                     step.error = opened.error();
                     continue;
                 }
-                fail(LoadStage::loading, step, opened.error());
+                fail(target ? LoadStage::opening : LoadStage::loading, step, opened.error());
                 ok = false;
                 break;
             }
-            planned.file = std::move(*opened);
+            if (!*opened) {  // handed to the kernel unread: `step` says how that went
+                ok = !outcome_.failure.has_value();
+            } else {
+                planned.file = std::move(*opened);
+            }
         }
-        // Forcing applies to every module; parameters are each one's own.
-        const LoadOptions options{step.parameters, request_.options.ignore_modversions,
-                                  request_.options.ignore_vermagic};
-        ok = load(*planned.file, step, options);
+        if (planned.file) {
+            ok = load(*planned.file, step, options, from_modules_dep);
+        }
         if (!ok && soft && outcome_.failure->stage == LoadStage::loading) {
             step.error = outcome_.failure->error;  // optional: said, and the run goes on
             outcome_.failure.reset();

@@ -1,13 +1,10 @@
 // What a soft dependency's name stands for, as kmod looks it up.
 #include "softdep_names.hpp"
 
-#include <algorithm>
-
 #include <fnmatch.h>
 
 #include <modload/names.hpp>
 
-#include "alias_names.hpp"
 #include "file_io.hpp"
 #include "module_aliases.hpp"
 
@@ -32,24 +29,14 @@ std::vector<std::string> SoftdepNames::resolve(const std::string& wanted, const 
     if ((found && *found) || loaded.find(wanted) != nullptr) {
         return {wanted};
     }
-    if (!aliases_) {
+    if (!alias_text_) {
         // Unreadable, it names no module: the soft dependency is then said not to be found.
         auto text = read_text_file(alias_file_);
-        // modules.alias keeps the module's spelling ("blake2b-256"); kmod compares the pattern
-        // with its dashes made underscores, as the wanted name is.
-        aliases_.emplace();
-        for (auto& [pattern, module] : parse_module_aliases(text ? std::string_view(*text) : "")) {
-            if (auto normalized = underscores(pattern)) {
-                aliases_->emplace_back(std::move(*normalized), std::move(module));
-            }
-        }
+        alias_text_ = text ? std::move(*text) : std::string();
     }
-    for (const auto& [pattern, module] : *aliases_) {
-        if (::fnmatch(pattern.c_str(), wanted.c_str(), 0) == 0 &&
-            std::find(modules.begin(), modules.end(), module) == modules.end()) {
-            modules.push_back(module);
-        }
-    }
+    // modules.alias keeps the module's spelling ("blake2b-256"); kmod compares the pattern with
+    // its dashes made underscores, as the wanted name is.
+    modules = modules_matching_alias(*alias_text_, wanted);
     if (modules.empty() && builtin_.contains(wanted)) {
         return {wanted};
     }

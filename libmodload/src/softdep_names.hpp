@@ -37,7 +37,7 @@ class SoftdepNames {
     const ModuleLocator& locator_;
     const BuiltinModules& builtin_;
     std::filesystem::path alias_file_;
-    std::optional<std::vector<std::pair<std::string, std::string>>> aliases_;  // read on demand
+    std::optional<std::string> alias_text_;  // modules.alias, read on demand
 };
 
 }  // namespace modload::detail

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/types.h>
@@ -36,10 +37,16 @@ MODLOAD_API std::string_view module_source_name(ModuleSource source);
 /// never used: group- or world-writable, sticky, or owned by someone other than root or the
 /// caller (the effective user). The tools run as root, and what they read decides what code
 /// enters the kernel.
+namespace detail {
+class ModuleIndex;
+}
+
 class MODLOAD_API ModuleLocator {
   public:
     /// From <root>/lib/modules/<release>/modules.dep (a missing one knows no names) and the
-    /// folder `beside` (empty: none).
+    /// folder `beside` (empty: none). Names are looked up in modules.dep.bin, depmod's index of
+    /// the same lines, when it is there and not older than modules.dep (as kmod does; a
+    /// modules.dep edited since is read as text), else in the text, line by line on demand.
     static Result<ModuleLocator> make(const SystemRoot& root, const std::string& kernel_release,
                                       const std::filesystem::path& beside);
 
@@ -53,20 +60,22 @@ class MODLOAD_API ModuleLocator {
     /// The file for `name` (normalized), nullopt when there is none, or the error of looking
     /// (a candidate that could not be looked at is not taken for absent).
     Result<std::optional<Found>> find(const std::string& name) const;
+    /// modules.dep's entry when it lists the very file `file` (under the name its file name
+    /// gives, at the same path or the same inode); nullopt when it does not. What the file's
+    /// folder and the file itself are (trusted or not) is not looked at here.
+    Result<std::optional<Found>> find_listed(const std::filesystem::path& file) const;
     /// "modules.dep and FOLDER", for messages.
     const std::string& searched() const { return searched_; }
 
   private:
-    // Where a module's line of modules.dep is in `text_`: read once, split on demand.
-    struct Entry {
-        std::size_t path_begin = 0, path_length = 0, deps_begin = 0, deps_length = 0;
-    };
-    Found found(const Entry& entry) const;
+    // modules.dep's line for `name`: "kernel/a/b.ko.xz: kernel/c.ko.xz ...", nullopt if none.
+    Result<std::optional<std::string_view>> line_of(std::string_view name) const;
+    Found found(std::string_view line) const;
 
-    std::string text_;
+    std::string text_;                                  // modules.dep, when it is read as text
+    std::shared_ptr<const detail::ModuleIndex> index_;  // modules.dep.bin, when it is used
     std::filesystem::path folder_;  // the kernel's module folder, for modules.dep's relative paths
     std::filesystem::path root_;
-    std::map<std::string, Entry, std::less<>> modules_dep_;
     std::filesystem::path beside_;
     std::string searched_;
 };
@@ -160,6 +169,18 @@ MODLOAD_API Result<LoadPlan> plan_load(const ModuleInfo& module, const std::file
                                        const Snapshot& loaded, const BuiltinModules& builtin,
                                        const ModuleLocator& locator, const ModprobeConfig& config,
                                        const SystemRoot& root, const std::string& kernel_release);
+
+/// Plans the file of module `name` that modules.dep lists (`listed`, from
+/// ModuleLocator::find_listed()) as plan_load() does, without opening it, as kmod's modprobe
+/// plans: its dependencies are those depmod recorded, its soft dependencies those of the
+/// configuration, modules.softdep among them (depmod's copy of the softdep= modinfo). The
+/// target's step has an empty `file`, opened at its turn (open_trusted()).
+MODLOAD_API Result<LoadPlan> plan_listed_load(const std::string& name,
+                                              const ModuleLocator::Found& listed,
+                                              const Snapshot& loaded, const BuiltinModules& builtin,
+                                              const ModuleLocator& locator,
+                                              const ModprobeConfig& config, const SystemRoot& root,
+                                              const std::string& kernel_release);
 
 /// The names in depends= that are neither loaded nor built in: what a failed load may lack.
 MODLOAD_API std::vector<std::string> missing_dependencies(const ModuleInfo& module,

@@ -3,9 +3,11 @@
 // One call, load_modules(), does what insmod does, and with `dependencies` what kmod's modprobe
 // does for a module file: it plans the dependencies that are neither loaded nor built in (from
 // modules.dep, then the file's own folder), loads them in order, then the file. Every file is
-// opened and inspected once, and that descriptor is the one loaded. When a load fails, the
-// modules this call loaded for it and that nothing has started to use meanwhile are removed
-// again, newest first, so that a failed call leaves the table as it found it.
+// opened once, and that descriptor is the one loaded; it is inspected first, but for a module
+// modules.dep lists that the kernel takes whole (depmod has read it, the kernel checks it). A
+// file modules.dep lists is planned from its line there, and opened only at its turn. When a load
+// fails, the modules this call loaded for it and that nothing has started to use meanwhile are
+// removed again, newest first, so that a failed call leaves the table as it found it.
 #pragma once
 
 #include <filesystem>
@@ -120,7 +122,8 @@ struct MODLOAD_API KeptModule {
 struct MODLOAD_API LoadOutcome {
     /// The plan (dependencies, then the file) and what became of each step.
     std::vector<LoadedStep> steps;
-    /// Names in the file's depends= that are neither loaded nor built in, as first read.
+    /// Names in the file's depends= that are neither loaded nor built in, as first read (for a
+    /// file planned from modules.dep, unopened: the dependencies depmod recorded).
     std::vector<std::string> missing;
     /// /proc/modules lines the first read could not understand and left out.
     std::vector<SkippedLine> skipped;
