@@ -1,6 +1,6 @@
 # lab: tree
 # lab: memory 1024
-# lab: timeout 600
+# lab: timeout 840
 # The distribution's own module tree, beside kmod's modprobe: for a fixed
 # sample of its module files (every Nth, sorted),
 #   - planning: `insmod -d -n FILE` names the files `modprobe --show-depends
