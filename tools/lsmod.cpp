@@ -50,23 +50,6 @@ std::string table(const Modules& modules) {
     return out;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (const char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-            out += escaped;
-        } else {
-            out += c;
-        }
-    }
-    out += '"';
-}
-
 // The keys are documented in lsmod.8 and stable: scripts depend on them.
 std::string json(const Modules& modules) {
     std::string out = "[";
@@ -94,27 +77,16 @@ std::string json(const Modules& modules) {
     return out;
 }
 
-void append_json_key(std::string& out, std::string_view key, std::string_view value) {
-    out += ", \"";
-    out += key;
-    out += "\": ";
-    append_json_string(out, value);
-}
-
-std::string_view file_scan_name(FileScan scan) {
-    return scan == FileScan::bpf ? "bpf" : scan == FileScan::proc ? "proc" : "none";
-}
-
 // --refs --json: the keys are documented in lsmod.8.
-std::string refs_json(const ReferenceReport& report, const std::vector<Error>& unread) {
+std::string refs_json(const ReferenceReport& report, const std::vector<UnreadSource>& unread) {
     std::string out = "{\"files\": ";
     append_json_string(out, file_scan_name(report.files));
     append_json_key(out, "why_not_bpf", report.why_not_bpf);
     out += ", \"unread\": [";
     for (std::size_t i = 0; i < unread.size(); ++i) {
         out += i == 0 ? "{\"path\": " : ", {\"path\": ";
-        append_json_string(out, unread[i].detail);
-        append_json_key(out, "error", std::strerror(unread[i].code));
+        append_json_string(out, unread[i].path.string());
+        append_json_key(out, "error", std::strerror(unread[i].error.code));
         out += "}";
     }
     out += "]";
@@ -173,7 +145,7 @@ std::string refs_text(const ReferenceReport& report) {
 }
 
 class TreeWriter {
-public:
+  public:
     TreeWriter(const Snapshot& snapshot, bool boxes) : boxes_(boxes) {
         // What each module uses: the modules that list it as a holder.
         for (const LoadedModule& m : snapshot.modules()) {
@@ -191,7 +163,7 @@ public:
         return std::move(out_);
     }
 
-private:
+  private:
     void node(const LoadedModule& m, const std::string& lead, const std::string& child_lead,
               std::vector<std::string>& path) {
         out_ += lead + m.name;
@@ -226,7 +198,9 @@ private:
 
 bool sort_modules(Modules& modules, const std::string& key) {
     // Names ascending; sizes and refcounts largest first, ties by name.
-    const auto by_name = [](const LoadedModule* a, const LoadedModule* b) { return a->name < b->name; };
+    const auto by_name = [](const LoadedModule* a, const LoadedModule* b) {
+        return a->name < b->name;
+    };
     if (key == "name") {
         std::stable_sort(modules.begin(), modules.end(), by_name);
     } else if (key == "size") {
@@ -326,7 +300,7 @@ int run_lsmod(ToolContext& ctx, int argc, char** argv) {
         for (const LoadedModule* m : modules) {
             names.push_back(m->name);
         }
-        std::vector<Error> unread;
+        std::vector<UnreadSource> unread;
         const ReferenceReport found =
             find_references(ctx, report, *snapshot, names, false, &unread);
         out = as_json ? refs_json(found, unread) : refs_text(found);

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/types.h>
@@ -86,6 +87,9 @@ enum class LoadRole {
     target,        ///< the module file asked for
     post_softdep,  ///< a soft dependency to load after the module that names it
 };
+
+/// "dependency", "pre softdep", "target", "post softdep".
+MODLOAD_API std::string_view load_role_name(LoadRole role);
 
 /// One dependency to load. A file found beside the module was opened and inspected to plan; a
 /// file from modules.dep is not opened to plan (depmod recorded its dependencies), and `file` is
