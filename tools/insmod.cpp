@@ -52,161 +52,10 @@ class Inserter {
     int run();
 
   private:
-    int says(const LoadOutcome& outcome);
-    void say_disabled(const LoadOutcome& outcome);
-    // Configuration files not read because another user could have written them: always said.
-    void say_refused_configuration(const LoadOutcome& outcome);
-    // A refused load: kmod's line, the policy behind it, what the kernel logged, what was left.
-    void say_refused(const LoadOutcome& outcome, const LoadFailure& failure);
-    void say_progress(const LoadOutcome& outcome);
-
     ToolContext& ctx_;
     Reporter& report_;
     const Options& options_;
-    std::optional<KernelLog> log_;
 };
-
-void Inserter::say_refused(const LoadOutcome& outcome, const LoadFailure& failure) {
-    const int code = failure.error.code;
-    if (failure.stage == LoadStage::interrupted) {
-        report_.error("interrupted before loading " + failure.path);
-    } else {
-        report_.error(
-            with_detail("could not insert module " + failure.path + ": " + load_error_text(code),
-                        failure.error));
-        // EPERM and EKEYREJECTED are policy: say which one, as far as user space can see it.
-        const RefusedCall call{
-            .operation = ModuleOperation::load,
-            .error = code,
-            .name = failure.name,
-            .signature_appended = failure.signature_appended,
-            .forced = options_.request.options.ignore_modversions ||
-                      options_.request.options.ignore_vermagic,
-        };
-        for (const std::string& line :
-             refusal_cause_texts(diagnose_refusal(ctx_.root, call), call, failure.path)) {
-            report_.note(line);
-        }
-        if (log_) {
-            if (auto messages = log_->read_new()) {
-                for (const std::string& m : messages_about(*messages, failure.name)) {
-                    report_.note("kernel: " + m);
-                }
-            }
-        }
-    }
-    const std::string after = aftermath_text(outcome);
-    const bool interrupted = failure.stage == LoadStage::interrupted;
-    if (failure.dependency || (interrupted && outcome.steps.size() > 1)) {
-        std::string text = "stopped before loading " + options_.file + "; ";
-        if (interrupted) {
-            std::vector<std::string> inserted;
-            for (const LoadedStep& step : outcome.steps) {
-                if (step.result == LoadResult::inserted) {
-                    inserted.push_back(step.name);
-                }
-            }
-            text += inserted.empty() ? "no dependency was loaded"
-                                     : "loaded before the failure, and still loaded:" +
-                                           names_after_spaces(inserted);
-        } else {
-            text += after.empty() ? "no dependency was loaded" : after;
-        }
-        report_.note(text);
-    } else if (!after.empty()) {
-        report_.note("its dependencies " + after);
-    }
-    if (code == ENOENT && !outcome.missing.empty() && !options_.request.dependencies) {
-        report_.note("missing dependencies:" + names_after_spaces(outcome.missing) +
-                     " (load them first, or use insmod --deps)");
-    }
-}
-
-void Inserter::say_refused_configuration(const LoadOutcome& outcome) {
-    for (const ConfigRefusal& refused : outcome.refused_configuration) {
-        report_.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
-    }
-}
-
-void Inserter::say_disabled(const LoadOutcome& outcome) {
-    const DisabledModule& disabled = *outcome.disabled;
-    report_.error("could not insert module " + options_.file + ": " + disabled.name +
-                  " is disabled by " + disabled.install.origin.where() + ": " +
-                  disabled.install.origin.text);
-    report_.note(
-        "nothing was loaded; insmod --deps never runs install commands (plain insmod "
-        "loads FILE alone)");
-}
-
-void Inserter::say_progress(const LoadOutcome& outcome) {
-    say_refused_configuration(outcome);
-    // What the configuration decided: with -v, and always in a dry run, which shows the plan.
-    for (const std::string& line : plan_note_lines(outcome.notes)) {
-        if (options_.request.dry_run) {
-            report_.note(line);
-        } else {
-            report_.info(line);
-        }
-    }
-    for (const LoadedStep& step : outcome.steps) {
-        const std::string where =
-            step.path + " (" + std::string(module_source_name(step.source)) + ")";
-        if (step.role == LoadRole::dependency) {
-            report_.info("dependency " + step.name + ": " + where);
-        } else if (step.role == LoadRole::pre_softdep || step.role == LoadRole::post_softdep) {
-            report_.info(std::string("soft dependency (") +
-                         (step.role == LoadRole::pre_softdep ? "pre" : "post") + ") " + step.name +
-                         ": " + where);
-        }
-    }
-    for (const LoadedStep& step : outcome.steps) {
-        if (step.result == LoadResult::loaded_by_others) {
-            report_.info(step.name + " was loaded meanwhile by another process");
-        } else if (step.result == LoadResult::failed && step.error.code != 0) {
-            report_.note(with_detail("soft dependency " + step.name + " could not be loaded: " +
-                                         load_error_text(step.error.code),
-                                     step.error) +
-                         "; left out");
-        } else if (step.choice) {
-            report_.info("inserted " + step.name + " via " +
-                         load_choice_text(*step.choice, step.compression));
-        }
-    }
-    if (!options_.request.dependencies) {
-        for (const std::string& name : outcome.missing) {
-            report_.info(outcome.steps.front().name + " depends on " + name +
-                         ", which is not loaded");
-        }
-    }
-}
-
-// Says the outcome; returns the exit status.
-int Inserter::says(const LoadOutcome& outcome) {
-    report_skipped_lines(report_, outcome.skipped);
-    if (outcome.disabled) {
-        say_refused_configuration(outcome);
-        report_.keep_said();
-        say_disabled(outcome);
-        return 1;
-    }
-    if (outcome.failure && outcome.steps.empty()) {
-        report_.keep_said();
-        say_unloadable(report_, *outcome.failure, options_.file);
-        return 1;
-    }
-    say_progress(outcome);
-    if (options_.request.dry_run && !options_.json) {
-        for (const LoadedStep& step : outcome.steps) {
-            ctx_.out << step.path << '\n';
-        }
-    }
-    if (outcome.failure) {
-        report_.keep_said();
-        say_refused(outcome, *outcome.failure);
-        return 1;
-    }
-    return 0;
-}
 
 int Inserter::run() {
     LoadRequest request = options_.request;
@@ -223,12 +72,23 @@ int Inserter::run() {
         }
         request.opened = std::move(*opened);
     }
-    if (auto log = KernelLog::open_at_end(ctx_.root); log && !request.dry_run) {
-        log_.emplace(std::move(*log));
+    std::optional<KernelLog> log;
+    if (auto opened = KernelLog::open_at_end(ctx_.root); opened && !request.dry_run) {
+        log.emplace(std::move(*opened));
     }
     StopObserver observer;
     const LoadOutcome outcome = load_modules(ctx_.kernel, ctx_.root, request, observer);
-    const int status = says(outcome);
+    const LoadRequest& asked = options_.request;
+    const Saying saying{.report = report_,
+                        .root = ctx_.root,
+                        .file = options_.file,
+                        .forced = asked.options.ignore_modversions || asked.options.ignore_vermagic,
+                        .dependencies = asked.dependencies,
+                        .dry_run = asked.dry_run,
+                        .log = log ? &*log : nullptr,
+                        .plan_out = ctx_.out,
+                        .quiet_plan = options_.json};
+    const int status = say_load_outcome(saying, outcome);
     if (options_.json) {
         ctx_.out << load_json(outcome, options_.file, request.dry_run, report_.take_said(), status);
         ctx_.out.flush();

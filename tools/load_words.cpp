@@ -1,6 +1,8 @@
-// insmod's words: how a module went to the kernel, what the configuration decided, what a
-// failed call left, and the failures before any load.
+// insmod's words: how a module went to the kernel, what the configuration decided, a failure
+// in kmod's words and the reasons after, and what a failed call left.
 #include <cerrno>
+
+#include <modload/policy.hpp>
 
 #include "words.hpp"
 
@@ -164,6 +166,150 @@ void say_unloadable(Reporter& report, const LoadFailure& failure, const std::str
         case LoadStage::interrupted:
             break;
     }
+}
+
+namespace {
+
+void say_refused(const Saying& s, const LoadOutcome& outcome, const LoadFailure& failure) {
+    const int code = failure.error.code;
+    if (failure.stage == LoadStage::interrupted) {
+        s.report.error("interrupted before loading " + failure.path);
+    } else {
+        s.report.error(
+            with_detail("could not insert module " + failure.path + ": " + load_error_text(code),
+                        failure.error));
+        // EPERM and EKEYREJECTED are policy: say which one, as far as user space can see it.
+        const RefusedCall call{
+            .operation = ModuleOperation::load,
+            .error = code,
+            .name = failure.name,
+            .signature_appended = failure.signature_appended,
+            .forced = s.forced,
+        };
+        for (const std::string& line :
+             refusal_cause_texts(diagnose_refusal(s.root, call), call, failure.path)) {
+            s.report.note(line);
+        }
+        if (s.log != nullptr) {
+            if (auto messages = s.log->read_new()) {
+                for (const std::string& m : messages_about(*messages, failure.name)) {
+                    s.report.note("kernel: " + m);
+                }
+            }
+        }
+    }
+    const std::string after = aftermath_text(outcome);
+    const bool interrupted = failure.stage == LoadStage::interrupted;
+    if (failure.dependency || (interrupted && outcome.steps.size() > 1)) {
+        std::string text = "stopped before loading " + s.file + "; ";
+        if (interrupted) {
+            std::vector<std::string> inserted;
+            for (const LoadedStep& step : outcome.steps) {
+                if (step.result == LoadResult::inserted) {
+                    inserted.push_back(step.name);
+                }
+            }
+            text += inserted.empty() ? "no dependency was loaded"
+                                     : "loaded before the failure, and still loaded:" +
+                                           names_after_spaces(inserted);
+        } else {
+            text += after.empty() ? "no dependency was loaded" : after;
+        }
+        s.report.note(text);
+    } else if (!after.empty()) {
+        s.report.note("its dependencies " + after);
+    }
+    if (code == ENOENT && !outcome.missing.empty() && !s.dependencies) {
+        s.report.note("missing dependencies:" + names_after_spaces(outcome.missing) +
+                      " (load them first, or use insmod --deps)");
+    }
+}
+
+// Configuration files not read because another user could have written them: always said.
+void say_refused_configuration(const Saying& s, const LoadOutcome& outcome) {
+    for (const ConfigRefusal& refused : outcome.refused_configuration) {
+        s.report.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
+    }
+}
+
+void say_disabled(const Saying& s, const LoadOutcome& outcome) {
+    const DisabledModule& disabled = *outcome.disabled;
+    s.report.error("could not insert module " + s.file + ": " + disabled.name + " is disabled by " +
+                   disabled.install.origin.where() + ": " + disabled.install.origin.text);
+    s.report.note(
+        "nothing was loaded; insmod --deps never runs install commands (plain insmod "
+        "loads FILE alone)");
+}
+
+void say_progress(const Saying& s, const LoadOutcome& outcome) {
+    say_refused_configuration(s, outcome);
+    // What the configuration decided: with -v, and always in a dry run, which shows the plan.
+    for (const std::string& line : plan_note_lines(outcome.notes)) {
+        if (s.dry_run) {
+            s.report.note(line);
+        } else {
+            s.report.info(line);
+        }
+    }
+    for (const LoadedStep& step : outcome.steps) {
+        const std::string where =
+            step.path + " (" + std::string(module_source_name(step.source)) + ")";
+        if (step.role == LoadRole::dependency) {
+            s.report.info("dependency " + step.name + ": " + where);
+        } else if (step.role == LoadRole::pre_softdep || step.role == LoadRole::post_softdep) {
+            s.report.info(std::string("soft dependency (") +
+                          (step.role == LoadRole::pre_softdep ? "pre" : "post") + ") " + step.name +
+                          ": " + where);
+        }
+    }
+    for (const LoadedStep& step : outcome.steps) {
+        if (step.result == LoadResult::loaded_by_others) {
+            s.report.info(step.name + " was loaded meanwhile by another process");
+        } else if (step.result == LoadResult::failed && step.error.code != 0) {
+            s.report.note(with_detail("soft dependency " + step.name + " could not be loaded: " +
+                                          load_error_text(step.error.code),
+                                      step.error) +
+                          "; left out");
+        } else if (step.choice) {
+            s.report.info("inserted " + step.name + " via " +
+                          load_choice_text(*step.choice, step.compression));
+        }
+    }
+    if (!s.dependencies) {
+        for (const std::string& name : outcome.missing) {
+            s.report.info(outcome.steps.front().name + " depends on " + name +
+                          ", which is not loaded");
+        }
+    }
+}
+
+}  // namespace
+
+int say_load_outcome(const Saying& s, const LoadOutcome& outcome) {
+    report_skipped_lines(s.report, outcome.skipped);
+    if (outcome.disabled) {
+        say_refused_configuration(s, outcome);
+        s.report.keep_said();
+        say_disabled(s, outcome);
+        return 1;
+    }
+    if (outcome.failure && outcome.steps.empty()) {
+        s.report.keep_said();
+        say_unloadable(s.report, *outcome.failure, s.file);
+        return 1;
+    }
+    say_progress(s, outcome);
+    if (s.dry_run && !s.quiet_plan) {
+        for (const LoadedStep& step : outcome.steps) {
+            s.plan_out << step.path << '\n';
+        }
+    }
+    if (outcome.failure) {
+        s.report.keep_said();
+        say_refused(s, outcome, *outcome.failure);
+        return 1;
+    }
+    return 0;
 }
 
 }  // namespace modload::tools

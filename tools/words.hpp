@@ -2,10 +2,12 @@
 // here turns a typed outcome into text; nothing here decides what happens.
 #pragma once
 
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
 
+#include <modload/kernel_log.hpp>
 #include <modload/loading.hpp>
 #include <modload/policy.hpp>
 #include <modload/references.hpp>
@@ -79,6 +81,24 @@ std::string aftermath_text(const LoadOutcome& outcome);
 /// The first failure before any load, in kmod's words where kmod has them: one error line and
 /// its notes. `file` is the argument.
 void say_unloadable(Reporter& report, const LoadFailure& failure, const std::string& file);
+
+/// What insmod's words need besides the outcome.
+struct Saying {
+    Reporter& report;
+    const SystemRoot& root;
+    const std::string& file;  ///< FILE as given
+    bool forced = false;      ///< -f, --force-modversion or --force-vermagic
+    bool dependencies = false;
+    bool dry_run = false;
+    KernelLog* log = nullptr;  ///< the kernel's log since insmod began, when it could be opened
+    std::ostream& plan_out;    ///< where a dry run prints its files
+    bool quiet_plan = false;   ///< --json: the plan is in the object instead
+};
+
+/// Says what load_modules() did: the progress (with -v), the configuration's decisions, and a
+/// failure in kmod's words with the reasons after (the reporter keeps those words: keep_said()).
+/// A dry run prints its files to `plan_out`. Returns the exit status.
+int say_load_outcome(const Saying& saying, const LoadOutcome& outcome);
 
 // ---- rmmod (removal_words.cpp) -----------------------------------------------------------------
 
