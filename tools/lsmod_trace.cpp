@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <set>
 
@@ -23,38 +22,6 @@ namespace {
 // Short enough that Ctrl-C, or a module gone without a module_free event seen, ends the trace
 // at once to a person's eye.
 constexpr std::chrono::milliseconds kPollInterval{200};
-
-extern "C" void on_hangup(int signal) {
-    note_stop_signal(signal);
-}
-
-// Two more signals that would end lsmod before it removed its tracefs instance: a hangup (the
-// terminal went away) stops the trace as Ctrl-C does, and a closed pipe on stdout (`| head`)
-// shows as a failed write instead of SIGPIPE.
-class HangupAndPipe {
-  public:
-    HangupAndPipe() {
-        struct sigaction action {};
-        sigemptyset(&action.sa_mask);
-        action.sa_handler = SIG_IGN;
-        (void)sigaction(SIGPIPE, &action, &pipe_);
-        (void)sigaction(SIGHUP, nullptr, &hangup_);
-        if (hangup_.sa_handler != SIG_IGN) {
-            action.sa_handler = on_hangup;
-            (void)sigaction(SIGHUP, &action, nullptr);
-        }
-    }
-    ~HangupAndPipe() {
-        (void)sigaction(SIGPIPE, &pipe_, nullptr);
-        (void)sigaction(SIGHUP, &hangup_, nullptr);
-    }
-    HangupAndPipe(const HangupAndPipe&) = delete;
-    HangupAndPipe& operator=(const HangupAndPipe&) = delete;
-
-  private:
-    struct sigaction pipe_ {};
-    struct sigaction hangup_ {};
-};
 
 std::string joined(const std::vector<std::string>& names) {
     std::string text;
@@ -124,8 +91,9 @@ int run_lsmod_trace(ToolContext& ctx, Reporter& report, const std::vector<std::s
         return 1;
     }
 
-    const StopSignals signals;
-    const HangupAndPipe more_signals;
+    // A hangup (the terminal went away) stops the trace as Ctrl-C does, and a closed pipe on
+    // stdout (`| head`) shows as a failed write: either way lsmod removes its tracefs instance.
+    const StopSignals signals(true);
     auto trace = ModuleTrace::open(ctx.root, names, "modload-lsmod-" + std::to_string(::getpid()));
     if (!trace) {
         report_open_failure(report, trace.error());

@@ -1,5 +1,5 @@
-// rmmod: remove loaded modules. The library decides (remove_modules); this file parses options
-// and chooses words: kmod's where kmod has them, with the reason after.
+// rmmod: remove loaded modules. The library decides (remove_modules); this file parses options,
+// calls it, and chooses words (removal_words.cpp) or, with --json, data.
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -21,19 +21,24 @@ namespace modload::tools {
 
 namespace {
 
-std::string joined(const std::vector<std::string>& names) {
-    std::string text;
-    for (const std::string& name : names) {
-        text += " " + name;
+// Names holders through find_references(), which says unread sources on the way.
+class Namer final : public HolderNamer {
+  public:
+    Namer(ToolContext& ctx, Reporter& report) : ctx_(ctx), report_(report) {}
+    ModuleReferences holders(const LoadedModule& module, bool quiet) override {
+        return holders_of(ctx_, report_, module, quiet);
     }
-    return text;
-}
+
+  private:
+    ToolContext& ctx_;
+    Reporter& report_;
+};
 
 // Says what a wait is about: quiet for the first second (most waits end sooner), then once who
 // holds the module, and with -v again whenever that changes. Stops at SIGINT or SIGTERM.
 class Progress final : public RemovalObserver {
   public:
-    Progress(ToolContext& ctx, Reporter& report) : ctx_(ctx), report_(report) {}
+    Progress(Reporter& report, HolderNamer& namer) : report_(report), namer_(namer) {}
 
     bool keep_going() override { return stop_signal() == 0; }
 
@@ -60,11 +65,7 @@ class Progress final : public RemovalObserver {
         } else if (obstacle == Obstacle::unloading) {
             said += "another process is removing it";
         } else {
-            const std::vector<std::string> lines =
-                holder_lines(ctx_, report_, module, !last_said_.empty());
-            const bool named =
-                !lines.empty() && lines.front().find(" not attributed") == std::string::npos;
-            said += (named ? "held by " : "") + joined_lines(lines);
+            said += holders_summary(namer_.holders(module, !last_said_.empty()));
         }
         if (said != last_said_) {
             report_.note(said);
@@ -75,102 +76,12 @@ class Progress final : public RemovalObserver {
     bool waited_for(const std::string& name) const { return waited_for_ == name; }
 
   private:
-    static std::string joined_lines(const std::vector<std::string>& lines) {
-        std::string text;
-        for (const std::string& line : lines) {
-            text += (text.empty() ? "" : "; ") + line;
-        }
-        return text.empty() ? "nothing that can be named" : text;
-    }
-
-    ToolContext& ctx_;
     Reporter& report_;
+    HolderNamer& namer_;
     std::string waited_for_;
     std::string last_said_;
     std::optional<LoadedModule> last_seen_;
 };
-
-// kmod's line says a module is in use; these say by whom (the holder modules kmod names are not
-// repeated).
-void report_holders(ToolContext& ctx, Reporter& report, const LoadedModule& module,
-                    bool quiet = false) {
-    for (const std::string& line : holder_lines(ctx, report, module, quiet)) {
-        if (!line.starts_with("module ")) {
-            report.note(module.name + (line.find(" not attributed") != std::string::npos
-                                           ? ": " + line
-                                           : " is held by " + line));
-        }
-    }
-}
-
-void report_failure(ToolContext& ctx, Reporter& report, const Progress& progress,
-                    const RemovalFailure& failure) {
-    const SystemRoot& root = ctx.root;
-    const std::string& name = failure.name;
-    const std::string users = failure.module ? describe_users(*failure.module) : "not listed";
-    switch (failure.obstacle) {
-        case Obstacle::builtin:
-            return report.error("Module " + name + " is builtin.");
-        case Obstacle::not_loaded:
-            return report.error("Module " + name + " is not currently loaded");
-        case Obstacle::has_holders:
-            if (failure.error.code != ETIMEDOUT) {
-                report.error("Module " + name + " is in use by:" + joined(failure.module->holders));
-                return report_holders(ctx, report, *failure.module);
-            }
-            break;
-        case Obstacle::in_use:
-            if (failure.error.code != ETIMEDOUT) {
-                report.error("Module " + name + " is in use");
-                if (failure.module) {
-                    report_holders(ctx, report, *failure.module);
-                }
-                return;
-            }
-            break;
-        case Obstacle::loading:
-            if (failure.error.code != ETIMEDOUT) {
-                report.error("Module " + name + " is in use");
-                return report.note(name +
-                                   " is still initializing: its init function has not "
-                                   "returned (--wait waits for it)");
-            }
-            return report.error("could not remove module " + name + ": still initializing " +
-                                failure.error.detail);
-        case Obstacle::unloading:
-            report.error("Module " + name + " is being removed");
-            return report.note("another process is removing " + name + " (" + failure.error.detail +
-                               ")");
-        case Obstacle::unload_unsupported:
-            return report.error("Module unloading is not supported");
-        case Obstacle::none:
-            break;
-    }
-    if (failure.error.code == ETIMEDOUT) {
-        report.error("could not remove module " + name + ": still in use " + failure.error.detail +
-                     ": " + users);
-        if (failure.module) {
-            report_holders(ctx, report, *failure.module, progress.waited_for(name));
-        }
-    } else if (failure.error.code == ECANCELED) {
-        report.error(progress.waited_for(name)
-                         ? "interrupted while waiting for " + name + ": " + users
-                         : "interrupted before removing " + name);
-    } else if (failure.stage == RemovalStage::listing) {
-        report.error(snapshot_error_text(failure.error));
-    } else if (failure.stage == RemovalStage::planning) {
-        report.error("cannot plan the removal: " + failure.error.message());
-    } else {
-        report.error("could not remove module " + name + ": " + failure.error.message());
-        // EPERM is policy: say which one, as far as user space can see it.
-        const RefusedCall call{
-            .operation = ModuleOperation::remove, .error = failure.error.code, .name = name};
-        for (const std::string& line :
-             refusal_cause_texts(diagnose_refusal(root, call), call, name)) {
-            report.note(line);
-        }
-    }
-}
 
 // With -r, the soft dependencies go too, as kmod's modprobe -r removes them: from the
 // configuration a load reads (modprobe.d, modules.softdep), with its trust rules. One that cannot
@@ -189,25 +100,6 @@ std::unique_ptr<SoftdepLookup> softdeps_for_removal(ToolContext& ctx, Reporter& 
         report.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
     }
     return configured_softdeps(*config, ctx.root, ctx.kernel_release, builtin);
-}
-
-// " (a soft dependency of libcrc32c)" for a step that is one; empty for any other.
-std::string softdep_words(const RemovalPlan& plan, const std::string& name) {
-    for (const PlanStep& step : plan.steps) {
-        if (step.name == name && step.reason == PlanReason::softdep) {
-            return " (a soft dependency of " + step.of + ")";
-        }
-    }
-    return "";
-}
-
-std::string release_wait_text(const ReleaseWait& wait) {
-    std::string after;
-    for (const std::string& name : wait.after) {
-        after += (after.empty() ? "" : ", ") + name;
-    }
-    return "waited " + std::to_string(wait.waited.count()) + " ms for the references " + after +
-           " left on " + wait.name + " to go" + (wait.released ? "" : ": some stayed");
 }
 
 // kmod's modprobe takes `-w MSEC` as two words; so do we: a word of digits right after -w is
@@ -250,6 +142,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     RemovalOptions options;
     std::vector<std::string> arguments;
     std::string wait_value;
+    bool as_json = false;
     CommonFlags common;
     app.add_flag("-f,--force", options.force,
                  "remove even a module in use; needs CONFIG_MODULE_FORCE_UNLOAD. DANGEROUS");
@@ -262,6 +155,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         "-r,--remove-deps", options.plan.remove_dependencies,
         "then remove the modules MODULE used, and its soft dependencies, that are left unused");
     app.add_flag("-n,--dry-run", options.dry_run, "print what would be removed, in order");
+    app.add_flag("--json", as_json, "print what happened as one JSON object");
     add_common_flags(app, common);
     app.add_option("MODULE", arguments, "module names or module files");
 
@@ -283,7 +177,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         report.error("missing module name.");
         return 1;
     }
-    int failures = 0;
+    RemovalJson said(as_json);
     std::vector<std::string> names;
     for (const std::string& argument : arguments) {
         std::string name = module_name_from_argument(argument);
@@ -291,13 +185,14 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
             names.push_back(std::move(name));
             continue;
         }
+        said.begin(report);
         report.error("could not use module " + argument + ": " + std::strerror(EINVAL) +
                      " (not a module name)");
-        ++failures;
+        said.not_a_name(report, argument);
     }
     const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
-    if (planned && failures > 0) {
-        return 1;  // a plan is all or nothing
+    if (planned && said.failures() > 0) {
+        return said.finish(ctx, 1);  // a plan is all or nothing
     }
     const BuiltinModules builtin =
         BuiltinModules::read(ctx.root, ctx.kernel_release).value_or(BuiltinModules());
@@ -306,46 +201,28 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         options.plan.remove_dependencies ? softdeps_for_removal(ctx, report, builtin, config)
                                          : std::make_unique<NoSoftdeps>();
     if (!softdeps) {
-        return 1;
+        return said.finish(ctx, 1);
     }
     const StopSignals signals;
-    Progress progress(ctx, report);
+    Namer namer(ctx, report);
+    Progress progress(report, namer);
 
     const RemovalOutcome outcome = remove_modules(ctx.kernel, ctx.root, builtin, names, options,
                                                   *softdeps, ctx.clock, progress);
     report_skipped_lines(report, outcome.skipped);
-    if (options.dry_run) {
-        for (const PlanStep& step : outcome.plan.steps) {
-            ctx.out << step.name << '\n';
-            if (step.reason == PlanReason::softdep) {  // stdout stays one name a line
-                report.info(step.name + " is a soft dependency of " + step.of +
-                            ": removed if nothing uses it then");
-            }
-        }
-    }
-    for (const ReleaseWait& wait : outcome.release_waits) {
-        report.info(release_wait_text(wait));
-    }
-    for (const std::string& name : outcome.removed) {
-        report.info("removed " + name + softdep_words(outcome.plan, name));
-    }
-    for (const std::string& name : outcome.gone) {
-        report.info(name + " was already gone: removed by another process");
-    }
-    for (const LoadedModule& module : outcome.kept) {
-        report.info("kept " + module.name + softdep_words(outcome.plan, module.name) +
-                    ": it is in use (" + describe_users(module) + ")");
-    }
+    say_removal_progress(report, ctx.out, outcome, options.dry_run, as_json);
     for (const RemovalFailure& failure : outcome.failures) {
-        report_failure(ctx, report, progress, failure);
-        ++failures;
+        said.begin(report);
+        say_removal_failure(report, namer, ctx.root, failure, progress.waited_for(failure.name));
+        said.failure(report, failure);
     }
     if (!outcome.left.empty() && (planned || names.size() > 1)) {
         report.error("stopped: removed" +
-                     (outcome.removed.empty() ? " nothing" : joined(outcome.removed)) + "; left" +
-                     joined(outcome.left));
+                     (outcome.removed.empty() ? " nothing" : names_after_spaces(outcome.removed)) +
+                     "; left" + names_after_spaces(outcome.left));
     }
-    return failures == 0 && outcome.left.empty() ? 0 : 1;
+    return said.finish(ctx, said.failures() == 0 && outcome.left.empty() ? 0 : 1, &outcome,
+                       options.dry_run);
 }
 
 }  // namespace modload::tools

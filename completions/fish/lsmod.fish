@@ -11,6 +11,8 @@ end
 complete -c lsmod -f
 complete -c lsmod -s h -l help -d 'show the options and exit'
 complete -c lsmod -s V -l version -d 'show the version and exit'
+complete -c lsmod -s v -l verbose -d 'say what is done'
+complete -c lsmod -l syslog -d 'report errors to syslog, not stderr'
 # --json and --tree do not go together.
 complete -c lsmod -s j -l json -n 'not __fish_seen_argument -s t -l tree' \
     -d 'print a JSON array, one object per module'

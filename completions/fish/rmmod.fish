@@ -17,6 +17,7 @@ complete -c rmmod -s w -l wait -d 'wait until the module can be removed (--wait=
 complete -c rmmod -l remove-holders -d 'first remove the modules that use MODULE'
 complete -c rmmod -s r -l remove-deps -d 'then remove the modules left unused'
 complete -c rmmod -s n -l dry-run -d 'print what would be removed, in order'
+complete -c rmmod -l json -d 'print what happened as one JSON object'
 complete -c rmmod -s s -l syslog -d 'report errors to syslog, not stderr'
 complete -c rmmod -s v -l verbose -d 'say what is done'
 complete -c rmmod -a '(__rmmod_loaded_modules)' -d 'loaded module'

@@ -300,16 +300,18 @@ void Loader::remove_again() {
             continue;
         }
         if (request_.keep_on_failure) {
-            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, Error{}});
+            outcome_.kept.push_back(KeptModule{step->name, std::nullopt, Error{}, std::nullopt});
             continue;
         }
         if (!observer_.keep_going()) {
-            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, make_error(ECANCELED)});
+            outcome_.kept.push_back(KeptModule{step->name, std::nullopt, make_error(ECANCELED),
+                                               RemovalFailureKind::interrupted});
             continue;
         }
         auto snapshot = Snapshot::read(root_);
         if (!snapshot) {
-            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, snapshot.error()});
+            outcome_.kept.push_back(KeptModule{step->name, std::nullopt, snapshot.error(),
+                                               RemovalFailureKind::list_unreadable});
             continue;
         }
         const LoadedModule* module = snapshot->find(step->name);
@@ -318,11 +320,13 @@ void Loader::remove_again() {
             continue;
         }
         if (const Obstacle obstacle = obstacle_of(*module); obstacle != Obstacle::none) {
-            outcome_.kept.push_back(KeptModule{step->name, obstacle, make_error(EBUSY)});
+            outcome_.kept.push_back(KeptModule{step->name, obstacle, make_error(EBUSY),
+                                               RemovalFailureKind::refused_by_check});
             continue;
         }
         if (auto removed = remove_module(kernel_, step->name, false); !removed) {
-            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, removed.error()});
+            outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, removed.error(),
+                                               RemovalFailureKind::refused_by_kernel});
             continue;
         }
         step->result = LoadResult::removed_again;

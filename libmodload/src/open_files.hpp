@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,7 @@ struct OpenFileRecord {
     /// Identifies the open file (struct file): descriptors with the same id share one reference.
     /// 0 when unknown (the /proc scan), then every descriptor counts on its own.
     std::uint64_t file_id = 0;
-    int pid = 0;        ///< the process (thread group) id
+    int pid = 0;          ///< the process (thread group) id
     std::string command;  ///< the task's comm
     int fd = -1;
     std::string owner;  ///< the module's name, as the kernel spells it
@@ -40,11 +41,11 @@ namespace modload::detail {
 /// The aliases in modules.alias that tell what a module provides: "fs-vfat", "char-major-10-*",
 /// "block-major-1-*", "net-pf-15". Patterns are fnmatch(3) globs, as depmod writes them.
 class ProvidedAliases {
-public:
+  public:
     /// From <root>/lib/modules/<release>/modules.alias; a missing file knows no aliases, nor does
     /// one that cannot be read (noted in `unread`).
     static ProvidedAliases read(const SystemRoot& root, const std::string& release,
-                                std::vector<Error>* unread = nullptr);
+                                std::vector<UnreadSource>* unread = nullptr);
     static ProvidedAliases parse(std::string_view text);
 
     /// The module an alias pattern matches `value` for ("block-major-7-0" -> "loop"); empty when
@@ -53,7 +54,7 @@ public:
     /// The filesystem types a module registers ("fs-TYPE").
     std::vector<std::string> filesystems_of(std::string_view module) const;
 
-private:
+  private:
     std::vector<std::pair<std::string, std::string>> aliases_;  // pattern, module
 };
 
@@ -61,11 +62,14 @@ private:
 /// `code` says it is not there: ENOENT (no /proc/crypto on this kernel, a descriptor closed since
 /// it was listed) or ESRCH (a process that exited). What is not there holds no references; what
 /// could not be read may, and the caller says so.
-void note_unread(std::vector<Error>* unread, const std::filesystem::path& path, int code);
+/// A process's own file (/proc/PID/fd, a descriptor, /proc/PID/comm) is noted with its `pid`.
+void note_unread(std::vector<UnreadSource>* unread, const std::filesystem::path& path, int code,
+                 std::optional<int> pid = std::nullopt);
 
 /// A small file read whole (read_text_file); empty when it is not there or cannot be read, the
 /// latter noted in `unread`.
-std::string read_or_note(const std::filesystem::path& path, std::vector<Error>* unread);
+std::string read_or_note(const std::filesystem::path& path, std::vector<UnreadSource>* unread,
+                         std::optional<int> pid = std::nullopt);
 
 /// The module behind a character or block device, through sysfs and modules.alias.
 struct DeviceOwner {
@@ -75,7 +79,8 @@ struct DeviceOwner {
     bool approximate = true;
 };
 DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
-                         const ProvidedAliases& aliases, std::vector<Error>* unread = nullptr);
+                         const ProvidedAliases& aliases,
+                         std::vector<UnreadSource>* unread = nullptr);
 
 /// The fallback of scan_open_files_bpf: /proc/PID/fd of every process, each character or block
 /// device matched to its module by device_owner(), each socket by its family and protocol
@@ -83,9 +88,8 @@ DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, uns
 /// whose owner is in `wanted`. Approximate by nature. On the running system, descriptors of one
 /// open file share an id (kcmp); under another root every id is 0. Fails only when /proc cannot be
 /// listed; a process's folder, descriptor or name that cannot be read is noted in `unread`.
-Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
-                                                         const ProvidedAliases& aliases,
-                                                         const std::vector<std::string>& wanted,
-                                                         std::vector<Error>* unread = nullptr);
+Result<std::vector<OpenFileRecord>> scan_open_files_proc(
+    const SystemRoot& root, const ProvidedAliases& aliases, const std::vector<std::string>& wanted,
+    std::vector<UnreadSource>* unread = nullptr);
 
 }  // namespace modload::detail

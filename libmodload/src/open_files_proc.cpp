@@ -37,7 +37,7 @@ ProvidedAliases ProvidedAliases::parse(std::string_view text) {
 }
 
 ProvidedAliases ProvidedAliases::read(const SystemRoot& root, const std::string& release,
-                                      std::vector<Error>* unread) {
+                                      std::vector<UnreadSource>* unread) {
     if (release.empty()) {
         return {};
     }
@@ -66,7 +66,7 @@ std::vector<std::string> ProvidedAliases::filesystems_of(std::string_view module
 
 namespace {
 
-bool present(const std::filesystem::path& path, std::vector<Error>* unread) {
+bool present(const std::filesystem::path& path, std::vector<UnreadSource>* unread) {
     std::error_code ec;
     const bool there = std::filesystem::exists(path, ec);
     if (ec) {
@@ -77,29 +77,31 @@ bool present(const std::filesystem::path& path, std::vector<Error>* unread) {
 
 }  // namespace
 
-void note_unread(std::vector<Error>* unread, const std::filesystem::path& path, int code) {
+void note_unread(std::vector<UnreadSource>* unread, const std::filesystem::path& path, int code,
+                 std::optional<int> pid) {
     if (unread == nullptr || code == ENOENT || code == ESRCH) {
         return;
     }
-    const std::string where = path.string();
     const bool said = std::any_of(unread->begin(), unread->end(),
-                                  [&](const Error& e) { return e.detail == where; });
+                                  [&](const UnreadSource& u) { return u.path == path; });
     if (!said) {
-        unread->push_back(make_error(code, where));
+        unread->push_back(UnreadSource{path, make_error(code),
+                                       pid ? UnreadKind::process : UnreadKind::file, pid});
     }
 }
 
-std::string read_or_note(const std::filesystem::path& path, std::vector<Error>* unread) {
+std::string read_or_note(const std::filesystem::path& path, std::vector<UnreadSource>* unread,
+                         std::optional<int> pid) {
     auto text = read_text_file(path);
     if (!text) {
-        note_unread(unread, path, text.error().code);
+        note_unread(unread, path, text.error().code, pid);
         return {};
     }
     return std::move(*text);
 }
 
 DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
-                         const ProvidedAliases& aliases, std::vector<Error>* unread) {
+                         const ProvidedAliases& aliases, std::vector<UnreadSource>* unread) {
     const std::string number = std::to_string(major) + ":" + std::to_string(minor);
     const std::filesystem::path link =
         root.path(std::string(block ? "/sys/dev/block/" : "/sys/dev/char/") + number);
@@ -225,7 +227,7 @@ bool all_digits(const char* name) {
 Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                                                          const ProvidedAliases& aliases,
                                                          const std::vector<std::string>& wanted,
-                                                         std::vector<Error>* unread) {
+                                                         std::vector<UnreadSource>* unread) {
     const std::filesystem::path proc = root.path("/proc");
     DIR* processes = ::opendir(proc.c_str());
     if (processes == nullptr) {
@@ -250,13 +252,13 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
         const std::filesystem::path fd_folder = proc / process->d_name / "fd";
         const UniqueFd folder(::open(fd_folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!folder.valid()) {
-            note_unread(unread, fd_folder, errno);  // not when gone: nothing open
+            note_unread(unread, fd_folder, errno, pid);  // not when gone: nothing open
             continue;
         }
         UniqueFd copy(::dup(folder.get()));
         DIR* fds = copy.valid() ? ::fdopendir(copy.get()) : nullptr;
         if (fds == nullptr) {
-            note_unread(unread, fd_folder, errno);
+            note_unread(unread, fd_folder, errno, pid);
             continue;
         }
         (void)copy.release();  // the DIR owns it now
@@ -267,7 +269,7 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
             }
             struct stat st {};
             if (::fstatat(folder.get(), entry->d_name, &st, 0) != 0) {
-                note_unread(unread, fd_folder / entry->d_name, errno);  // not when closed since
+                note_unread(unread, fd_folder / entry->d_name, errno, pid);  // not when closed
                 continue;
             }
             const int fd = std::atoi(entry->d_name);
@@ -290,7 +292,7 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                 }
                 if (command.empty()) {
                     command = std::string(detail::trimmed_right(
-                        read_or_note(proc / process->d_name / "comm", unread), "\n "));
+                        read_or_note(proc / process->d_name / "comm", unread, pid), "\n "));
                     if (command.empty()) {
                         command = "?";
                     }
@@ -304,13 +306,13 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
             }
         }
         if (errno != 0) {
-            note_unread(unread, fd_folder, errno);
+            note_unread(unread, fd_folder, errno, pid);
         }
         ::closedir(fds);
     }
     if (errno != 0 && unread != nullptr) {
         // Said whatever the error, "not there" too: /proc is where the module list came from.
-        unread->push_back(make_error(errno, proc.string()));
+        unread->push_back(UnreadSource{proc, make_error(errno), UnreadKind::process_list, {}});
     }
     ::closedir(processes);
     if (live) {

@@ -56,7 +56,7 @@ using detail::ProvidedAliases;
 // The path a descriptor was opened as; nullopt when it has been closed since it was listed (it
 // holds nothing now), "(unread)" when the link cannot be read (noted).
 std::optional<std::string> fd_path(const SystemRoot& root, const FileUser& user,
-                                   std::vector<Error>* unread) {
+                                   std::vector<UnreadSource>* unread) {
     const auto link =
         root.path("/proc/" + std::to_string(user.pid) + "/fd/" + std::to_string(user.fd));
     std::error_code ec;
@@ -65,7 +65,7 @@ std::optional<std::string> fd_path(const SystemRoot& root, const FileUser& user,
         return std::nullopt;
     }
     if (ec) {
-        detail::note_unread(unread, link, ec.value());
+        detail::note_unread(unread, link, ec.value(), user.pid);
         return "(unread)";
     }
     return target.string();
@@ -76,7 +76,7 @@ std::optional<std::string> fd_path(const SystemRoot& root, const FileUser& user,
 // (the /proc scan) each descriptor counts alone.
 std::vector<Reference> file_references(const SystemRoot& root, std::vector<OpenFileRecord> records,
                                        const std::string& module, bool approximate,
-                                       std::vector<Error>* unread) {
+                                       std::vector<UnreadSource>* unread) {
     std::map<std::pair<std::uint64_t, std::pair<int, int>>, Reference> files;
     std::map<std::pair<std::uint64_t, std::pair<int, int>>, std::set<HoldVia>> vias;
     for (OpenFileRecord& r : records) {
@@ -160,7 +160,7 @@ std::vector<std::string> nls_tables(std::string_view options) {
     return tables;
 }
 
-bool is_block_device(const SystemRoot& root, const Mount& m, std::vector<Error>* unread) {
+bool is_block_device(const SystemRoot& root, const Mount& m, std::vector<UnreadSource>* unread) {
     if (m.major == 0) {
         return false;
     }
@@ -187,7 +187,7 @@ Reference mount_reference(const Mount& m, HoldVia via, bool approximate) {
 std::vector<Reference> mount_references(const SystemRoot& root, const std::vector<Mount>& mounts,
                                         const std::set<std::string>& filesystems,
                                         const ProvidedAliases& aliases, const std::string& module,
-                                        std::vector<Error>* unread) {
+                                        std::vector<UnreadSource>* unread) {
     std::vector<Reference> refs;
     for (const Mount& m : mounts) {
         if (filesystems.count(m.fstype) != 0) {
@@ -232,7 +232,7 @@ std::set<std::string> filesystems_of(const std::string& module, const ProvidedAl
 // ------------------------------------------------------------------------ loop and crypto --
 
 // A bound loop device holds a reference on the loop driver until it is detached.
-std::vector<Reference> loop_references(const SystemRoot& root, std::vector<Error>* unread) {
+std::vector<Reference> loop_references(const SystemRoot& root, std::vector<UnreadSource>* unread) {
     std::vector<Reference> refs;
     const std::filesystem::path devices = root.path("/sys/block");
     std::error_code ec;
@@ -263,7 +263,6 @@ std::vector<Reference> loop_references(const SystemRoot& root, std::vector<Error
               [](const Reference& a, const Reference& b) { return a.name < b.name; });
     return refs;
 }
-
 
 // /proc/crypto: per algorithm "name", "driver", "module" and "refcnt". The registration holds one
 // count; each user (a transform, or an instance built on it) holds one more and a reference on the
@@ -310,15 +309,27 @@ std::vector<Reference> crypto_references(std::string_view text, const std::strin
 ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
                                      std::span<const std::string> names,
                                      const ReferenceOptions& options) {
-    std::vector<Error> unread;
+    std::vector<UnreadSource> unread;
     return attribute_references(root, snapshot, names, options, unread);
 }
 
 ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
                                      std::span<const std::string> names,
                                      const ReferenceOptions& options,
-                                     std::vector<Error>& unread_sources) {
-    std::vector<Error>* unread = &unread_sources;
+                                     std::vector<Error>& unread_errors) {
+    std::vector<UnreadSource> unread;
+    ReferenceReport report = attribute_references(root, snapshot, names, options, unread);
+    for (const UnreadSource& source : unread) {
+        unread_errors.push_back(make_error(source.error.code, source.path.string()));
+    }
+    return report;
+}
+
+ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+                                     std::span<const std::string> names,
+                                     const ReferenceOptions& options,
+                                     std::vector<UnreadSource>& unread_sources) {
+    std::vector<UnreadSource>* unread = &unread_sources;
     ReferenceReport report;
     const std::vector<std::string> wanted(names.begin(), names.end());
     const ProvidedAliases aliases = ProvidedAliases::read(root, options.kernel_release, unread);
@@ -341,7 +352,10 @@ ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& sna
                 files = std::move(*scanned);
             } else {
                 // Always said, "not there" too: /proc is where the module list came from.
-                unread->push_back(make_error(scanned.error().code, root.path("/proc").string()));
+                unread->push_back(UnreadSource{root.path("/proc"),
+                                               make_error(scanned.error().code),
+                                               UnreadKind::process_list,
+                                               {}});
             }
         }
     }

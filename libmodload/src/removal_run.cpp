@@ -73,8 +73,8 @@ class Remover {
     // has passed.
     bool pause(Wait& wait, const LoadedModule& module, Obstacle obstacle,
                std::optional<milliseconds> limit);
-    StepEnd fail(const std::string& name, Obstacle obstacle, Error error,
-                 const std::optional<LoadedModule>& module);
+    StepEnd fail(RemovalFailureKind kind, const std::string& name, std::optional<Obstacle> obstacle,
+                 Error error, const std::optional<LoadedModule>& module);
     StepEnd keep(const LoadedModule& module);
     // A wait for the references `now` may still have from modules this call removed, when
     // nothing else can explain them; nullopt when they are not all accounted for.
@@ -90,10 +90,11 @@ class Remover {
     RemovalOutcome& outcome_;
 };
 
-StepEnd Remover::fail(const std::string& name, Obstacle obstacle, Error error,
+StepEnd Remover::fail(RemovalFailureKind kind, const std::string& name,
+                      std::optional<Obstacle> obstacle, Error error,
                       const std::optional<LoadedModule>& module) {
     outcome_.failures.push_back(
-        RemovalFailure{RemovalStage::removing, name, obstacle, std::move(error), module});
+        RemovalFailure{RemovalStage::removing, name, obstacle, std::move(error), module, kind});
     return StepEnd::failed;
 }
 
@@ -146,7 +147,7 @@ bool Remover::pause(Wait& wait, const LoadedModule& module, Obstacle obstacle,
         Error error = obstacle == Obstacle::unloading
                           ? make_error(EBUSY, "still being removed " + after(waited))
                           : make_error(ETIMEDOUT, after(waited));
-        fail(module.name, obstacle, std::move(error), module);
+        fail(RemovalFailureKind::timed_out, module.name, obstacle, std::move(error), module);
         return false;
     }
     observer_.waiting(module, obstacle, waited);
@@ -188,13 +189,15 @@ StepEnd Remover::run(const PlanStep& step) {
 
     for (;;) {
         if (!observer_.keep_going()) {
-            return fail(name, Obstacle::none, make_error(ECANCELED, "interrupted"), seen);
+            return fail(RemovalFailureKind::interrupted, name, std::nullopt,
+                        make_error(ECANCELED, "interrupted"), seen);
         }
         auto snapshot = Snapshot::read(root_);
         if (!snapshot) {
             // The list could not be read: not the kernel refusing the removal.
-            outcome_.failures.push_back(RemovalFailure{RemovalStage::listing, name, Obstacle::none,
-                                                       snapshot.error(), seen});
+            outcome_.failures.push_back(RemovalFailure{RemovalStage::listing, name, std::nullopt,
+                                                       snapshot.error(), seen,
+                                                       RemovalFailureKind::list_unreadable});
             return StepEnd::failed;
         }
         const LoadedModule* module = snapshot->find(name);
@@ -238,7 +241,8 @@ StepEnd Remover::run(const PlanStep& step) {
                               obstacle == Obstacle::loading;
         if (waitable && !options_.force) {
             if (!waits) {
-                return fail(name, obstacle, make_error(errno_of(obstacle)), seen);
+                return fail(RemovalFailureKind::refused_by_check, name, obstacle,
+                            make_error(errno_of(obstacle)), seen);
             }
             if (!pause(wait, *module, obstacle, wait_limit)) {
                 return StepEnd::failed;
@@ -247,7 +251,8 @@ StepEnd Remover::run(const PlanStep& step) {
         }
 
         if (!observer_.keep_going()) {
-            return fail(name, Obstacle::none, make_error(ECANCELED, "interrupted"), seen);
+            return fail(RemovalFailureKind::interrupted, name, std::nullopt,
+                        make_error(ECANCELED, "interrupted"), seen);
         }
         // -f is for what the user named and their holders: a dependency that gained a user
         // between the read and this call must be refused by the kernel, not forced out.
@@ -268,7 +273,7 @@ StepEnd Remover::run(const PlanStep& step) {
             if (!waits) {
                 // The kernel's word, not the read's: with -f, holders still refuse (kmod says
                 // "Resource temporarily unavailable" there too).
-                return fail(name, Obstacle::none, error, seen);
+                return fail(RemovalFailureKind::refused_by_kernel, name, obstacle, error, seen);
             }
             if (!pause(wait, *module, Obstacle::in_use, wait_limit)) {
                 return StepEnd::failed;
@@ -288,7 +293,8 @@ StepEnd Remover::run(const PlanStep& step) {
                     return keep(*now);
                 }
                 if (!waits) {
-                    return fail(name, Obstacle::loading, error, *now);
+                    return fail(RemovalFailureKind::refused_by_kernel, name, Obstacle::loading,
+                                error, *now);
                 }
                 if (!pause(wait, *now, Obstacle::loading, wait_limit)) {
                     return StepEnd::failed;
@@ -296,7 +302,7 @@ StepEnd Remover::run(const PlanStep& step) {
                 continue;
             }
         }
-        return fail(name, Obstacle::none, error, seen);
+        return fail(RemovalFailureKind::refused_by_kernel, name, obstacle, error, seen);
     }
 }
 
@@ -309,11 +315,9 @@ bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string&
     }
     outcome.plan.steps.push_back(PlanStep{name, PlanReason::target, {}});
     if (!observer.keep_going()) {
-        outcome.failures.push_back(RemovalFailure{RemovalStage::checking,
-                                                  name,
-                                                  Obstacle::none,
+        outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name, std::nullopt,
                                                   make_error(ECANCELED, "interrupted"),
-                                                  {}});
+                                                  std::nullopt, RemovalFailureKind::interrupted});
         outcome.left.push_back(name);
         return true;
     }
@@ -321,8 +325,9 @@ bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string&
     if (removed) {
         outcome.removed.push_back(name);
     } else {
-        outcome.failures.push_back(
-            RemovalFailure{RemovalStage::checking, name, Obstacle::none, removed.error(), {}});
+        outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name, std::nullopt,
+                                                  removed.error(), std::nullopt,
+                                                  RemovalFailureKind::refused_by_kernel});
     }
     return true;
 }
@@ -420,11 +425,9 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
     RemovalOutcome outcome;
     for (const std::string& name : targets) {
         if (!is_valid_module_name(name)) {
-            outcome.failures.push_back(RemovalFailure{RemovalStage::checking,
-                                                      name,
-                                                      Obstacle::none,
-                                                      make_error(EINVAL, "not a module name"),
-                                                      {}});
+            outcome.failures.push_back(RemovalFailure{
+                RemovalStage::checking, name, std::nullopt, make_error(EINVAL, "not a module name"),
+                std::nullopt, RemovalFailureKind::refused_by_check});
         }
     }
     if (!outcome.ok()) {
@@ -432,8 +435,12 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
     }
     auto snapshot = Snapshot::read(root);
     if (!snapshot) {
-        outcome.failures.push_back(
-            RemovalFailure{RemovalStage::listing, {}, Obstacle::none, snapshot.error(), {}});
+        outcome.failures.push_back(RemovalFailure{RemovalStage::listing,
+                                                  {},
+                                                  std::nullopt,
+                                                  snapshot.error(),
+                                                  std::nullopt,
+                                                  RemovalFailureKind::list_unreadable});
         return outcome;
     }
 
@@ -458,7 +465,8 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
             const LoadedModule* module = snapshot->find(name);
             outcome.failures.push_back(RemovalFailure{
                 RemovalStage::checking, name, obstacle, make_error(errno_of(obstacle)),
-                module != nullptr ? std::optional<LoadedModule>(*module) : std::nullopt});
+                module != nullptr ? std::optional<LoadedModule>(*module) : std::nullopt,
+                RemovalFailureKind::refused_by_check});
             continue;
         }
         accepted.push_back(name);
@@ -492,9 +500,9 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
                 std::all_of(module->holders.begin(), module->holders.end(),
                             [&](const std::string& h) { return in_plan.count(h) != 0; });
             if (!cleared) {
-                outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name,
-                                                          Obstacle::has_holders,
-                                                          make_error(EWOULDBLOCK), *module});
+                outcome.failures.push_back(RemovalFailure{
+                    RemovalStage::checking, name, Obstacle::has_holders, make_error(EWOULDBLOCK),
+                    *module, RemovalFailureKind::refused_by_check});
             }
         }
         in_argument_order(outcome.failures, targets);
@@ -504,8 +512,12 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         return outcome;
     }
     if (!plan) {
-        outcome.failures.push_back(
-            RemovalFailure{RemovalStage::planning, {}, Obstacle::none, plan.error(), {}});
+        outcome.failures.push_back(RemovalFailure{RemovalStage::planning,
+                                                  {},
+                                                  std::nullopt,
+                                                  plan.error(),
+                                                  std::nullopt,
+                                                  RemovalFailureKind::no_plan});
         return outcome;
     }
     // The forced unlisted targets were asked for already: only the plan's own steps are run (run

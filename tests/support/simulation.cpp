@@ -376,28 +376,6 @@ class World {
     std::size_t calls_at_signal = 0;
 };
 
-std::string obstacle_word(Obstacle obstacle) {
-    switch (obstacle) {
-        case Obstacle::none:
-            return "none";
-        case Obstacle::builtin:
-            return "builtin";
-        case Obstacle::not_loaded:
-            return "not loaded";
-        case Obstacle::has_holders:
-            return "has holders";
-        case Obstacle::in_use:
-            return "in use";
-        case Obstacle::loading:
-            return "loading";
-        case Obstacle::unloading:
-            return "unloading";
-        case Obstacle::unload_unsupported:
-            break;
-    }
-    return "unload unsupported";
-}
-
 // The observer of the library path: stops at the signal and records every wait.
 class Watcher final : public RemovalObserver {
   public:
@@ -412,8 +390,9 @@ class Watcher final : public RemovalObserver {
     bool keep_going() override { return !world_.signaled; }
     void waiting(const LoadedModule& module, Obstacle obstacle, milliseconds waited) override {
         waits.push_back(Waited{module.name, obstacle, waited, world_.kernel.now()});
-        world_.kernel.annotate("us    waiting for " + module.name + " (" + obstacle_word(obstacle) +
-                               ", " + std::to_string(waited.count()) + " ms so far)");
+        world_.kernel.annotate("us    waiting for " + module.name + " (" +
+                               std::string(obstacle_name(obstacle)) + ", " +
+                               std::to_string(waited.count()) + " ms so far)");
     }
 
     std::vector<Waited> waits;
@@ -628,7 +607,7 @@ SeedResult simulate_removal(const std::filesystem::path& root, std::uint64_t see
         // that gained a holder or a reference is kept, never waited on.
         if (contains(unused, w.name) && w.obstacle != Obstacle::unloading) {
             violations.push_back("waited on the unused dependency " + w.name + " (" +
-                                 obstacle_word(w.obstacle) + ")");
+                                 std::string(obstacle_name(w.obstacle)) + ")");
         }
         if (options.wait && options.wait->timeout &&
             w.waited > *options.wait->timeout + options.wait->max_delay) {

@@ -94,6 +94,16 @@ TEST_CASE("lsmod usage: help, version and a bad option", "[lsmod]") {
     CHECK(bad.err.rfind("lsmod: ERROR: ", 0) == 0);
 }
 
+TEST_CASE("lsmod -v and --syslog are taken, as kmod's lsmod takes them", "[lsmod]") {
+    FakeKernel kernel;
+    const auto plain = run_tool("lsmod", kernel, fixture_root("basic"), {});
+    const auto verbose = run_tool("lsmod", kernel, fixture_root("basic"), {"-v"});
+    CHECK(verbose.status == 0);
+    CHECK(verbose.err.empty());
+    CHECK(verbose.out == plain.out);
+    CHECK(run_tool("lsmod", kernel, fixture_root("basic"), {"--verbose", "--syslog"}).status == 0);
+}
+
 TEST_CASE("lsmod MODULE shows only those modules, by any spelling of the name", "[lsmod]") {
     FakeKernel kernel;
     const auto run = run_tool("lsmod", kernel, fixture_root("basic"), {"nf-nat", "xfs"});

@@ -96,6 +96,9 @@ enum class LoadRole {
     post_softdep,  ///< a soft dependency to load after the module that names it
 };
 
+/// "dependency", "pre softdep", "target", "post softdep".
+MODLOAD_API std::string_view load_role_name(LoadRole role);
+
 /// One dependency to load. A file found beside the module was opened and inspected to plan; a
 /// file from modules.dep is not opened to plan (depmod recorded its dependencies), and `file` is
 /// then empty until its turn (open_trusted()). Either way it is opened once, and that descriptor

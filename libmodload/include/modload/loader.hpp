@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include <modload/compression.hpp>
 #include <modload/export.hpp>
@@ -25,6 +26,9 @@ enum class LoadMethod {
     init_without_finit,
 };
 
+/// "finit_module", "finit_module compressed", "init_module", "init_module without finit_module".
+MODLOAD_API std::string_view load_method_name(LoadMethod method);
+
 /// Why a module went through init_module as the bytes decompressed here, rather than to the
 /// kernel whole. The tools word it; `count` and `detail` say more where the reason has more.
 enum class LoadReason {
@@ -41,6 +45,10 @@ enum class LoadReason {
     /// decompress a file its header let through
     kernel_refused,
 };
+
+/// "none", "not a file", "kernel lacks compression", "kernel other compression", "several
+/// units", "xz check", "xz filter", "gzip header", "zstd window", "kernel refused".
+MODLOAD_API std::string_view load_reason_name(LoadReason reason);
 
 /// The system call chosen for a file, and why.
 struct MODLOAD_API LoadChoice {

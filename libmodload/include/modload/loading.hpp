@@ -67,6 +67,9 @@ enum class LoadResult {
     gone,              ///< loaded by this call, and removed by another process before its turn
 };
 
+/// "planned", "inserted", "loaded by others", "failed", "removed again", "gone".
+MODLOAD_API std::string_view load_result_name(LoadResult result);
+
 /// One module of the plan and what became of it.
 struct MODLOAD_API LoadedStep {
     std::string name;
@@ -99,6 +102,10 @@ enum class LoadStage {
     interrupted,    ///< the observer stopped the run before a load
 };
 
+/// "opening", "inspecting", "listing", "builtin", "configuration", "disabled", "planning",
+/// "loading", "interrupted".
+MODLOAD_API std::string_view load_stage_name(LoadStage stage);
+
 struct MODLOAD_API LoadFailure {
     LoadStage stage = LoadStage::loading;
     std::string name;  ///< the module, when one is known
@@ -112,10 +119,12 @@ struct MODLOAD_API LoadFailure {
 /// A module this call loaded and left loaded after a failure, and why.
 struct MODLOAD_API KeptModule {
     std::string name;
-    /// What was in the way, from /proc/modules; none when only the kernel's answer explains it,
-    /// or when the request asked to keep it.
-    Obstacle obstacle = Obstacle::none;
+    /// What was in the way, from /proc/modules; nullopt when it was not judged (the request kept
+    /// it, a stop, an unreadable list), Obstacle::none when nothing was and the kernel refused.
+    std::optional<Obstacle> obstacle;
     Error error;  ///< the refusal or read error; code 0 when the request kept it
+    /// Why its removal did not happen; nullopt when the request asked to keep it.
+    std::optional<RemovalFailureKind> failure;
 };
 
 /// What load_modules() did.

@@ -13,6 +13,7 @@
 // and says how many references are left over, never guessing at them.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <span>
 #include <string>
@@ -84,6 +85,9 @@ enum class FileScan {
     none,  ///< neither could run (see why_not_bpf)
 };
 
+/// "bpf", "proc", "none": the JSON "files".
+MODLOAD_API std::string_view file_scan_name(FileScan scan);
+
 /// One module's references.
 struct MODLOAD_API ModuleReferences {
     std::string module;
@@ -116,6 +120,25 @@ struct MODLOAD_API ReferenceOptions {
     std::string kernel_release;
 };
 
+/// What kind of source could not be read.
+enum class UnreadKind {
+    process,       ///< a process's own: /proc/PID/fd, one of its descriptors, /proc/PID/comm
+    process_list,  ///< /proc itself: the processes could not be listed
+    file,          ///< any other: /proc/self/mountinfo, /proc/crypto, a sysfs link, modules.alias
+};
+
+/// "process", "process list", "file".
+MODLOAD_API std::string_view unread_kind_name(UnreadKind kind);
+
+/// A source that was there but could not be read. The references it would have named count as
+/// not attributed; a tool says which sources they were.
+struct MODLOAD_API UnreadSource {
+    std::filesystem::path path;  ///< as read, under the root
+    Error error;                 ///< the errno
+    UnreadKind kind = UnreadKind::file;
+    std::optional<int> process;  ///< the pid, for kind process
+};
+
 /// The references of each module in `names` (normalized names of loaded modules in `snapshot`;
 /// one that is not loaded is listed with no references and no refcount). Reads one pass of open
 /// files, mounts, loop devices and crypto for all of them. A source that cannot be read
@@ -124,11 +147,17 @@ MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const S
                                                  std::span<const std::string> names,
                                                  const ReferenceOptions& options = {});
 
-/// The same, and `unread` receives each source that was there but could not be read, once: its
-/// path as Error::detail and the errno (a process's /proc/PID/fd, /proc/self/mountinfo, a sysfs
-/// link). A source that is not there (ENOENT: no /proc/crypto, a process that exited, a
-/// descriptor closed since it was listed) is not one: it holds no references. The references an
-/// unread source would have named count as not attributed; a tool says which sources they were.
+/// The same, and `unread` receives each source that was there but could not be read, once (a
+/// process's /proc/PID/fd, /proc/self/mountinfo, a sysfs link). A source that is not there
+/// (ENOENT: no /proc/crypto, a process that exited, a descriptor closed since it was listed) is
+/// not one: it holds no references.
+MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+                                                 std::span<const std::string> names,
+                                                 const ReferenceOptions& options,
+                                                 std::vector<UnreadSource>& unread);
+
+/// The same, each unread source as an Error with its path as Error::detail (the form before
+/// UnreadSource; kept for the programs built on it).
 MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
                                                  std::span<const std::string> names,
                                                  const ReferenceOptions& options,

@@ -39,6 +39,10 @@ enum class Obstacle {
     unload_unsupported,  ///< the kernel was built without CONFIG_MODULE_UNLOAD
 };
 
+/// "none", "builtin", "not loaded", "has holders", "in use", "loading", "unloading", "unload
+/// unsupported": words for people and the JSON "obstacle".
+MODLOAD_API std::string_view obstacle_name(Obstacle obstacle);
+
 /// What stands in the way of removing `module`, judged from its /proc/modules entry alone.
 /// Permanent modules are left to the kernel, which answers EBUSY, as kmod's rmmod does.
 MODLOAD_API Obstacle obstacle_of(const LoadedModule& module);
@@ -75,6 +79,9 @@ enum class PlanReason {
     unused_dependency,
     softdep,  ///< a soft dependency of a module the plan removes; judged as unused dependencies
 };
+
+/// "target", "holder", "unused dependency".
+MODLOAD_API std::string_view plan_reason_name(PlanReason reason);
 
 struct MODLOAD_API PlanStep {
     std::string name;
@@ -153,17 +160,38 @@ enum class RemovalStage {
     removing,  ///< a step of the plan
 };
 
+/// "listing", "checking", "planning", "removing".
+MODLOAD_API std::string_view removal_stage_name(RemovalStage stage);
+
+/// What kind of failure a removal met: what a tool words, and a script tells apart.
+enum class RemovalFailureKind {
+    refused_by_check,   ///< a check on /proc/modules (or the name) refused it: no call was made
+    refused_by_kernel,  ///< delete_module answered an error
+    timed_out,          ///< a wait's limit passed with the obstacle still there
+    interrupted,        ///< the observer stopped it (a signal) before its next system call
+    list_unreadable,    ///< /proc/modules could not be read
+    no_plan,            ///< plan_removal() refused: a permanent holder, a cycle
+};
+
+/// "refused by a check", "refused by the kernel", "timed out", "interrupted", "module list
+/// unreadable", "no plan possible".
+MODLOAD_API std::string_view removal_failure_kind_name(RemovalFailureKind kind);
+
 /// Why a module could not be removed.
 struct MODLOAD_API RemovalFailure {
     RemovalStage stage = RemovalStage::removing;
     std::string name;  ///< empty when no one module failed (listing, planning)
-    /// What /proc/modules showed in the way; none when only the kernel's answer explains it.
-    Obstacle obstacle = Obstacle::none;
+    /// What /proc/modules showed in the way when it was last judged: Obstacle::none when nothing
+    /// was (the kernel refused all the same); nullopt when it was not judged (a bad name, an
+    /// unreadable list, a plan refused, a stop, a forced call without a read): unknown.
+    std::optional<Obstacle> obstacle;
     /// The errno: the kernel's answer, EINVAL for a bad name, ETIMEDOUT when a wait's limit
     /// passed, ECANCELED when the observer stopped it, or the error of reading /proc/modules.
+    /// `kind` says which of these it is; the code is for the words.
     Error error;
     /// The module's entry as last read, when it was listed.
     std::optional<LoadedModule> module;
+    RemovalFailureKind kind = RemovalFailureKind::refused_by_kernel;
 };
 
 /// A dependency (or soft dependency) found still referenced at its turn, right after this call

@@ -140,6 +140,20 @@ expect_loaded "insmod -d lab_consumer.ko" "lab_provider lab_consumer"
 check "lab_consumer holds lab_provider" [ -e /sys/module/lab_provider/holders/lab_consumer ]
 kunload_lab
 
+# --json: the same plan and load as data on stdout, against the kernel's table.
+run_json insmod -d -n $MODS/lab_consumer.ko
+check "insmod --json -d -n: the plan, planned, lab_provider.ko first; nothing loaded" \
+	json_has '"status": 0' '"dry_run": true' \
+	"\"plan\": [{\"name\": \"lab_provider\", \"path\": \"$MODS/lab_provider.ko\", \"role\": \"dependency\", \"result\": \"planned\"" \
+	'"loaded": []' || diag "$JSON_OUT"
+expect_loaded "insmod --json -d -n loads nothing" ""
+run_json insmod -d $MODS/lab_consumer.ko
+check "insmod --json -d: status 0, lab_provider then lab_consumer loaded, no failure" \
+	json_has '"status": 0' '"loaded": ["lab_provider", "lab_consumer"]' '"failures": []' ||
+	diag "$JSON_OUT"
+expect_loaded "insmod --json -d lab_consumer.ko" "lab_provider lab_consumer"
+kunload_lab
+
 mkdir -p /tmp/tree/sub
 cp $MODS/lab_consumer.ko /tmp/tree/
 cp $MODS/lab_provider.ko /tmp/tree/sub/
@@ -226,6 +240,12 @@ check "FILE refused: exit 1, 'its dependencies loaded for it and removed again: 
 	eval '[ "$RC_ours" = 1 ] && [ "$(last_line "$OUT_ours")" = "insmod: its dependencies loaded for it and removed again: lab_provider" ]'
 diag "ours (exit $RC_ours): $OUT_ours"
 expect_loaded "FILE refused: nothing left loaded" ""
+run_json insmod -d /tmp/stale2/lab_consumer.ko
+check "insmod --json, FILE refused: status 1, kind loading, lab_provider removed again, the words" \
+	json_has '"status": 1' '"removed": ["lab_provider"]' '"kind": "loading"' \
+	'"dependency": false' '"words": ["ERROR: could not insert module /tmp/stale2/lab_consumer.ko: ' \
+	'"its dependencies loaded for it and removed again: lab_provider"]' || diag "$JSON_OUT"
+expect_loaded "insmod --json, FILE refused: nothing left loaded" ""
 kload lab_provider
 run ours insmod -d /tmp/stale2/lab_consumer.ko
 check "FILE refused, its dependency loaded before: exit 1, and nothing said of dependencies" \

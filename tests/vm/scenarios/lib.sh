@@ -203,6 +203,33 @@ kunload_lab() {
 		lab_hold lab_perm lab_dash lab_slow
 }
 
+# run_json TOOL ARGS...: ours with --json: its stdout alone in JSON_OUT (the
+# words on stderr are left out), its exit status in JSON_RC.
+run_json() {
+	_tool=$1
+	shift
+	JSON_OUT=$(${RUN_TIMEOUT:+timeout "$RUN_TIMEOUT"} "$OURS/$_tool" --json "$@" 2>/dev/null 3<&-)
+	JSON_RC=$?
+	CMD="$_tool --json $*"
+}
+
+# json_has TEXT...: JSON_OUT is one line holding one object, and holds each
+# TEXT, a member as our writer prints it ('"status": 0').  The guest has no
+# JSON parser (busybox, bash): the unit tests parse the same output whole.
+json_has() {
+	[ "$(printf '%s\n' "$JSON_OUT" | wc -l)" = 1 ] || return 1
+	case $JSON_OUT in
+	"{"*"}") ;;
+	*) return 1 ;;
+	esac
+	for _t in "$@"; do
+		case $JSON_OUT in
+		*"$_t"*) ;;
+		*) return 1 ;;
+		esac
+	done
+}
+
 # words LIST: the words of LIST sorted, on one line.
 words() {
 	printf '%s\n' $1 | sort | tr '\n' ' ' | sed 's/ $//'

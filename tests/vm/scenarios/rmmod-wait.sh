@@ -141,6 +141,24 @@ check "--wait=300: gave up no earlier than 300 ms (said ${_after:-?} ms)" \
 
 "$KMOD/rmmod" -f lab_hold >/dev/null 2>&1
 
+# --json: the same wait as data: timed out, in use, with its words.
+kload lab_hold hold_ms=600000
+RUN_TIMEOUT=30 run_json rmmod --wait=300 lab_hold
+check "rmmod --json --wait=300: status 1, kind 'timed out', obstacle 'in use', refcount 1" \
+	json_has '"status": 1' '"kind": "timed out"' '"obstacle": "in use"' \
+	'"module": {"name": "lab_hold", "refcount": 1, "holders": []}' \
+	'"words": ["ERROR: could not remove module lab_hold: still in use after ' \
+	'"lab_hold: 1 reference not attributed"]' '"removed": []' || diag "$JSON_OUT"
+check "rmmod --json --wait=300: lab_hold is still loaded" is_loaded lab_hold
+"$KMOD/rmmod" -f lab_hold >/dev/null 2>&1
+kload lab_provider
+run_json rmmod lab_provider
+check "rmmod --json of a free module: status 0, removed, the plan's one target" \
+	json_has '"status": 0' '"removed": ["lab_provider"]' \
+	'"plan": [{"name": "lab_provider", "reason": "target"}]' '"failures": []' || diag "$JSON_OUT"
+check "rmmod --json: lab_provider is gone" eval '! is_loaded lab_provider'
+kunload lab_provider
+
 # --- interrupted by a signal --------------------------------------------------
 
 # rmmod runs in the foreground, as from a terminal: a background command of
