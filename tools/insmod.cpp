@@ -93,7 +93,7 @@ Result<std::shared_ptr<ModuleFile>> open_standard_input(ToolContext& ctx, const 
     if (!in.valid()) {
         return make_error(errno, "standard input");
     }
-    auto file = ModuleFile::adopt(std::move(in), name);
+    auto file = ModuleFile::adopt(ctx.system, std::move(in), name);
     if (!file) {
         return file.error();
     }
@@ -241,7 +241,7 @@ void Inserter::say_refused(const LoadOutcome& outcome, const LoadFailure& failur
                       options_.request.options.ignore_vermagic,
         };
         for (const std::string& line :
-             refusal_cause_texts(diagnose_refusal(ctx_.root, call), call, failure.path)) {
+             refusal_cause_texts(diagnose_refusal(ctx_.system, call), call, failure.path)) {
             report_.note(line);
         }
         if (log_) {
@@ -374,11 +374,11 @@ int Inserter::run() {
     }
     LoadRequest request = options_.request;
     request.opened = input;
-    if (auto log = KernelLog::open_at_end(ctx_.root); log && !request.dry_run) {
+    if (auto log = KernelLog::open_at_end(ctx_.system); log && !request.dry_run) {
         log_.emplace(std::move(*log));
     }
     StopObserver observer;
-    const LoadOutcome outcome = load_modules(ctx_.kernel, ctx_.root, request, observer);
+    const LoadOutcome outcome = load_modules(ctx_.system, request, observer);
     report_skipped_lines(report_, outcome.skipped);
     if (outcome.disabled) {
         say_refused_configuration(outcome);

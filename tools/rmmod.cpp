@@ -102,7 +102,7 @@ void report_holders(ToolContext& ctx, Reporter& report, const LoadedModule& modu
 
 void report_failure(ToolContext& ctx, Reporter& report, const Progress& progress,
                     const RemovalFailure& failure) {
-    const SystemRoot& root = ctx.root;
+    System& system = ctx.system;
     const std::string& name = failure.name;
     const std::string users = failure.module ? describe_users(*failure.module) : "not listed";
     switch (failure.obstacle) {
@@ -163,7 +163,7 @@ void report_failure(ToolContext& ctx, Reporter& report, const Progress& progress
         const RefusedCall call{
             .operation = ModuleOperation::remove, .error = failure.error.code, .name = name};
         for (const std::string& line :
-             refusal_cause_texts(diagnose_refusal(root, call), call, name)) {
+             refusal_cause_texts(diagnose_refusal(system, call), call, name)) {
             report.note(line);
         }
     }
@@ -258,12 +258,11 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         return 1;  // a plan is all or nothing
     }
     const BuiltinModules builtin =
-        BuiltinModules::read(ctx.root, ctx.kernel_release).value_or(BuiltinModules());
+        BuiltinModules::read(ctx.system, ctx.kernel_release).value_or(BuiltinModules());
     const StopSignals signals;
     Progress progress(ctx, report);
 
-    const RemovalOutcome outcome =
-        remove_modules(ctx.kernel, ctx.root, builtin, names, options, ctx.clock, progress);
+    const RemovalOutcome outcome = remove_modules(ctx.system, builtin, names, options, progress);
     report_skipped_lines(report, outcome.skipped);
     if (options.dry_run) {
         for (const PlanStep& step : outcome.plan.steps) {

@@ -17,11 +17,11 @@
 
 namespace modload::tools {
 
-ToolContext system_context(Kernel& kernel) {
+ToolContext system_context() {
     struct utsname u {};
     std::string release = ::uname(&u) == 0 ? u.release : "";
-    return ToolContext{kernel, SystemRoot("/"), std::move(release), std::cout,
-                       std::cerr, 0,               system_clock(),     ::isatty(1) == 1};
+    return ToolContext{live_system(),   std::move(release), std::cout, std::cerr, 0,
+                       ::isatty(1) == 1};
 }
 
 Reporter::~Reporter() {
@@ -331,14 +331,14 @@ ReferenceReport find_references(ToolContext& ctx, Reporter& report, const Snapsh
                                 const std::vector<std::string>& names, bool quiet,
                                 std::vector<Error>* unread_out) {
     ReferenceOptions options;
-    options.use_bpf = ctx.root.root() == "/";
+    options.use_bpf = ctx.system.live();
     options.kernel_release = ctx.kernel_release;
     std::vector<Error> unread;
-    ReferenceReport found = attribute_references(ctx.root, snapshot, names, options, unread);
+    ReferenceReport found = attribute_references(ctx.system, snapshot, names, options, unread);
     // What could not be read is said whenever it happens, quiet or not: the references it would
     // have named are missing from what follows, and the reader should know which and why. Process
     // folders that fail alike are one line: not root, every other user's /proc/PID/fd says EACCES.
-    const std::string proc = ctx.root.path("/proc").string() + "/";
+    const std::string proc = ctx.system.path("/proc").string() + "/";
     std::map<int, std::vector<std::string>> processes;  // by errno
     for (const Error& e : unread) {
         if (in_process_folder(e.detail, proc)) {

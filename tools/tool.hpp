@@ -10,8 +10,7 @@
 #include <modload/references.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
-#include <modload/system_root.hpp>
-#include <modload/clock.hpp>
+#include <modload/system.hpp>
 
 namespace CLI {
 class App;
@@ -22,19 +21,19 @@ namespace modload::tools {
 /// Everything a tool touches, so that tests can run it in-process against a fake kernel and a
 /// fixture root.
 struct ToolContext {
-    Kernel& kernel;
-    SystemRoot root;
+    /// The files, kernel, clock and processes the tool works on.
+    System& system;
     std::string kernel_release;  ///< uname -r
     std::ostream& out;
     std::ostream& err;
     int stdin_fd = 0;
-    Clock& clock = system_clock();
     /// Whether `out` is a terminal: lsmod --tree draws boxes only there.
     bool out_is_terminal = false;
 };
 
-/// The running system: "/", uname's release, std::cout and std::cerr.
-ToolContext system_context(Kernel& kernel);
+/// The running system (live_system(): the one place the tools make it), uname's release,
+/// std::cout and std::cerr.
+ToolContext system_context();
 
 /// Says things the way kmod's tools do: "PROGRAM: ERROR: text" on stderr or to syslog.
 class Reporter {
@@ -110,8 +109,8 @@ std::string reference_text(const Reference& ref);
 /// The references' lines, then "N references not attributed" when some are.
 std::vector<std::string> reference_lines(const ModuleReferences& refs);
 
-/// Who holds each module in `names`, on the running system or the context's root: BPF only when
-/// the root is "/". A note says when open files were found the approximate way, unless `quiet`,
+/// Who holds each module in `names`, on the running system or the context's root: BPF only on
+/// the live system. A note says when open files were found the approximate way, unless `quiet`,
 /// and, always, each source that could not be read (also given in `unread` when asked).
 ReferenceReport find_references(ToolContext& ctx, Reporter& report, const Snapshot& snapshot,
                                 const std::vector<std::string>& names, bool quiet = false,

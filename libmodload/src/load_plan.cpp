@@ -6,11 +6,9 @@
 #include <set>
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
 #include "load_plan_detail.hpp"
 
 namespace modload {
@@ -19,24 +17,26 @@ namespace detail {
 
 // Whether no other user could have written `path` or the folder it is in (whoever can write a
 // folder can swap the file in it): EPERM naming which, or the error of looking.
-Result<void> check_trusted(const std::filesystem::path& path, const struct stat* file) {
-    const uid_t caller = ::geteuid();
-    struct stat folder {};
+Result<void> check_trusted(System& system, const std::filesystem::path& path,
+                           const FileStatus* file) {
+    const uid_t caller = system.effective_uid();
     const std::filesystem::path parent = path.parent_path().empty() ? "." : path.parent_path();
-    if (::stat(parent.c_str(), &folder) != 0) {
-        return make_error(errno, parent.string());
+    auto folder = system.stat_given(parent.string());
+    if (!folder) {
+        return make_error(folder.error().code, parent.string());
     }
-    if (auto why = untrusted_because(folder.st_mode, folder.st_uid, caller)) {
+    if (auto why = untrusted_because(folder->mode, folder->uid, caller)) {
         return make_error(EPERM, "folder " + parent.string() + " is " + *why + "; not trusted");
     }
-    struct stat st {};
+    Result<FileStatus> st = FileStatus{};
     if (file == nullptr) {
-        if (::stat(path.c_str(), &st) != 0) {
-            return make_error(errno, path.string());
+        st = system.stat_given(path.string());
+        if (!st) {
+            return make_error(st.error().code, path.string());
         }
-        file = &st;
+        file = &*st;
     }
-    if (auto why = untrusted_because(file->st_mode, file->st_uid, caller)) {
+    if (auto why = untrusted_because(file->mode, file->uid, caller)) {
         return make_error(EPERM, path.string() + " is " + *why + "; not trusted");
     }
     return {};
@@ -51,16 +51,17 @@ bool available(const std::string& name, const Snapshot& loaded, const BuiltinMod
 using detail::available;
 using detail::check_trusted;
 
-Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path) {
-    auto file = ModuleFile::open(path.string());
+Result<std::shared_ptr<ModuleFile>> open_trusted(System& system,
+                                                 const std::filesystem::path& path) {
+    auto file = ModuleFile::open(system, path.string());
     if (!file) {
         return make_error(file.error().code, path.string());
     }
-    struct stat st {};
-    if (::fstat(file->fd(), &st) != 0) {
-        return make_error(errno, path.string());
+    auto st = system.fstat(file->fd());
+    if (!st) {
+        return make_error(st.error().code, path.string());
     }
-    if (auto trusted = check_trusted(path, &st); !trusted) {
+    if (auto trusted = check_trusted(system, path, &*st); !trusted) {
         return trusted.error();
     }
     return std::make_shared<ModuleFile>(std::move(*file));
@@ -83,7 +84,7 @@ std::optional<std::string> untrusted_because(mode_t mode, uid_t owner, uid_t cal
     return std::nullopt;
 }
 
-Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::string& kernel_release,
+Result<ModuleLocator> ModuleLocator::make(System& system, const std::string& kernel_release,
                                           const std::filesystem::path& beside) {
     if (kernel_release.empty() || kernel_release.find('/') != std::string::npos ||
         kernel_release == "." || kernel_release == "..") {
@@ -95,9 +96,9 @@ Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::str
     if (!beside.empty()) {
         locator.searched_ += " and " + beside.string();
     }
-    locator.root_ = root.root();
-    locator.folder_ = root.path("/lib/modules/" + kernel_release);
-    auto text = detail::read_text_file(locator.folder_ / "modules.dep");
+    locator.system_ = &system;
+    locator.folder_ = system.path("/lib/modules/" + kernel_release);
+    auto text = system.read_text_given((locator.folder_ / "modules.dep").string());
     if (!text) {
         if (text.error().code == ENOENT) {
             return locator;  // no modules.dep: only the module's folder
@@ -124,7 +125,7 @@ ModuleLocator::Found ModuleLocator::found(const Entry& entry) const {
     const std::string_view text = text_;
     const std::string_view relative = text.substr(entry.path_begin, entry.path_length);
     Found found;
-    found.path = relative.front() == '/' ? SystemRoot(root_).path(relative) : folder_ / relative;
+    found.path = relative.front() == '/' ? system_->path(relative) : folder_ / relative;
     std::vector<std::string> needs;
     std::string_view deps = text.substr(entry.deps_begin, entry.deps_length);
     while (!deps.empty()) {
@@ -158,13 +159,13 @@ Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::strin
     for (const std::string& base : {name, dashed}) {
         for (const char* suffix : {".ko", ".ko.zst", ".ko.xz", ".ko.gz"}) {
             std::filesystem::path candidate = beside_ / (base + suffix);
-            std::error_code ec;
-            if (std::filesystem::is_regular_file(candidate, ec)) {
+            auto st = system_->stat_given(candidate.string());
+            if (st && st->type == FileType::regular) {
                 return std::optional<Found>(
                     Found{std::move(candidate), ModuleSource::beside_module, std::nullopt});
             }
-            if (ec && ec.value() != ENOENT && ec.value() != ENOTDIR) {
-                return make_error(ec.value(), candidate.string());
+            if (!st && st.error().code != ENOENT && st.error().code != ENOTDIR) {
+                return make_error(st.error().code, candidate.string());
             }
         }
     }

@@ -12,7 +12,6 @@
 #include <modload/names.hpp>
 
 #include "alias_names.hpp"
-#include "file_io.hpp"
 #include "load_plan_detail.hpp"
 #include "module_aliases.hpp"
 
@@ -30,7 +29,8 @@ class Planner {
           builtin_(builtin),
           locator_(locator),
           config_(config),
-          alias_file_(std::move(alias_file)) {}
+          alias_file_(std::move(alias_file)),
+          system_(locator.system() != nullptr ? *locator.system() : live_system()) {}
 
     // Adds the modules `needs` names, each after its own dependencies. `path` names a cycle.
     Result<void> add_needs(const std::vector<std::string>& needs, std::vector<std::string>& path);
@@ -63,6 +63,7 @@ class Planner {
     const ModuleLocator& locator_;
     const ModprobeConfig* config_;
     std::filesystem::path alias_file_;
+    System& system_;
     std::optional<std::vector<std::pair<std::string, std::string>>> aliases_;  // read on demand
     std::set<std::string> planned_;
     std::vector<LoadStep> steps_;
@@ -142,12 +143,12 @@ Result<void> Planner::add_module(const std::string& name, LoadRole role,
     std::vector<std::string> needs;
     const ModuleInfo* info = nullptr;
     if (found->recorded_dependencies) {
-        if (auto trusted = detail::check_trusted(found->path, nullptr); !trusted) {
+        if (auto trusted = detail::check_trusted(system_, found->path, nullptr); !trusted) {
             return trusted.error();
         }
         needs = std::move(*found->recorded_dependencies);
     } else {
-        auto opened = open_trusted(found->path);
+        auto opened = open_trusted(system_, found->path);
         if (!opened) {
             return opened.error();
         }
@@ -203,7 +204,7 @@ std::vector<std::string> Planner::resolve(const std::string& wanted) {
     }
     if (!aliases_) {
         // Unreadable, it names no module: the soft dependency is then said not to be found.
-        auto text = detail::read_text_file(alias_file_);
+        auto text = system_.read_text_given(alias_file_.string());
         // modules.alias keeps the module's spelling ("blake2b-256"); kmod compares the pattern
         // with its dashes made underscores, as the wanted name is.
         aliases_.emplace();
@@ -303,9 +304,9 @@ Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const 
 Result<LoadPlan> plan_load(const ModuleInfo& module, const std::filesystem::path& path,
                            const Snapshot& loaded, const BuiltinModules& builtin,
                            const ModuleLocator& locator, const ModprobeConfig& config,
-                           const SystemRoot& root, const std::string& kernel_release) {
+                           System& system, const std::string& kernel_release) {
     Planner planner(loaded, builtin, locator, &config,
-                    root.path("/lib/modules/" + kernel_release + "/modules.alias"));
+                    system.path("/lib/modules/" + kernel_release + "/modules.alias"));
     if (auto r = planner.add_target(module, path); !r) {
         if (planner.disabled()) {
             LoadPlan plan;

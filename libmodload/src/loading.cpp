@@ -8,9 +8,8 @@ namespace {
 
 class Loader {
   public:
-    Loader(Kernel& kernel, const SystemRoot& root, const LoadRequest& request,
-           LoadObserver& observer)
-        : kernel_(kernel), root_(root), request_(request), observer_(observer) {}
+    Loader(System& system, const LoadRequest& request, LoadObserver& observer)
+        : kernel_(system.kernel()), system_(system), request_(request), observer_(observer) {}
 
     LoadOutcome run();
 
@@ -32,7 +31,7 @@ class Loader {
     }
 
     Kernel& kernel_;
-    const SystemRoot& root_;
+    System& system_;
     const LoadRequest& request_;
     LoadObserver& observer_;
     LoadOutcome outcome_;
@@ -49,7 +48,7 @@ bool Loader::open_target() {
     target_step_.role = LoadRole::target;
     target_ = request_.opened;
     if (!target_) {
-        auto file = ModuleFile::open(request_.file);
+        auto file = ModuleFile::open(system_, request_.file);
         if (!file) {
             fail(LoadStage::opening, target_step_, file.error());
             return false;
@@ -67,8 +66,8 @@ bool Loader::open_target() {
 }
 
 bool Loader::read_system() {
-    auto loaded = Snapshot::read(root_);
-    auto builtin = BuiltinModules::read(root_, request_.kernel_release);
+    auto loaded = Snapshot::read(system_);
+    auto builtin = BuiltinModules::read(system_, request_.kernel_release);
     if (request_.dependencies && !loaded) {
         fail(LoadStage::listing, target_step_, loaded.error());
         return false;
@@ -89,19 +88,19 @@ bool Loader::plan() {
         plan_.push_back(LoadStep{target_step_.name, request_.file, ModuleSource::beside_module,
                                  nullptr, LoadRole::target, std::string(), std::string()});
     } else {
-        auto config = read_modprobe_config(root_, request_.kernel_release);
+        auto config = read_modprobe_config(system_, request_.kernel_release);
         if (!config) {
             fail(LoadStage::configuration, target_step_, config.error());
             return false;
         }
         outcome_.refused_configuration = config->refused;
-        auto locator = ModuleLocator::make(root_, request_.kernel_release, request_.beside);
+        auto locator = ModuleLocator::make(system_, request_.kernel_release, request_.beside);
         if (!locator) {
             fail(LoadStage::planning, target_step_, locator.error());
             return false;
         }
         auto planned = plan_load(**target_->info(), request_.file, loaded_, builtin_, *locator,
-                                 *config, root_, request_.kernel_release);
+                                 *config, system_, request_.kernel_release);
         if (!planned) {
             fail(LoadStage::planning, target_step_, planned.error());
             return false;
@@ -171,7 +170,7 @@ void Loader::remove_again() {
             outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, make_error(ECANCELED)});
             continue;
         }
-        auto snapshot = Snapshot::read(root_);
+        auto snapshot = Snapshot::read(system_);
         if (!snapshot) {
             outcome_.kept.push_back(KeptModule{step->name, Obstacle::none, snapshot.error()});
             continue;
@@ -197,7 +196,7 @@ LoadOutcome Loader::run() {
     if (!open_target() || !read_system() || !plan() || request_.dry_run) {
         return std::move(outcome_);
     }
-    kernel_decompresses_ = kernel_decompression(root_);
+    kernel_decompresses_ = kernel_decompression(system_);
     bool ok = true;
     for (std::size_t i = 0; ok && i < plan_.size(); ++i) {
         LoadStep& planned = plan_[i];
@@ -207,7 +206,7 @@ LoadOutcome Loader::run() {
         if (planned.role == LoadRole::target) {
             planned.file = target_;
         } else if (!planned.file) {  // from modules.dep: opened now, and that descriptor loaded
-            auto opened = open_trusted(planned.path);
+            auto opened = open_trusted(system_, planned.path);
             if (!opened) {
                 step.result = LoadResult::failed;
                 if (soft) {
@@ -238,9 +237,8 @@ LoadOutcome Loader::run() {
 
 }  // namespace
 
-LoadOutcome load_modules(Kernel& kernel, const SystemRoot& root, const LoadRequest& request,
-                         LoadObserver& observer) {
-    return Loader(kernel, root, request, observer).run();
+LoadOutcome load_modules(System& system, const LoadRequest& request, LoadObserver& observer) {
+    return Loader(system, request, observer).run();
 }
 
 }  // namespace modload

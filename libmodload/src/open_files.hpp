@@ -8,7 +8,7 @@
 
 #include <modload/references.hpp>
 #include <modload/result.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 #include <string_view>
 
@@ -31,7 +31,7 @@ struct OpenFileRecord {
 /// (CO-RE against /sys/kernel/btf/vmlinux). Errors: ENOTSUP when the library was built without
 /// BPF; otherwise the errno of the step that failed, with a detail that says which ("no BTF at
 /// /sys/kernel/btf/vmlinux", "loading the iterator").
-Result<std::vector<OpenFileRecord>> scan_open_files_bpf();
+Result<std::vector<OpenFileRecord>> scan_open_files_bpf(System& system);
 
 }  // namespace modload::detail
 
@@ -43,15 +43,15 @@ class ProvidedAliases {
 public:
     /// From <root>/lib/modules/<release>/modules.alias; a missing file knows no aliases, nor does
     /// one that cannot be read (noted in `unread`).
-    static ProvidedAliases read(const SystemRoot& root, const std::string& release,
-                                std::vector<Error>* unread = nullptr);
-    static ProvidedAliases parse(std::string_view text);
+  static ProvidedAliases read(System& system, const std::string& release,
+                              std::vector<Error>* unread = nullptr);
+  static ProvidedAliases parse(std::string_view text);
 
-    /// The module an alias pattern matches `value` for ("block-major-7-0" -> "loop"); empty when
-    /// none does.
-    std::string module_for(std::string_view value) const;
-    /// The filesystem types a module registers ("fs-TYPE").
-    std::vector<std::string> filesystems_of(std::string_view module) const;
+  /// The module an alias pattern matches `value` for ("block-major-7-0" -> "loop"); empty when
+  /// none does.
+  std::string module_for(std::string_view value) const;
+  /// The filesystem types a module registers ("fs-TYPE").
+  std::vector<std::string> filesystems_of(std::string_view module) const;
 
 private:
     std::vector<std::pair<std::string, std::string>> aliases_;  // pattern, module
@@ -63,9 +63,10 @@ private:
 /// could not be read may, and the caller says so.
 void note_unread(std::vector<Error>* unread, const std::filesystem::path& path, int code);
 
-/// A small file read whole (read_text_file); empty when it is not there or cannot be read, the
-/// latter noted in `unread`.
-std::string read_or_note(const std::filesystem::path& path, std::vector<Error>* unread);
+/// A small file (as given) read whole (System::read_text_given); empty when it is not there or
+/// cannot be read, the latter noted in `unread`.
+std::string read_or_note(System& system, const std::filesystem::path& path,
+                         std::vector<Error>* unread);
 
 /// The module behind a character or block device, through sysfs and modules.alias.
 struct DeviceOwner {
@@ -74,7 +75,7 @@ struct DeviceOwner {
     /// own attributes.
     bool approximate = true;
 };
-DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
+DeviceOwner device_owner(System& system, bool block, unsigned major, unsigned minor,
                          const ProvidedAliases& aliases, std::vector<Error>* unread = nullptr);
 
 /// The fallback of scan_open_files_bpf: /proc/PID/fd of every process, each character or block
@@ -83,7 +84,7 @@ DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, uns
 /// whose owner is in `wanted`. Approximate by nature. On the running system, descriptors of one
 /// open file share an id (kcmp); under another root every id is 0. Fails only when /proc cannot be
 /// listed; a process's folder, descriptor or name that cannot be read is noted in `unread`.
-Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
+Result<std::vector<OpenFileRecord>> scan_open_files_proc(System& system,
                                                          const ProvidedAliases& aliases,
                                                          const std::vector<std::string>& wanted,
                                                          std::vector<Error>* unread = nullptr);

@@ -8,23 +8,20 @@
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
-
 namespace modload {
 
 BuiltinModules::BuiltinModules(std::vector<std::string> names) : names_(std::move(names)) {
     std::sort(names_.begin(), names_.end());
 }
 
-Result<BuiltinModules> BuiltinModules::read(const SystemRoot& root,
-                                            std::string_view kernel_release) {
+Result<BuiltinModules> BuiltinModules::read(System& system, std::string_view kernel_release) {
     // The release becomes one path component; it may be longer than a module name.
     if (kernel_release.empty() || kernel_release == "." || kernel_release == ".." ||
         kernel_release.find('/') != std::string_view::npos) {
         return make_error(EINVAL, "kernel release \"" + std::string(kernel_release) + "\"");
     }
     const std::string path = "/lib/modules/" + std::string(kernel_release) + "/modules.builtin";
-    auto text = detail::read_text_file(root.path(path));
+    auto text = system.read_text(path);
     if (!text) {
         if (text.error().code == ENOENT) {
             return BuiltinModules();
@@ -70,8 +67,8 @@ Obstacle obstacle_of(const LoadedModule& module) {
     return Obstacle::none;
 }
 
-Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
-                       const SystemRoot& root, std::string_view name) {
+Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin, System& system,
+                       std::string_view name) {
     if (builtin.contains(name)) {
         return Obstacle::builtin;
     }
@@ -79,10 +76,11 @@ Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
     if (module == nullptr) {
         // Builtin code with parameters or sysfs attributes shows up in /sys/module without being
         // in /proc/modules, as kmod's initstate check finds.
-        std::error_code ec;
-        if (is_valid_module_name(name) &&
-            std::filesystem::is_directory(root.path("/sys/module/" + std::string(name)), ec)) {
-            return Obstacle::builtin;
+        if (is_valid_module_name(name)) {
+            auto folder = system.stat("/sys/module/" + std::string(name));
+            if (folder && folder->type == FileType::directory) {
+                return Obstacle::builtin;
+            }
         }
         return Obstacle::not_loaded;
     }

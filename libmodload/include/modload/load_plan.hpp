@@ -16,7 +16,7 @@
 #include <modload/removal.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -38,9 +38,9 @@ MODLOAD_API std::string_view module_source_name(ModuleSource source);
 /// enters the kernel.
 class MODLOAD_API ModuleLocator {
   public:
-    /// From <root>/lib/modules/<release>/modules.dep (a missing one knows no names) and the
+    /// From /lib/modules/<release>/modules.dep (a missing one knows no names) and the
     /// folder `beside` (empty: none).
-    static Result<ModuleLocator> make(const SystemRoot& root, const std::string& kernel_release,
+    static Result<ModuleLocator> make(System& system, const std::string& kernel_release,
                                       const std::filesystem::path& beside);
 
     struct Found {
@@ -55,6 +55,8 @@ class MODLOAD_API ModuleLocator {
     Result<std::optional<Found>> find(const std::string& name) const;
     /// "modules.dep and FOLDER", for messages.
     const std::string& searched() const { return searched_; }
+    /// The system it looks in (it must outlive the locator).
+    System* system() const { return system_; }
 
   private:
     // Where a module's line of modules.dep is in `text_`: read once, split on demand.
@@ -65,7 +67,7 @@ class MODLOAD_API ModuleLocator {
 
     std::string text_;
     std::filesystem::path folder_;  // the kernel's module folder, for modules.dep's relative paths
-    std::filesystem::path root_;
+    System* system_ = nullptr;
     std::map<std::string, Entry, std::less<>> modules_dep_;
     std::filesystem::path beside_;
     std::string searched_;
@@ -73,7 +75,8 @@ class MODLOAD_API ModuleLocator {
 
 /// Opens a module file and checks, through the descriptor it will be loaded from, that no other
 /// user could have written it or its folder (untrusted_because()); EPERM naming which when not.
-MODLOAD_API Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path);
+MODLOAD_API Result<std::shared_ptr<ModuleFile>> open_trusted(System& system,
+                                                             const std::filesystem::path& path);
 
 /// Why a file or folder with `mode` and `owner` may not be trusted by a process whose effective
 /// uid is `caller`, or nullopt when it may: "writable by others (mode 0777)", "owned by uid 1000".
@@ -159,7 +162,7 @@ struct MODLOAD_API LoadPlan {
 MODLOAD_API Result<LoadPlan> plan_load(const ModuleInfo& module, const std::filesystem::path& path,
                                        const Snapshot& loaded, const BuiltinModules& builtin,
                                        const ModuleLocator& locator, const ModprobeConfig& config,
-                                       const SystemRoot& root, const std::string& kernel_release);
+                                       System& system, const std::string& kernel_release);
 
 /// The names in depends= that are neither loaded nor built in: what a failed load may lack.
 MODLOAD_API std::vector<std::string> missing_dependencies(const ModuleInfo& module,

@@ -22,7 +22,7 @@
 #include <modload/export.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -120,7 +120,7 @@ struct MODLOAD_API ReferenceOptions {
 /// one that is not loaded is listed with no references and no refcount). Reads one pass of open
 /// files, mounts, loop devices and crypto for all of them. A source that cannot be read
 /// attributes nothing: its references count as not attributed.
-MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+MODLOAD_API ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                                                  std::span<const std::string> names,
                                                  const ReferenceOptions& options = {});
 
@@ -129,7 +129,7 @@ MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const S
 /// link). A source that is not there (ENOENT: no /proc/crypto, a process that exited, a
 /// descriptor closed since it was listed) is not one: it holds no references. The references an
 /// unread source would have named count as not attributed; a tool says which sources they were.
-MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+MODLOAD_API ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                                                  std::span<const std::string> names,
                                                  const ReferenceOptions& options,
                                                  std::vector<Error>& unread);

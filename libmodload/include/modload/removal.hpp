@@ -20,7 +20,7 @@
 #include <modload/kernel.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -30,7 +30,7 @@ class MODLOAD_API BuiltinModules {
     BuiltinModules() = default;
     explicit BuiltinModules(std::vector<std::string> names);
     /// Reads modules.builtin; a missing file gives an empty set (not every system has one).
-    static Result<BuiltinModules> read(const SystemRoot& root, std::string_view kernel_release);
+    static Result<BuiltinModules> read(System& system, std::string_view kernel_release);
     bool contains(std::string_view name) const;
 
   private:
@@ -58,7 +58,7 @@ MODLOAD_API Obstacle obstacle_of(const LoadedModule& module);
 /// modules.builtin lists it, or <root>/sys/module/NAME exists while /proc/modules does not list
 /// it), not loaded, then obstacle_of().
 MODLOAD_API Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
-                                   const SystemRoot& root, std::string_view name);
+                                   System& system, std::string_view name);
 
 /// Asks the kernel to remove `name` once, without blocking (O_NONBLOCK); `force` adds O_TRUNC,
 /// which needs CONFIG_MODULE_FORCE_UNLOAD. The kernel's errno on refusal.
@@ -204,10 +204,8 @@ struct MODLOAD_API RemovalOutcome {
 ///   - a target or holder that is held, in use or loading is waited for with `wait`, and fails
 ///     without it.
 /// - The first failing step stops the plan; `left` names what was not attempted.
-MODLOAD_API RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root,
-                                          const BuiltinModules& builtin,
+MODLOAD_API RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
                                           std::span<const std::string> targets,
-                                          const RemovalOptions& options, Clock& clock,
-                                          RemovalObserver& observer);
+                                          const RemovalOptions& options, RemovalObserver& observer);
 
 }  // namespace modload
