@@ -7,7 +7,7 @@
 #include <vector>
 
 #include <modload/kernel_log.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 #include "check.hpp"
 
@@ -29,7 +29,10 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     // The log is opened at its end first, and the records appear after: what read_new() sees.
     scratch().write("/dev/kmsg", nullptr, 0);
-    const modload::SystemRoot root(scratch().path());
+    static const auto kernel = modload::make_system_kernel();  // never called
+    const auto system =
+        modload::make_rooted_system(scratch().path(), *kernel, modload::system_clock());
+    modload::System& root = *system;
     auto log = modload::KernelLog::open_at_end(root);
     require(log.has_value(), "an existing log opens");
     scratch().write("/dev/kmsg", data, size);

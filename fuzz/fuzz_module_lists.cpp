@@ -11,7 +11,7 @@
 #include <modload/load_plan.hpp>
 #include <modload/names.hpp>
 #include <modload/removal.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 #include "check.hpp"
 
@@ -43,7 +43,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string folder = std::string("/lib/modules/") + kRelease;
     scratch().write(folder + "/modules.dep", data, size);
     scratch().write(folder + "/modules.builtin", data, size);
-    const modload::SystemRoot root(scratch().path());
+    static const auto kernel = modload::make_system_kernel();  // never called
+    const auto system =
+        modload::make_rooted_system(scratch().path(), *kernel, modload::system_clock());
+    modload::System& root = *system;
 
     auto locator = modload::ModuleLocator::make(root, kRelease, beside());
     require(locator.has_value(), "an existing modules.dep is always read");

@@ -10,10 +10,10 @@ ReferenceReport find_references(ToolContext& ctx, Reporter& report, const Snapsh
                                 const std::vector<std::string>& names, bool quiet,
                                 std::vector<UnreadSource>* unread_out) {
     ReferenceOptions options;
-    options.use_bpf = ctx.root.root() == "/";
+    options.use_bpf = ctx.system.live();
     options.kernel_release = ctx.kernel_release;
     std::vector<UnreadSource> unread;
-    ReferenceReport found = attribute_references(ctx.root, snapshot, names, options, unread);
+    ReferenceReport found = attribute_references(ctx.system, snapshot, names, options, unread);
     // What could not be read is said whenever it happens, quiet or not: the references it would
     // have named are missing from what follows, and the reader should know which and why.
     for (const std::string& line : unread_source_lines(unread)) {

@@ -26,7 +26,7 @@ Result<std::shared_ptr<ModuleFile>> open_standard_input(ToolContext& ctx, const 
     if (!in.valid()) {
         return make_error(errno, "standard input");
     }
-    auto file = ModuleFile::adopt(std::move(in), name);
+    auto file = ModuleFile::adopt(ctx.system, std::move(in), name);
     if (!file) {
         return file.error();
     }
@@ -73,14 +73,14 @@ int Inserter::run() {
         request.opened = std::move(*opened);
     }
     std::optional<KernelLog> log;
-    if (auto opened = KernelLog::open_at_end(ctx_.root); opened && !request.dry_run) {
+    if (auto opened = KernelLog::open_at_end(ctx_.system); opened && !request.dry_run) {
         log.emplace(std::move(*opened));
     }
     StopObserver observer;
-    const LoadOutcome outcome = load_modules(ctx_.kernel, ctx_.root, request, observer);
+    const LoadOutcome outcome = load_modules(ctx_.system, request, observer);
     const LoadRequest& asked = options_.request;
     const Saying saying{.report = report_,
-                        .root = ctx_.root,
+                        .system = ctx_.system,
                         .file = options_.file,
                         .forced = asked.options.ignore_modversions || asked.options.ignore_vermagic,
                         .dependencies = asked.dependencies,

@@ -187,7 +187,7 @@ void say_refused(const Saying& s, const LoadOutcome& outcome, const LoadFailure&
             .forced = s.forced,
         };
         for (const std::string& line :
-             refusal_cause_texts(diagnose_refusal(s.root, call), call, failure.path)) {
+             refusal_cause_texts(diagnose_refusal(s.system, call), call, failure.path)) {
             s.report.note(line);
         }
         if (s.log != nullptr) {

@@ -58,7 +58,7 @@ int run_lsmod(ToolContext& ctx, int argc, char** argv) {
         return run_lsmod_trace(ctx, report, wanted);
     }
 
-    auto snapshot = Snapshot::read(ctx.root);
+    auto snapshot = Snapshot::read(ctx.system);
     if (!snapshot) {
         report.error(snapshot_error_text(snapshot.error()));
         return 1;

@@ -72,7 +72,7 @@ int run_lsmod_trace(ToolContext& ctx, Reporter& report, const std::vector<std::s
             names.push_back(std::move(name));
         }
     }
-    auto snapshot = Snapshot::read(ctx.root);
+    auto snapshot = Snapshot::read(ctx.system);
     if (!snapshot) {
         report.error(snapshot_error_text(snapshot.error()));
         return 1;
@@ -94,7 +94,8 @@ int run_lsmod_trace(ToolContext& ctx, Reporter& report, const std::vector<std::s
     // A hangup (the terminal went away) stops the trace as Ctrl-C does, and a closed pipe on
     // stdout (`| head`) shows as a failed write: either way lsmod removes its tracefs instance.
     const StopSignals signals(true);
-    auto trace = ModuleTrace::open(ctx.root, names, "modload-lsmod-" + std::to_string(::getpid()));
+    auto trace =
+        ModuleTrace::open(ctx.system, names, "modload-lsmod-" + std::to_string(::getpid()));
     if (!trace) {
         report_open_failure(report, trace.error());
         return 1;
@@ -134,7 +135,7 @@ int run_lsmod_trace(ToolContext& ctx, Reporter& report, const std::vector<std::s
         // A module can be gone without a module_free seen (freed before the events were
         // enabled): once the trace is quiet, /proc/modules decides.
         if (batch->events.empty() && !last) {
-            if (auto now = Snapshot::read(ctx.root)) {
+            if (auto now = Snapshot::read(ctx.system)) {
                 for (const std::string& name : std::set<std::string>(left)) {
                     if (now->find(name) == nullptr) {
                         removed(name);

@@ -6,8 +6,6 @@
 #include <cstring>
 #include <string_view>
 
-#include <modload/kernel.hpp>
-
 #include "tool.hpp"
 
 namespace {
@@ -57,8 +55,7 @@ int main(int argc, char** argv) {
             stderr);
         return 1;
     }
-    const auto kernel = modload::make_system_kernel();
-    modload::tools::ToolContext ctx = modload::tools::system_context(*kernel);
+    modload::tools::ToolContext ctx = modload::tools::system_context();
     const int status = tool->run(ctx, argc, argv);
     return tool->dies_of_stop_signal ? modload::tools::exit_status_or_reraise(status) : status;
 }

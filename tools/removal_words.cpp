@@ -68,7 +68,7 @@ void say_refused_by_check(Reporter& report, HolderNamer& namer, const RemovalFai
 }
 
 // The kernel refused: its errno in words, and for EPERM the policy behind it.
-void say_refused_by_kernel(Reporter& report, const SystemRoot& root,
+void say_refused_by_kernel(Reporter& report, System& system,
                            const RemovalFailure& failure) {
     const std::string& name = failure.name;
     if (failure.obstacle == Obstacle::loading) {  // EBUSY: it began loading since the read
@@ -80,7 +80,7 @@ void say_refused_by_kernel(Reporter& report, const SystemRoot& root,
     report.error("could not remove module " + name + ": " + failure.error.message());
     const RefusedCall call{
         .operation = ModuleOperation::remove, .error = failure.error.code, .name = name};
-    for (const std::string& line : refusal_cause_texts(diagnose_refusal(root, call), call, name)) {
+    for (const std::string& line : refusal_cause_texts(diagnose_refusal(system, call), call, name)) {
         report.note(line);
     }
 }
@@ -128,14 +128,14 @@ std::string release_wait_text(const ReleaseWait& wait) {
 
 }  // namespace
 
-void say_removal_failure(Reporter& report, HolderNamer& namer, const SystemRoot& root,
+void say_removal_failure(Reporter& report, HolderNamer& namer, System& system,
                          const RemovalFailure& failure, bool waited) {
     const std::string& name = failure.name;
     switch (failure.kind) {
         case RemovalFailureKind::refused_by_check:
             return say_refused_by_check(report, namer, failure);
         case RemovalFailureKind::refused_by_kernel:
-            return say_refused_by_kernel(report, root, failure);
+            return say_refused_by_kernel(report, system, failure);
         case RemovalFailureKind::timed_out:
             return say_timed_out(report, namer, failure, waited);
         case RemovalFailureKind::interrupted: {

@@ -90,7 +90,7 @@ class Progress final : public RemovalObserver {
 std::unique_ptr<SoftdepLookup> softdeps_for_removal(ToolContext& ctx, Reporter& report,
                                                     const BuiltinModules& builtin,
                                                     std::optional<ModprobeConfig>& config) {
-    auto read = read_modprobe_config(ctx.root, ctx.kernel_release);
+    auto read = read_modprobe_config(ctx.system, ctx.kernel_release);
     if (!read) {
         report.error("could not read the module configuration: " + read.error().message());
         return nullptr;
@@ -99,7 +99,7 @@ std::unique_ptr<SoftdepLookup> softdeps_for_removal(ToolContext& ctx, Reporter& 
     for (const ConfigRefusal& refused : config->refused) {
         report.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
     }
-    return configured_softdeps(*config, ctx.root, ctx.kernel_release, builtin);
+    return configured_softdeps(*config, ctx.system, ctx.kernel_release, builtin);
 }
 
 // kmod's modprobe takes `-w MSEC` as two words; so do we: a word of digits right after -w is
@@ -195,7 +195,7 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
         return said.finish(ctx, 1);  // a plan is all or nothing
     }
     const BuiltinModules builtin =
-        BuiltinModules::read(ctx.root, ctx.kernel_release).value_or(BuiltinModules());
+        BuiltinModules::read(ctx.system, ctx.kernel_release).value_or(BuiltinModules());
     std::optional<ModprobeConfig> config;
     const std::unique_ptr<SoftdepLookup> softdeps =
         options.plan.remove_dependencies ? softdeps_for_removal(ctx, report, builtin, config)
@@ -207,13 +207,13 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     Namer namer(ctx, report);
     Progress progress(report, namer);
 
-    const RemovalOutcome outcome = remove_modules(ctx.kernel, ctx.root, builtin, names, options,
-                                                  *softdeps, ctx.clock, progress);
+    const RemovalOutcome outcome =
+        remove_modules(ctx.system, builtin, names, options, *softdeps, progress);
     report_skipped_lines(report, outcome.skipped);
     say_removal_progress(report, ctx.out, outcome, options.dry_run, as_json);
     for (const RemovalFailure& failure : outcome.failures) {
         said.begin(report);
-        say_removal_failure(report, namer, ctx.root, failure, progress.waited_for(failure.name));
+        say_removal_failure(report, namer, ctx.system, failure, progress.waited_for(failure.name));
         said.failure(report, failure);
     }
     if (!outcome.left.empty() && (planned || names.size() > 1)) {

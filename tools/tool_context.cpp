@@ -8,11 +8,11 @@
 
 namespace modload::tools {
 
-ToolContext system_context(Kernel& kernel) {
+ToolContext system_context() {
     struct utsname u {};
     std::string release = ::uname(&u) == 0 ? u.release : "";
-    return ToolContext{kernel, SystemRoot("/"), std::move(release), std::cout, std::cerr,
-                       0,      system_clock(),  ::isatty(1) == 1};
+    return ToolContext{live_system(), std::move(release), std::cout, std::cerr, 0,
+                       ::isatty(1) == 1};
 }
 
 }  // namespace modload::tools

@@ -5,27 +5,25 @@
 #include <ostream>
 #include <string>
 
-#include <modload/clock.hpp>
-#include <modload/kernel.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload::tools {
 
 /// Everything a tool touches, so that tests can run it in-process against a fake kernel and a
 /// fixture root.
 struct ToolContext {
-    Kernel& kernel;
-    SystemRoot root;
+    /// The files, kernel, clock and processes the tool works on.
+    System& system;
     std::string kernel_release;  ///< uname -r
     std::ostream& out;
     std::ostream& err;
     int stdin_fd = 0;
-    Clock& clock = system_clock();
     /// Whether `out` is a terminal: lsmod --tree draws boxes only there.
     bool out_is_terminal = false;
 };
 
-/// The running system: "/", uname's release, std::cout and std::cerr.
-ToolContext system_context(Kernel& kernel);
+/// The running system (live_system(): the one place the tools make it), uname's release,
+/// std::cout and std::cerr.
+ToolContext system_context();
 
 }  // namespace modload::tools

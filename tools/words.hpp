@@ -14,6 +14,7 @@
 #include <modload/removal.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
+#include <modload/system.hpp>
 
 #include "reporter.hpp"
 
@@ -85,7 +86,7 @@ void say_unloadable(Reporter& report, const LoadFailure& failure, const std::str
 /// What insmod's words need besides the outcome.
 struct Saying {
     Reporter& report;
-    const SystemRoot& root;
+    System& system;
     const std::string& file;  ///< FILE as given
     bool forced = false;      ///< -f, --force-modversion or --force-vermagic
     bool dependencies = false;
@@ -109,7 +110,7 @@ class HolderNamer {
     virtual ~HolderNamer() = default;
     virtual ModuleReferences holders(const LoadedModule& module, bool quiet) = 0;
 };
-void say_removal_failure(Reporter& report, HolderNamer& namer, const SystemRoot& root,
+void say_removal_failure(Reporter& report, HolderNamer& namer, System& system,
                          const RemovalFailure& failure, bool waited);
 
 /// What a removal did, with -v (`report.info`): the release waits, each module removed, gone or

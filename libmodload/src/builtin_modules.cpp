@@ -6,23 +6,20 @@
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
-
 namespace modload {
 
 BuiltinModules::BuiltinModules(std::vector<std::string> names) : names_(std::move(names)) {
     std::sort(names_.begin(), names_.end());
 }
 
-Result<BuiltinModules> BuiltinModules::read(const SystemRoot& root,
-                                            std::string_view kernel_release) {
+Result<BuiltinModules> BuiltinModules::read(System& system, std::string_view kernel_release) {
     // The release becomes one path component; it may be longer than a module name.
     if (kernel_release.empty() || kernel_release == "." || kernel_release == ".." ||
         kernel_release.find('/') != std::string_view::npos) {
         return make_error(EINVAL, "kernel release \"" + std::string(kernel_release) + "\"");
     }
     const std::string path = "/lib/modules/" + std::string(kernel_release) + "/modules.builtin";
-    auto text = detail::read_text_file(root.path(path));
+    auto text = system.read_text(path);
     if (!text) {
         if (text.error().code == ENOENT) {
             return BuiltinModules();

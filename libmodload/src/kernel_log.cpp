@@ -3,7 +3,6 @@
 #include <cerrno>
 
 #include <fcntl.h>
-#include <unistd.h>
 
 namespace modload {
 
@@ -30,16 +29,16 @@ void append_records(std::string_view chunk, std::vector<std::string>& out) {
 
 }  // namespace
 
-Result<KernelLog> KernelLog::open_at_end(const SystemRoot& root) {
-    const auto path = root.path("/dev/kmsg");
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-    if (!fd.valid()) {
-        return make_error(errno, path.string());
+Result<KernelLog> KernelLog::open_at_end(System& system) {
+    const auto path = system.path("/dev/kmsg");
+    auto fd = system.open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+    if (!fd) {
+        return make_error(fd.error().code, path.string());
     }
-    if (::lseek(fd.get(), 0, SEEK_END) < 0) {
-        return make_error(errno, path.string());
+    if (auto r = system.seek_to_end(fd->get()); !r) {
+        return make_error(r.error().code, path.string());
     }
-    return KernelLog(std::move(fd));
+    return KernelLog(system, std::move(*fd));
 }
 
 Result<std::vector<std::string>> KernelLog::read_new() {
@@ -47,18 +46,19 @@ Result<std::vector<std::string>> KernelLog::read_new() {
     // A record is at most about 8 KiB (the kernel's CONSOLE_EXT_LOG_MAX); 16 KiB holds one whole.
     std::string buffer(16384, '\0');
     for (int records = 0; records < 10000; ++records) {
-        const ssize_t n = ::read(fd_.get(), buffer.data(), buffer.size());
-        if (n > 0) {
-            append_records(std::string_view(buffer.data(), static_cast<std::size_t>(n)), messages);
+        const auto n = system_->read(fd_.get(), std::span<char>(buffer.data(), buffer.size()));
+        if (n && *n > 0) {
+            append_records(std::string_view(buffer.data(), *n), messages);
             continue;
         }
-        if (n == 0 || errno == EAGAIN) {
+        const int code = n ? 0 : n.error().code;
+        if (code == 0 || code == EAGAIN) {
             break;  // EAGAIN: no more records (non-blocking); 0: end of a regular file
         }
-        if (errno == EPIPE || errno == EINTR) {
+        if (code == EPIPE || code == EINTR) {
             continue;  // EPIPE: records were overwritten before we read them; go on after them
         }
-        return make_error(errno, "/dev/kmsg");
+        return make_error(code, "/dev/kmsg");
     }
     return messages;
 }

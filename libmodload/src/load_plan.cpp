@@ -6,11 +6,9 @@
 #include <set>
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
 #include "load_plan_detail.hpp"
 #include "module_index.hpp"
 
@@ -18,26 +16,27 @@ namespace modload {
 
 namespace detail {
 
-Result<std::optional<std::string>> distrust(const std::filesystem::path& path,
-                                            const struct stat* file) {
-    const uid_t caller = ::geteuid();
-    struct stat folder {};
+Result<std::optional<std::string>> distrust(System& system, const std::filesystem::path& path,
+                                            const FileStatus* file) {
+    const uid_t caller = system.effective_uid();
     const std::filesystem::path parent = path.parent_path().empty() ? "." : path.parent_path();
-    if (::stat(parent.c_str(), &folder) != 0) {
-        return make_error(errno, parent.string());
+    auto folder = system.stat_given(parent.string());
+    if (!folder) {
+        return make_error(folder.error().code, parent.string());
     }
-    if (auto why = untrusted_because(folder.st_mode, folder.st_uid, caller)) {
+    if (auto why = untrusted_because(folder->mode, folder->uid, caller)) {
         return std::optional<std::string>("folder " + parent.string() + " is " + *why +
                                           "; not trusted");
     }
-    struct stat st {};
+    Result<FileStatus> st = FileStatus{};
     if (file == nullptr) {
-        if (::stat(path.c_str(), &st) != 0) {
-            return make_error(errno, path.string());
+        st = system.stat_given(path.string());
+        if (!st) {
+            return make_error(st.error().code, path.string());
         }
-        file = &st;
+        file = &*st;
     }
-    if (auto why = untrusted_because(file->st_mode, file->st_uid, caller)) {
+    if (auto why = untrusted_because(file->mode, file->uid, caller)) {
         return std::optional<std::string>(path.string() + " is " + *why + "; not trusted");
     }
     return std::optional<std::string>();
@@ -45,8 +44,9 @@ Result<std::optional<std::string>> distrust(const std::filesystem::path& path,
 
 // Whether no other user could have written `path` or the folder it is in (whoever can write a
 // folder can swap the file in it): EPERM naming which, or the error of looking.
-Result<void> check_trusted(const std::filesystem::path& path, const struct stat* file) {
-    auto why = distrust(path, file);
+Result<void> check_trusted(System& system, const std::filesystem::path& path,
+                           const FileStatus* file) {
+    auto why = distrust(system, path, file);
     if (!why) {
         return why.error();
     }
@@ -65,16 +65,17 @@ bool available(const std::string& name, const Snapshot& loaded, const BuiltinMod
 using detail::available;
 using detail::check_trusted;
 
-Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path) {
-    auto file = ModuleFile::open(path.string());
+Result<std::shared_ptr<ModuleFile>> open_trusted(System& system,
+                                                 const std::filesystem::path& path) {
+    auto file = ModuleFile::open(system, path.string());
     if (!file) {
         return make_error(file.error().code, path.string());
     }
-    struct stat st {};
-    if (::fstat(file->fd(), &st) != 0) {
-        return make_error(errno, path.string());
+    auto st = system.fstat(file->fd());
+    if (!st) {
+        return make_error(st.error().code, path.string());
     }
-    if (auto trusted = check_trusted(path, &st); !trusted) {
+    if (auto trusted = check_trusted(system, path, &*st); !trusted) {
         return trusted.error();
     }
     return std::make_shared<ModuleFile>(std::move(*file));
@@ -119,25 +120,24 @@ bool names_module(std::string_view path, std::string_view name) {
 // When modules.dep.bin may stand for modules.dep: it is there, and modules.dep was not written
 // after it (depmod writes the text first; one edited by hand since is newer). Either missing
 // says no; a failure to look is an error, not an absence.
-Result<bool> index_is_current(const std::filesystem::path& text,
+Result<bool> index_is_current(System& system, const std::filesystem::path& text,
                               const std::filesystem::path& index) {
-    struct stat t {};
-    struct stat i {};
-    if (::stat(text.c_str(), &t) != 0) {
-        return errno == ENOENT ? Result<bool>(false)
-                               : Result<bool>(make_error(errno, text.string()));
+    auto t = system.stat_given(text.string());
+    if (!t) {
+        return t.error().code == ENOENT ? Result<bool>(false)
+                                        : Result<bool>(make_error(t.error().code, text.string()));
     }
-    if (::stat(index.c_str(), &i) != 0) {
-        return errno == ENOENT ? Result<bool>(false)
-                               : Result<bool>(make_error(errno, index.string()));
+    auto i = system.stat_given(index.string());
+    if (!i) {
+        return i.error().code == ENOENT ? Result<bool>(false)
+                                        : Result<bool>(make_error(i.error().code, index.string()));
     }
-    return t.st_mtim.tv_sec < i.st_mtim.tv_sec ||
-           (t.st_mtim.tv_sec == i.st_mtim.tv_sec && t.st_mtim.tv_nsec <= i.st_mtim.tv_nsec);
+    return t->modified <= i->modified;
 }
 
 }  // namespace
 
-Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::string& kernel_release,
+Result<ModuleLocator> ModuleLocator::make(System& system, const std::string& kernel_release,
                                           const std::filesystem::path& beside) {
     if (kernel_release.empty() || kernel_release.find('/') != std::string::npos ||
         kernel_release == "." || kernel_release == "..") {
@@ -149,17 +149,17 @@ Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::str
     if (!beside.empty()) {
         locator.searched_ += " and " + beside.string();
     }
-    locator.root_ = root.root();
-    locator.folder_ = root.path("/lib/modules/" + kernel_release);
+    locator.system_ = &system;
+    locator.folder_ = system.path("/lib/modules/" + kernel_release);
     const std::filesystem::path text_path = locator.folder_ / "modules.dep";
     const std::filesystem::path index_path = locator.folder_ / "modules.dep.bin";
-    auto current = index_is_current(text_path, index_path);
+    auto current = index_is_current(system, text_path, index_path);
     if (!current) {
         return current.error();
     }
     if (*current) {
         // One that is not an index of this format, or gone meanwhile, leaves the text to read.
-        auto index = detail::ModuleIndex::open(index_path);
+        auto index = detail::ModuleIndex::open(system, index_path);
         if (index) {
             locator.index_ = std::make_shared<const detail::ModuleIndex>(std::move(*index));
             return locator;
@@ -168,7 +168,7 @@ Result<ModuleLocator> ModuleLocator::make(const SystemRoot& root, const std::str
             return index.error();
         }
     }
-    auto text = detail::read_text_file(text_path);
+    auto text = system.read_text_given(text_path.string());
     if (!text) {
         if (text.error().code == ENOENT) {
             return locator;  // no modules.dep: only the module's folder
@@ -212,7 +212,7 @@ ModuleLocator::Found ModuleLocator::found(std::string_view line) const {
     const std::size_t colon = line.find(':');
     const std::string_view relative = line.substr(0, colon);
     Found found;
-    found.path = relative.front() == '/' ? SystemRoot(root_).path(relative) : folder_ / relative;
+    found.path = relative.front() == '/' ? system_->path(relative) : folder_ / relative;
     std::vector<std::string> needs;
     std::string_view deps = line.substr(colon + 1);
     while (!deps.empty()) {
@@ -243,23 +243,26 @@ Result<std::optional<ModuleLocator::Found>> ModuleLocator::find_listed(
         return std::optional<Found>();
     }
     Found listed = found(**line);
-    const std::filesystem::path absolute = std::filesystem::absolute(file).lexically_normal();
-    if (absolute == listed.path.lexically_normal()) {
+    // A relative path is not made absolute here (that asks the process for its working folder,
+    // outside the system): it is compared by what it is, below.
+    if (file.is_absolute() && file.lexically_normal() == listed.path.lexically_normal()) {
         return std::optional<Found>(std::move(listed));
     }
     // The same file by another path (a symbolic link on the way, /lib and /usr/lib).
-    struct stat a {};
-    struct stat b {};
-    using Look = std::pair<const std::filesystem::path*, struct stat*>;
+    FileStatus a;
+    FileStatus b;
+    using Look = std::pair<const std::filesystem::path*, FileStatus*>;
     for (auto [path, st] : {Look{&file, &a}, Look{&listed.path, &b}}) {
-        if (::stat(path->c_str(), st) != 0) {
-            if (errno == ENOENT || errno == ENOTDIR) {
+        auto looked = system_->stat_given(path->string());
+        if (!looked) {
+            if (looked.error().code == ENOENT || looked.error().code == ENOTDIR) {
                 return std::optional<Found>();
             }
-            return make_error(errno, path->string());
+            return make_error(looked.error().code, path->string());
         }
+        *st = *looked;
     }
-    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+    if (a.device == b.device && a.inode == b.inode) {
         return std::optional<Found>(std::move(listed));
     }
     return std::optional<Found>();
@@ -290,13 +293,13 @@ Result<std::optional<ModuleLocator::Found>> ModuleLocator::find(const std::strin
         const std::string& base = *bases[i];
         for (const char* suffix : {".ko", ".ko.zst", ".ko.xz", ".ko.gz"}) {
             std::filesystem::path candidate = beside_ / (base + suffix);
-            std::error_code ec;
-            if (std::filesystem::is_regular_file(candidate, ec)) {
+            auto st = system_->stat_given(candidate.string());
+            if (st && st->type == FileType::regular) {
                 return std::optional<Found>(
                     Found{std::move(candidate), ModuleSource::beside_module, std::nullopt});
             }
-            if (ec && ec.value() != ENOENT && ec.value() != ENOTDIR) {
-                return make_error(ec.value(), candidate.string());
+            if (!st && st.error().code != ENOENT && st.error().code != ENOTDIR) {
+                return make_error(st.error().code, candidate.string());
             }
         }
     }

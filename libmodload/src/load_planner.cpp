@@ -21,12 +21,13 @@ using detail::available;
 class Planner {
   public:
     Planner(const Snapshot& loaded, const BuiltinModules& builtin, const ModuleLocator& locator,
-            const ModprobeConfig* config, std::filesystem::path alias_file)
+            const ModprobeConfig* config, System& system, std::filesystem::path alias_file)
         : loaded_(loaded),
           builtin_(builtin),
           locator_(locator),
           config_(config),
-          names_(config, locator, builtin, std::move(alias_file)) {}
+          system_(system),
+          names_(config, locator, builtin, system, std::move(alias_file)) {}
 
     // Adds the modules `needs` names, each after its own dependencies. `path` names a cycle.
     Result<void> add_needs(const std::vector<std::string>& needs, std::vector<std::string>& path);
@@ -57,6 +58,7 @@ class Planner {
     const BuiltinModules& builtin_;
     const ModuleLocator& locator_;
     const ModprobeConfig* config_;
+    System& system_;
     // What a soft dependency's name stands for (the configuration's aliases, modules.alias).
     detail::SoftdepNames names_;
     std::set<std::string> planned_;
@@ -137,12 +139,12 @@ Result<void> Planner::add_module(const std::string& name, LoadRole role,
     std::vector<std::string> needs;
     const ModuleInfo* info = nullptr;
     if (found->recorded_dependencies) {
-        if (auto trusted = detail::check_trusted(found->path, nullptr); !trusted) {
+        if (auto trusted = detail::check_trusted(system_, found->path, nullptr); !trusted) {
             return trusted.error();
         }
         needs = std::move(*found->recorded_dependencies);
     } else {
-        auto opened = open_trusted(found->path);
+        auto opened = open_trusted(system_, found->path);
         if (!opened) {
             return opened.error();
         }
@@ -258,7 +260,9 @@ Result<LoadPlan> plan_target(Planner& planner, const std::string& name,
 Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const Snapshot& loaded,
                                                 const BuiltinModules& builtin,
                                                 const ModuleLocator& locator) {
-    Planner planner(loaded, builtin, locator, nullptr, {});
+    // Without a configuration no soft dependency is looked up: the system is never asked.
+    Planner planner(loaded, builtin, locator, nullptr,
+                    locator.system() != nullptr ? *locator.system() : live_system(), {});
     std::vector<std::string> path{module.name};
     if (auto r = planner.add_needs(module.depends(), path); !r) {
         return r.error();
@@ -269,18 +273,18 @@ Result<std::vector<LoadStep>> plan_dependencies(const ModuleInfo& module, const 
 Result<LoadPlan> plan_load(const ModuleInfo& module, const std::filesystem::path& path,
                            const Snapshot& loaded, const BuiltinModules& builtin,
                            const ModuleLocator& locator, const ModprobeConfig& config,
-                           const SystemRoot& root, const std::string& kernel_release) {
+                           System& system, const std::string& kernel_release) {
     Planner planner(loaded, builtin, locator, &config,
-                    root.path("/lib/modules/" + kernel_release + "/modules.alias"));
+                    system, system.path("/lib/modules/" + kernel_release + "/modules.alias"));
     return plan_target(planner, module.name, module.depends(), &module, path);
 }
 
 Result<LoadPlan> plan_listed_load(const std::string& name, const ModuleLocator::Found& listed,
                                   const Snapshot& loaded, const BuiltinModules& builtin,
                                   const ModuleLocator& locator, const ModprobeConfig& config,
-                                  const SystemRoot& root, const std::string& kernel_release) {
-    Planner planner(loaded, builtin, locator, &config,
-                    root.path("/lib/modules/" + kernel_release + "/modules.alias"));
+                                  System& system, const std::string& kernel_release) {
+    Planner planner(loaded, builtin, locator, &config, system,
+                    system.path("/lib/modules/" + kernel_release + "/modules.alias"));
     static const std::vector<std::string> none;
     Result<LoadPlan> plan = plan_target(
         planner, name, listed.recorded_dependencies ? *listed.recorded_dependencies : none, nullptr,

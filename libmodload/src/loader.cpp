@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cerrno>
 
-#include "file_io.hpp"
 #include "loader_detail.hpp"
 #include "stream_count.hpp"
 #include "stream_header.hpp"
@@ -49,8 +48,8 @@ std::string join_parameters(std::span<const std::string> words) {
     return joined;
 }
 
-std::optional<Compression> kernel_decompression(const SystemRoot& root) {
-    auto text = detail::read_text_file(root.path("/sys/module/compression"), 4096);
+std::optional<Compression> kernel_decompression(System& system) {
+    auto text = system.read_text("/sys/module/compression", 4096);
     if (!text) {
         return std::nullopt;
     }

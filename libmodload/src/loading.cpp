@@ -20,9 +20,8 @@ namespace {
 
 class Loader {
   public:
-    Loader(Kernel& kernel, const SystemRoot& root, const LoadRequest& request,
-           LoadObserver& observer)
-        : kernel_(kernel), root_(root), request_(request), observer_(observer) {}
+    Loader(System& system, const LoadRequest& request, LoadObserver& observer)
+        : kernel_(system.kernel()), system_(system), request_(request), observer_(observer) {}
 
     LoadOutcome run();
 
@@ -56,7 +55,7 @@ class Loader {
     }
 
     Kernel& kernel_;
-    const SystemRoot& root_;
+    System& system_;
     const LoadRequest& request_;
     LoadObserver& observer_;
     LoadOutcome outcome_;
@@ -75,7 +74,7 @@ Loader::Listed Loader::find_listed_target() {
     if (!request_.dependencies || request_.opened) {
         return Listed::no;
     }
-    auto locator = ModuleLocator::make(root_, request_.kernel_release, request_.beside);
+    auto locator = ModuleLocator::make(system_, request_.kernel_release, request_.beside);
     if (!locator) {
         // Said where planning needs it, after the file itself was opened and inspected.
         locator_error_ = locator.error();
@@ -93,7 +92,7 @@ Loader::Listed Loader::find_listed_target() {
         return Listed::no;
     }
     // In a folder another user could write, it is opened and read as any file given.
-    auto why = detail::distrust((**listed).path, nullptr);
+    auto why = detail::distrust(system_, (**listed).path, nullptr);
     if (!why) {
         fail(LoadStage::planning, target_step_, why.error());
         return Listed::failed;
@@ -111,7 +110,7 @@ bool Loader::open_target() {
     target_step_.role = LoadRole::target;
     target_ = request_.opened;
     if (!target_) {
-        auto file = ModuleFile::open(request_.file);
+        auto file = ModuleFile::open(system_, request_.file);
         if (!file) {
             fail(LoadStage::opening, target_step_, file.error());
             return false;
@@ -129,8 +128,8 @@ bool Loader::open_target() {
 }
 
 bool Loader::read_system() {
-    auto loaded = Snapshot::read(root_);
-    auto builtin = BuiltinModules::read(root_, request_.kernel_release);
+    auto loaded = Snapshot::read(system_);
+    auto builtin = BuiltinModules::read(system_, request_.kernel_release);
     if (request_.dependencies && !loaded) {
         fail(LoadStage::listing, target_step_, loaded.error());
         return false;
@@ -159,7 +158,7 @@ bool Loader::plan() {
         plan_.push_back(LoadStep{target_step_.name, request_.file, ModuleSource::beside_module,
                                  nullptr, LoadRole::target, std::string(), std::string()});
     } else {
-        auto config = read_modprobe_config(root_, request_.kernel_release);
+        auto config = read_modprobe_config(system_, request_.kernel_release);
         if (!config) {
             fail(LoadStage::configuration, target_step_, config.error());
             return false;
@@ -170,7 +169,7 @@ bool Loader::plan() {
             return false;
         }
         if (!locator_) {
-            auto locator = ModuleLocator::make(root_, request_.kernel_release, request_.beside);
+            auto locator = ModuleLocator::make(system_, request_.kernel_release, request_.beside);
             if (!locator) {
                 fail(LoadStage::planning, target_step_, locator.error());
                 return false;
@@ -179,9 +178,9 @@ bool Loader::plan() {
         }
         auto planned = listed_
                            ? plan_listed_load(target_step_.name, *listed_, loaded_, builtin_,
-                                              *locator_, *config, root_, request_.kernel_release)
+                                              *locator_, *config, system_, request_.kernel_release)
                            : plan_load(**target_->info(), request_.file, loaded_, builtin_,
-                                       *locator_, *config, root_, request_.kernel_release);
+                                       *locator_, *config, system_, request_.kernel_release);
         if (!planned) {
             fail(LoadStage::planning, target_step_, planned.error());
             return false;
@@ -241,22 +240,28 @@ bool Loader::load(ModuleFile& file, LoadedStep& step, const LoadOptions& options
 
 Result<std::shared_ptr<ModuleFile>> Loader::open_listed(const std::string& path, LoadedStep& step,
                                                         const LoadOptions& options) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return make_error(errno, path);
+    auto opened = system_.open_given(path, O_RDONLY);
+    if (!opened) {
+        return make_error(opened.error().code, path);
     }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        return make_error(errno, path);
+    UniqueFd fd = std::move(*opened);
+    auto st = system_.fstat(fd.get());
+    if (!st) {
+        return make_error(st.error().code, path);
     }
-    if (auto trusted = detail::check_trusted(path, &st); !trusted) {
+    if (auto trusted = detail::check_trusted(system_, path, &*st); !trusted) {
         return trusted.error();
     }
-    std::array<std::byte, 8> magic{};
+    std::array<char, 8> magic{};
     const bool forcing = options.ignore_modversions || options.ignore_vermagic;
-    if (S_ISREG(st.st_mode) && !forcing &&
-        ::pread(fd.get(), magic.data(), magic.size(), 0) == static_cast<ssize_t>(magic.size()) &&
-        detect_compression(magic) == Compression::none && unsupported_compression(magic).empty()) {
+    // Read where it stands, not through the descriptor's position: ModuleFile::adopt() reads
+    // the file from there if it is loaded through init_module after all.
+    auto head = st->type == FileType::regular && !forcing
+                    ? system_.read_at(fd.get(), std::span<char>(magic), 0)
+                    : Result<std::size_t>(std::size_t{0});
+    if (head && *head == magic.size() &&
+        detect_compression(std::as_bytes(std::span<const char>(magic))) == Compression::none &&
+        unsupported_compression(std::as_bytes(std::span<const char>(magic))).empty()) {
         if (!observer_.keep_going()) {
             fail(LoadStage::interrupted, step, make_error(ECANCELED));
             return std::shared_ptr<ModuleFile>();
@@ -277,7 +282,7 @@ Result<std::shared_ptr<ModuleFile>> Loader::open_listed(const std::string& path,
             step.result = LoadResult::failed;
             fail(LoadStage::loading, step, r.error());
             // What a policy refusal may turn on; read only now that it failed.
-            if (auto file = ModuleFile::adopt(std::move(fd), path)) {
+            if (auto file = ModuleFile::adopt(system_, std::move(fd), path)) {
                 if (auto info = file->info()) {
                     outcome_.failure->signature_appended = (*info)->signature_appended;
                 }
@@ -285,7 +290,7 @@ Result<std::shared_ptr<ModuleFile>> Loader::open_listed(const std::string& path,
             return std::shared_ptr<ModuleFile>();
         }
     }
-    auto file = ModuleFile::adopt(std::move(fd), path);
+    auto file = ModuleFile::adopt(system_, std::move(fd), path);
     if (!file) {
         return make_error(file.error().code, path);
     }
@@ -308,7 +313,7 @@ void Loader::remove_again() {
                                                RemovalFailureKind::interrupted});
             continue;
         }
-        auto snapshot = Snapshot::read(root_);
+        auto snapshot = Snapshot::read(system_);
         if (!snapshot) {
             outcome_.kept.push_back(KeptModule{step->name, std::nullopt, snapshot.error(),
                                                RemovalFailureKind::list_unreadable});
@@ -339,7 +344,7 @@ LoadOutcome Loader::run() {
         !plan() || request_.dry_run) {
         return std::move(outcome_);
     }
-    kernel_decompresses_ = kernel_decompression(root_);
+    kernel_decompresses_ = kernel_decompression(system_);
     bool ok = true;
     for (std::size_t i = 0; ok && i < plan_.size(); ++i) {
         LoadStep& planned = plan_[i];
@@ -393,9 +398,8 @@ LoadOutcome Loader::run() {
 
 }  // namespace
 
-LoadOutcome load_modules(Kernel& kernel, const SystemRoot& root, const LoadRequest& request,
-                         LoadObserver& observer) {
-    return Loader(kernel, root, request, observer).run();
+LoadOutcome load_modules(System& system, const LoadRequest& request, LoadObserver& observer) {
+    return Loader(system, request, observer).run();
 }
 
 }  // namespace modload

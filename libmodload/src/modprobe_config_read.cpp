@@ -6,17 +6,11 @@
 #include <map>
 #include <memory>
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include <modload/load_plan.hpp>
 #include <modload/modprobe_config.hpp>
 #include <modload/unique_fd.hpp>
-
-#include "file_io.hpp"
 
 namespace modload {
 
@@ -35,64 +29,55 @@ struct Candidate {
     ConfigSource source = ConfigSource::modprobe_d;
 };
 
-struct DirCloser {
-    void operator()(DIR* d) const { (void)::closedir(d); }
-};
-
 bool is_config_name(const std::string& name) {
     return name.front() != '.' && name.size() >= 6 &&
            (name.ends_with(".conf") || name.ends_with(".alias"));
 }
 
-bool is_dev_null(const struct stat& st) {
-    return S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+bool is_dev_null(const FileStatus& st) {
+    return st.type == FileType::character_device && st.rdev_major == 1 && st.rdev_minor == 3;
 }
 
 // Why `folder` may not be trusted, nullopt when it may; errors other than its absence are errors.
-Result<std::optional<std::string>> folder_distrust(const std::filesystem::path& folder) {
-    struct stat st {};
-    if (::stat(folder.c_str(), &st) != 0) {
-        return make_error(errno, folder.string());
+Result<std::optional<std::string>> folder_distrust(System& system,
+                                                   const std::filesystem::path& folder) {
+    auto st = system.stat_given(folder.string());
+    if (!st) {
+        return make_error(st.error().code, folder.string());
     }
-    if (auto why = untrusted_because(st.st_mode, st.st_uid, ::geteuid())) {
+    if (auto why = untrusted_because(st->mode, st->uid, system.effective_uid())) {
         return std::optional<std::string>("in folder " + folder.string() + ", which is " + *why);
     }
     return std::optional<std::string>();
 }
 
 // Adds the configuration files of `folder` to `by_name`, after those of earlier folders.
-Result<void> list_folder(const std::filesystem::path& folder,
+Result<void> list_folder(System& system, const std::filesystem::path& folder,
                          std::map<std::string, std::vector<Candidate>>& by_name,
                          ModprobeConfig& config) {
-    struct stat st {};
-    if (::stat(folder.c_str(), &st) != 0) {
-        return errno == ENOENT ? Result<void>() : Result<void>(make_error(errno, folder.string()));
+    auto st = system.stat_given(folder.string());
+    if (!st) {
+        return st.error().code == ENOENT
+                   ? Result<void>()
+                   : Result<void>(make_error(st.error().code, folder.string()));
     }
-    if (!S_ISDIR(st.st_mode)) {
+    if (st->type != FileType::directory) {
         return make_error(ENOTDIR, folder.string());
     }
-    if (auto why = untrusted_because(st.st_mode, st.st_uid, ::geteuid())) {
+    if (auto why = untrusted_because(st->mode, st->uid, system.effective_uid())) {
         config.refused.push_back(ConfigRefusal{folder, "folder " + *why});
         return {};
     }
-    std::unique_ptr<DIR, DirCloser> listing(::opendir(folder.c_str()));
-    if (!listing) {
-        return make_error(errno, folder.string());
-    }
-    for (;;) {
-        errno = 0;
-        const dirent* entry = ::readdir(listing.get());
-        if (entry == nullptr) {
-            if (errno != 0) {
-                return make_error(errno, folder.string());
-            }
-            return {};
+    auto listed = system.list_given(folder.string(), [&](const FolderEntry& entry) {
+        if (is_config_name(entry.name)) {
+            by_name[entry.name].push_back(Candidate{folder / entry.name, ConfigSource::modprobe_d});
         }
-        const std::string name = entry->d_name;
-        if (is_config_name(name)) {
-            by_name[name].push_back(Candidate{folder / name, ConfigSource::modprobe_d});
-        }
+        return true;
+    });
+    if (!listed) {
+        return make_error(listed.error().code, folder.string());
     }
+    return {};
 }
 
 // What reading one file came to.
@@ -104,48 +89,47 @@ enum class Outcome {
 
 // Opens and reads `path` through one descriptor, after checking that no other user could have
 // written it. O_NONBLOCK: a FIFO named *.conf must not hang the caller at open.
-Result<Outcome> read_file(const std::filesystem::path& path, ConfigSource source, std::string& text,
-                          ModprobeConfig& config) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-    if (!fd.valid()) {
-        if (errno == ENOENT) {
+Result<Outcome> read_file(System& system, const std::filesystem::path& path, ConfigSource source,
+                          std::string& text, ModprobeConfig& config) {
+    auto fd = system.open_given(path.string(), O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (!fd) {
+        if (fd.error().code == ENOENT) {
             return Outcome::absent;
         }
-        return make_error(errno, path.string());
+        return make_error(fd.error().code, path.string());
     }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        return make_error(errno, path.string());
+    auto st = system.fstat(fd->get());
+    if (!st) {
+        return make_error(st.error().code, path.string());
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (st->type == FileType::directory) {
         config.ignored.push_back(
             ConfigIgnored{ConfigOrigin{source, path, 0, {}}, "a folder, not read"});
         return Outcome::skipped;
     }
-    if (is_dev_null(st)) {
+    if (is_dev_null(*st)) {
         text.clear();
         return Outcome::read;
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (st->type != FileType::regular) {
         config.refused.push_back(ConfigRefusal{path, "not a regular file"});
         return Outcome::skipped;
     }
-    if (auto why = untrusted_because(st.st_mode, st.st_uid, ::geteuid())) {
+    if (auto why = untrusted_because(st->mode, st->uid, system.effective_uid())) {
         config.refused.push_back(ConfigRefusal{path, *why});
         return Outcome::skipped;
     }
     // A symbolic link leads to a file in another folder, which must be trusted as well.
-    struct stat link {};
-    if (::lstat(path.c_str(), &link) != 0) {
-        return make_error(errno, path.string());
+    auto link = system.lstat_given(path.string());
+    if (!link) {
+        return make_error(link.error().code, path.string());
     }
-    if (S_ISLNK(link.st_mode)) {
-        std::unique_ptr<char, decltype(&std::free)> real(::realpath(path.c_str(), nullptr),
-                                                         &std::free);
+    if (link->type == FileType::symlink) {
+        auto real = system.canonical_given(path.string());
         if (!real) {
-            return make_error(errno, path.string());
+            return make_error(real.error().code, path.string());
         }
-        auto why = folder_distrust(std::filesystem::path(real.get()).parent_path());
+        auto why = folder_distrust(system, std::filesystem::path(*real).parent_path());
         if (!why) {
             return why.error();
         }
@@ -154,11 +138,10 @@ Result<Outcome> read_file(const std::filesystem::path& path, ConfigSource source
             return Outcome::skipped;
         }
     }
-    std::vector<std::byte> bytes;
-    if (auto r = detail::read_fd(fd.get(), bytes, kMaxConfigSize, true); !r) {
+    text.clear();
+    if (auto r = system.read_all(fd->get(), text, kMaxConfigSize, true); !r) {
         return make_error(r.error().code, path.string());
     }
-    text.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     return Outcome::read;
 }
 
@@ -169,24 +152,24 @@ bool is_release(std::string_view release) {
 
 }  // namespace
 
-Result<ModprobeConfig> read_modprobe_config(const SystemRoot& root, std::string_view release) {
+Result<ModprobeConfig> read_modprobe_config(System& system, std::string_view release) {
     ModprobeConfig config;
     // By file name, and for each name the files that have it, in the folders' order.
     std::map<std::string, std::vector<Candidate>> by_name;
     if (is_release(release)) {
         by_name["modules.softdep"].push_back(
-            Candidate{root.path("/lib/modules/" + std::string(release) + "/modules.softdep"),
+            Candidate{system.path("/lib/modules/" + std::string(release) + "/modules.softdep"),
                       ConfigSource::modules_softdep});
     }
     for (const char* folder : kFolders) {
-        if (auto r = list_folder(root.path(folder), by_name, config); !r) {
+        if (auto r = list_folder(system, system.path(folder), by_name, config); !r) {
             return r.error();
         }
     }
     for (const auto& [name, candidates] : by_name) {
         for (const Candidate& candidate : candidates) {
             std::string text;
-            auto outcome = read_file(candidate.path, candidate.source, text, config);
+            auto outcome = read_file(system, candidate.path, candidate.source, text, config);
             if (!outcome) {
                 return outcome.error();
             }
@@ -194,7 +177,7 @@ Result<ModprobeConfig> read_modprobe_config(const SystemRoot& root, std::string_
                 // The module folder is depmod's; whoever can write it can write the modules.
                 // Asked only once the file is there: the folder is then there too, and a
                 // failure to look at it is an error, not an absence.
-                auto why = folder_distrust(candidate.path.parent_path());
+                auto why = folder_distrust(system, candidate.path.parent_path());
                 if (!why) {
                     return why.error();
                 }
@@ -216,9 +199,9 @@ Result<ModprobeConfig> read_modprobe_config(const SystemRoot& root, std::string_
             break;
         }
     }
-    const std::filesystem::path cmdline = root.path("/proc/cmdline");
+    const std::filesystem::path cmdline = system.path("/proc/cmdline");
     std::string text;
-    auto outcome = read_file(cmdline, ConfigSource::kernel_cmdline, text, config);
+    auto outcome = read_file(system, cmdline, ConfigSource::kernel_cmdline, text, config);
     if (!outcome) {
         return outcome.error();
     }

@@ -6,57 +6,64 @@
 #include <utility>
 
 #include <fcntl.h>
-#include <sys/stat.h>
-
-#include "file_io.hpp"
 
 namespace modload {
 
 ModuleFile::ModuleFile(UniqueFd fd, std::string display_name, OpenOptions options)
     : fd_(std::move(fd)), display_name_(std::move(display_name)), options_(options) {}
 
-Result<ModuleFile> ModuleFile::open(const std::string& path, const OpenOptions& options) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return make_error(errno);
+Result<ModuleFile> ModuleFile::open(System& system, const std::string& path,
+                                    const OpenOptions& options) {
+    auto fd = system.open_given(path, O_RDONLY);
+    if (!fd) {
+        return make_error(fd.error().code);
     }
-    return adopt(std::move(fd), path, options);
+    return adopt(system, std::move(*fd), path, options);
 }
 
-Result<ModuleFile> ModuleFile::adopt(UniqueFd fd, std::string display_name,
+Result<ModuleFile> ModuleFile::open(const std::string& path, const OpenOptions& options) {
+    return open(live_system(), path, options);
+}
+
+Result<ModuleFile> ModuleFile::adopt(System& system, UniqueFd fd, std::string display_name,
                                      const OpenOptions& options) {
     ModuleFile file(std::move(fd), std::move(display_name), options);
-    if (auto r = file.read_all(); !r) {
+    if (auto r = file.read_all(system); !r) {
         return r.error();
     }
     return file;
 }
 
-Result<void> ModuleFile::read_all() {
-    struct stat st {};
-    if (::fstat(fd_.get(), &st) != 0) {
-        return make_error(errno);
+Result<ModuleFile> ModuleFile::adopt(UniqueFd fd, std::string display_name,
+                                     const OpenOptions& options) {
+    return adopt(live_system(), std::move(fd), std::move(display_name), options);
+}
+
+Result<void> ModuleFile::read_all(System& system) {
+    auto st = system.fstat(fd_.get());
+    if (!st) {
+        return make_error(st.error().code);
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (st->type == FileType::directory) {
         return make_error(EISDIR);
     }
     // A device would read forever (/dev/zero) or block; modules come from files and pipes.
-    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+    if (st->type == FileType::character_device || st->type == FileType::block_device) {
         return make_error(EINVAL, "not a regular file");
     }
-    regular_file_ = S_ISREG(st.st_mode);
-    if (regular_file_ && static_cast<std::uint64_t>(st.st_size) > options_.max_image_size) {
+    regular_file_ = st->type == FileType::regular;
+    if (regular_file_ && st->size > options_.max_image_size) {
         return make_error(EFBIG,
                           "larger than " + std::to_string(options_.max_image_size >> 20) + " MiB");
     }
     if (regular_file_) {
-        contents_.reserve(static_cast<std::size_t>(st.st_size));
+        contents_.reserve(static_cast<std::size_t>(st->size));
     }
     // pread-like semantics are not needed: the descriptor is new (or standard input, read once),
     // and finit_module reads from offset 0 whatever the file position. A pipe's read that a
     // signal interrupts is not retried: insmod - would otherwise wait on a silent pipe through
     // every SIGINT.
-    if (auto r = detail::read_fd(fd_.get(), contents_, options_.max_image_size, regular_file_);
+    if (auto r = system.read_all(fd_.get(), contents_, options_.max_image_size, regular_file_);
         !r) {
         return r.error();
     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <modload/result.hpp>
+#include <modload/system.hpp>
 
 namespace modload::detail {
 
@@ -29,9 +30,9 @@ class ModuleIndex {
     ModuleIndex& operator=(const ModuleIndex&) = delete;
     ~ModuleIndex();
 
-    /// Maps `path`: the error of opening it (ENOENT when it is not there), EINVAL when it is not
-    /// an index of a version this reader knows.
-    static Result<ModuleIndex> open(const std::filesystem::path& path);
+    /// Maps `path` (as given), opened through `system`: the error of opening it (ENOENT when it
+    /// is not there), EINVAL when it is not an index of a version this reader knows.
+    static Result<ModuleIndex> open(System& system, const std::filesystem::path& path);
     /// The same over bytes in memory (tests, fuzzing): `bytes` must outlive the index.
     static Result<ModuleIndex> over(std::string_view bytes);
 

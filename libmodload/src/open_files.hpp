@@ -9,7 +9,7 @@
 
 #include <modload/references.hpp>
 #include <modload/result.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 #include <string_view>
 
@@ -32,7 +32,7 @@ struct OpenFileRecord {
 /// (CO-RE against /sys/kernel/btf/vmlinux). Errors: ENOTSUP when the library was built without
 /// BPF; otherwise the errno of the step that failed, with a detail that says which ("no BTF at
 /// /sys/kernel/btf/vmlinux", "loading the iterator").
-Result<std::vector<OpenFileRecord>> scan_open_files_bpf();
+Result<std::vector<OpenFileRecord>> scan_open_files_bpf(System& system);
 
 }  // namespace modload::detail
 
@@ -44,7 +44,7 @@ class ProvidedAliases {
   public:
     /// From <root>/lib/modules/<release>/modules.alias; a missing file knows no aliases, nor does
     /// one that cannot be read (noted in `unread`).
-    static ProvidedAliases read(const SystemRoot& root, const std::string& release,
+    static ProvidedAliases read(System& system, const std::string& release,
                                 std::vector<UnreadSource>* unread = nullptr);
     static ProvidedAliases parse(std::string_view text);
 
@@ -66,10 +66,10 @@ class ProvidedAliases {
 void note_unread(std::vector<UnreadSource>* unread, const std::filesystem::path& path, int code,
                  std::optional<int> pid = std::nullopt);
 
-/// A small file read whole (read_text_file); empty when it is not there or cannot be read, the
-/// latter noted in `unread`.
-std::string read_or_note(const std::filesystem::path& path, std::vector<UnreadSource>* unread,
-                         std::optional<int> pid = std::nullopt);
+/// A small file (as given) read whole (System::read_text_given); empty when it is not there or
+/// cannot be read, the latter noted in `unread`.
+std::string read_or_note(System& system, const std::filesystem::path& path,
+                         std::vector<UnreadSource>* unread, std::optional<int> pid = std::nullopt);
 
 /// The module behind a character or block device, through sysfs and modules.alias.
 struct DeviceOwner {
@@ -78,7 +78,7 @@ struct DeviceOwner {
     /// own attributes.
     bool approximate = true;
 };
-DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
+DeviceOwner device_owner(System& system, bool block, unsigned major, unsigned minor,
                          const ProvidedAliases& aliases,
                          std::vector<UnreadSource>* unread = nullptr);
 
@@ -89,7 +89,7 @@ DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, uns
 /// open file share an id (kcmp); under another root every id is 0. Fails only when /proc cannot be
 /// listed; a process's folder, descriptor or name that cannot be read is noted in `unread`.
 Result<std::vector<OpenFileRecord>> scan_open_files_proc(
-    const SystemRoot& root, const ProvidedAliases& aliases, const std::vector<std::string>& wanted,
+    System& system, const ProvidedAliases& aliases, const std::vector<std::string>& wanted,
     std::vector<UnreadSource>* unread = nullptr);
 
 }  // namespace modload::detail

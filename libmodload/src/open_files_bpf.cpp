@@ -181,40 +181,16 @@ std::string field_text(const char (&field)[N]) {
     return std::string(field, strnlen(field, N));
 }
 
-// Reads the iterator to its end. The kernel writes whole records into its buffer, but read()
-// copies what fits, so a record can straddle two reads.
-Result<std::string> read_all(int fd) {
-    std::string out;
-    constexpr std::size_t kChunk = 64 * 1024;
-    for (;;) {
-        const std::size_t used = out.size();
-        out.resize(used + kChunk);
-        const ssize_t n = read(fd, out.data() + used, kChunk);
-        if (n < 0) {
-            out.resize(used);
-            if (errno == EINTR) {
-                continue;
-            }
-            return make_error(errno, "reading the open-file iterator");
-        }
-        out.resize(used + static_cast<std::size_t>(n));
-        if (n == 0) {
-            return out;
-        }
-    }
-}
-
 }  // namespace
 
-Result<std::vector<OpenFileRecord>> scan_open_files_bpf() {
+Result<std::vector<OpenFileRecord>> scan_open_files_bpf(System& system) {
     // libbpf relocates the program's field accesses against this; without it, it fails late and
     // with a less telling error.
-    struct stat st {};
-    if (stat(kVmlinuxBtf, &st) != 0) {
-        if (errno == ENOENT) {
+    if (auto st = system.stat(kVmlinuxBtf); !st) {
+        if (st.error().code == ENOENT) {
             return make_error(ENOTSUP, std::string("no BTF at ") + kVmlinuxBtf);
         }
-        return make_error(errno, kVmlinuxBtf);
+        return make_error(st.error().code, kVmlinuxBtf);
     }
 
     const Result<const Libbpf*> lib = libbpf();
@@ -240,9 +216,11 @@ Result<std::vector<OpenFileRecord>> scan_open_files_bpf() {
         return make_error(failure_code(iter.get()), "creating the open-file iterator");
     }
 
-    Result<std::string> bytes = read_all(iter.get());
-    if (!bytes) {
-        return bytes.error();
+    // The kernel writes whole records into its buffer, but read() copies what fits, so a record
+    // can straddle two reads: read to the end.
+    Result<std::string> bytes = std::string();
+    if (auto r = system.read_all(iter.get(), *bytes, std::size_t{1} << 30, true); !r) {
+        return make_error(r.error().code, "reading the open-file iterator");
     }
     const std::size_t count = bytes->size() / sizeof(open_file_record);
     if (bytes->size() % sizeof(open_file_record) != 0 || count != skeleton->bss->records_written) {

@@ -6,7 +6,7 @@
 
 namespace modload::detail {
 
-Result<std::vector<OpenFileRecord>> scan_open_files_bpf() {
+Result<std::vector<OpenFileRecord>> scan_open_files_bpf(System& /*system*/) {
     return make_error(ENOTSUP, "built without libbpf");
 }
 

@@ -8,18 +8,11 @@
 #include <map>
 #include <utility>
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include <modload/names.hpp>
 #include <modload/unique_fd.hpp>
 
-#include "file_io.hpp"
 #include "module_aliases.hpp"
 #include "open_files.hpp"
 #include "text.hpp"
@@ -36,12 +29,13 @@ ProvidedAliases ProvidedAliases::parse(std::string_view text) {
     return aliases;
 }
 
-ProvidedAliases ProvidedAliases::read(const SystemRoot& root, const std::string& release,
+ProvidedAliases ProvidedAliases::read(System& system, const std::string& release,
                                       std::vector<UnreadSource>* unread) {
     if (release.empty()) {
         return {};
     }
-    return parse(read_or_note(root.path("/lib/modules/" + release + "/modules.alias"), unread));
+    return parse(
+        read_or_note(system, system.path("/lib/modules/" + release + "/modules.alias"), unread));
 }
 
 std::string ProvidedAliases::module_for(std::string_view value) const {
@@ -66,13 +60,15 @@ std::vector<std::string> ProvidedAliases::filesystems_of(std::string_view module
 
 namespace {
 
-bool present(const std::filesystem::path& path, std::vector<UnreadSource>* unread) {
-    std::error_code ec;
-    const bool there = std::filesystem::exists(path, ec);
-    if (ec) {
-        note_unread(unread, path, ec.value());
+// Whether `path` (as given) exists; a failure to look other than its absence is noted.
+bool present(System& system, const std::filesystem::path& path,
+             std::vector<UnreadSource>* unread) {
+    auto st = system.stat_given(path.string());
+    // As std::filesystem::exists: ENOENT and ENOTDIR say it is not there.
+    if (!st && st.error().code != ENOENT && st.error().code != ENOTDIR) {
+        note_unread(unread, path, st.error().code);
     }
-    return there;
+    return st.has_value();
 }
 
 }  // namespace
@@ -90,9 +86,9 @@ void note_unread(std::vector<UnreadSource>* unread, const std::filesystem::path&
     }
 }
 
-std::string read_or_note(const std::filesystem::path& path, std::vector<UnreadSource>* unread,
-                         std::optional<int> pid) {
-    auto text = read_text_file(path);
+std::string read_or_note(System& system, const std::filesystem::path& path,
+                         std::vector<UnreadSource>* unread, std::optional<int> pid) {
+    auto text = system.read_text_given(path.string());
     if (!text) {
         note_unread(unread, path, text.error().code, pid);
         return {};
@@ -100,28 +96,30 @@ std::string read_or_note(const std::filesystem::path& path, std::vector<UnreadSo
     return std::move(*text);
 }
 
-DeviceOwner device_owner(const SystemRoot& root, bool block, unsigned major, unsigned minor,
+DeviceOwner device_owner(System& system, bool block, unsigned major, unsigned minor,
                          const ProvidedAliases& aliases, std::vector<UnreadSource>* unread) {
     const std::string number = std::to_string(major) + ":" + std::to_string(minor);
     const std::filesystem::path link =
-        root.path(std::string(block ? "/sys/dev/block/" : "/sys/dev/char/") + number);
-    std::error_code ec;
-    std::filesystem::path device = std::filesystem::canonical(link, ec);
-    if (ec) {
-        note_unread(unread, link, ec.value());
+        system.path(std::string(block ? "/sys/dev/block/" : "/sys/dev/char/") + number);
+    std::filesystem::path device;
+    if (auto resolved = system.canonical_given(link.string()); !resolved) {
+        note_unread(unread, link, resolved.error().code);
     } else {
-        if (block && present(device / "partition", unread)) {
+        device = *resolved;
+        if (block && present(system, device / "partition", unread)) {
             device = device.parent_path();  // a partition's disk is its parent
         }
-        if (block && present(device / "loop", unread)) {
+        if (block && present(system, device / "loop", unread)) {
             return {"loop", false};  // the loop driver's own attributes
         }
         const std::filesystem::path driver = device / "device" / "driver" / "module";
-        const auto driver_module = std::filesystem::canonical(driver, ec);
-        if (!ec) {
-            return {normalize_module_name(driver_module.filename().string()), false};
+        auto driver_module = system.canonical_given(driver.string());
+        if (driver_module) {
+            return {
+                normalize_module_name(std::filesystem::path(*driver_module).filename().string()),
+                false};
         }
-        note_unread(unread, driver, ec.value());
+        note_unread(unread, driver, driver_module.error().code);
     }
     const std::string kind = block ? "block-major-" : "char-major-";
     if (std::string module = aliases.module_for(kind + number.substr(0, number.find(':')) + "-" +
@@ -140,28 +138,23 @@ namespace {
 
 // The modules behind a socket of another process: its family and protocol, read through a
 // duplicate of its descriptor, matched against "net-pf-F" and "net-pf-F-proto-P[-type-T]".
-std::vector<std::pair<std::string, HoldVia>> socket_owners(int pid, int fd,
+std::vector<std::pair<std::string, HoldVia>> socket_owners(System& system, int pid, int fd,
                                                            const ProvidedAliases& aliases) {
-#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
-    const UniqueFd process(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    if (!process.valid()) {
+    auto process = system.pidfd_open(pid);
+    if (!process) {
         return {};
     }
-    const UniqueFd socket(static_cast<int>(::syscall(SYS_pidfd_getfd, process.get(), fd, 0)));
-    if (!socket.valid()) {
+    auto socket = system.pidfd_getfd(process->get(), fd);
+    if (!socket) {
         return {};
     }
-    int family = 0;
-    int protocol = 0;
-    int type = 0;
-    socklen_t size = sizeof family;
-    if (::getsockopt(socket.get(), SOL_SOCKET, SO_DOMAIN, &family, &size) != 0) {
+    auto kind = system.socket_kind(socket->get());
+    if (!kind) {
         return {};
     }
-    size = sizeof protocol;
-    (void)::getsockopt(socket.get(), SOL_SOCKET, SO_PROTOCOL, &protocol, &size);
-    size = sizeof type;
-    (void)::getsockopt(socket.get(), SOL_SOCKET, SO_TYPE, &type, &size);
+    const int family = kind->family;
+    const int protocol = kind->protocol;
+    const int type = kind->type;
     const std::string pf = "net-pf-" + std::to_string(family);
     const std::string proto = pf + "-proto-" + std::to_string(protocol);
     std::string by_protocol = aliases.module_for(proto + "-type-" + std::to_string(type));
@@ -180,24 +173,18 @@ std::vector<std::pair<std::string, HoldVia>> socket_owners(int pid, int fd,
                             HoldVia::socket_protocol);
     }
     return owners;
-#else
-    (void)pid, (void)fd, (void)aliases;
-    return {};
-#endif
 }
 
 // Descriptors of one open file (a forked child shares its parent's) hold one reference between
 // them: kcmp(2) tells, and they get one id.
-void same_open_files(std::vector<OpenFileRecord>& records) {
-#ifdef SYS_kcmp
-    constexpr int kcmp_file = 0;  // KCMP_FILE
+void same_open_files(System& system, std::vector<OpenFileRecord>& records) {
     std::uint64_t next_id = 1;
     for (std::size_t i = 0; i < records.size(); ++i) {
         OpenFileRecord& r = records[i];
         for (std::size_t j = 0; j < i && r.file_id == 0; ++j) {
             const OpenFileRecord& seen = records[j];
             if (seen.owner == r.owner &&
-                ::syscall(SYS_kcmp, seen.pid, r.pid, kcmp_file, seen.fd, r.fd) == 0) {
+                system.same_open_file(seen.pid, seen.fd, r.pid, r.fd).value_or(false)) {
                 r.file_id = seen.file_id;
             }
         }
@@ -205,86 +192,61 @@ void same_open_files(std::vector<OpenFileRecord>& records) {
             r.file_id = next_id++;
         }
     }
-#else
-    (void)records;
-#endif
 }
 
-bool all_digits(const char* name) {
-    if (*name == '\0') {
-        return false;
-    }
-    for (; *name != '\0'; ++name) {
-        if (*name < '0' || *name > '9') {
-            return false;
-        }
-    }
-    return true;
+bool all_digits(const std::string& name) {
+    return !name.empty() &&
+           std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 }  // namespace
 
-Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
+Result<std::vector<OpenFileRecord>> scan_open_files_proc(System& system,
                                                          const ProvidedAliases& aliases,
                                                          const std::vector<std::string>& wanted,
                                                          std::vector<UnreadSource>* unread) {
-    const std::filesystem::path proc = root.path("/proc");
-    DIR* processes = ::opendir(proc.c_str());
-    if (processes == nullptr) {
-        return make_error(errno, proc.string());
-    }
-    const bool live = root.root() == "/";
-    std::map<std::pair<bool, dev_t>, DeviceOwner> owners;  // one sysfs walk per device
+    const std::filesystem::path proc = system.path("/proc");
+    const bool live = system.live();
+    std::map<std::pair<bool, std::uint64_t>, DeviceOwner> owners;  // one sysfs walk per device
     const auto is_wanted = [&](const std::string& module) {
         return !module.empty() && std::find(wanted.begin(), wanted.end(), module) != wanted.end();
     };
     std::vector<OpenFileRecord> records;
-    // readdir says the end and a failure alike with null; errno tells them apart.
-    const auto next_entry = [](DIR* folder) {
-        errno = 0;
-        return ::readdir(folder);
-    };
-    while (const dirent* process = next_entry(processes)) {
-        if (!all_digits(process->d_name)) {
-            continue;
+    const auto each_process = [&](const FolderEntry& process) {
+        if (!all_digits(process.name)) {
+            return true;
         }
-        const int pid = std::atoi(process->d_name);
-        const std::filesystem::path fd_folder = proc / process->d_name / "fd";
-        const UniqueFd folder(::open(fd_folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!folder.valid()) {
-            note_unread(unread, fd_folder, errno, pid);  // not when gone: nothing open
-            continue;
+        const int pid = std::atoi(process.name.c_str());
+        const std::filesystem::path fd_folder = proc / process.name / "fd";
+        auto folder = system.open_given(fd_folder.string(), O_RDONLY | O_DIRECTORY);
+        if (!folder) {
+            note_unread(unread, fd_folder, folder.error().code, pid);  // not when gone: nothing open
+            return true;
         }
-        UniqueFd copy(::dup(folder.get()));
-        DIR* fds = copy.valid() ? ::fdopendir(copy.get()) : nullptr;
-        if (fds == nullptr) {
-            note_unread(unread, fd_folder, errno, pid);
-            continue;
-        }
-        (void)copy.release();  // the DIR owns it now
         std::string command;
-        while (const dirent* entry = next_entry(fds)) {
-            if (!all_digits(entry->d_name)) {
-                continue;
+        auto listed = system.list(folder->get(), [&](const FolderEntry& entry) {
+            if (!all_digits(entry.name)) {
+                return true;
             }
-            struct stat st {};
-            if (::fstatat(folder.get(), entry->d_name, &st, 0) != 0) {
-                note_unread(unread, fd_folder / entry->d_name, errno, pid);  // not when closed
-                continue;
+            auto st = system.stat_at(folder->get(), entry.name);
+            if (!st) {
+                // Not when closed since.
+                note_unread(unread, fd_folder / entry.name, st.error().code, pid);
+                return true;
             }
-            const int fd = std::atoi(entry->d_name);
+            const int fd = std::atoi(entry.name.c_str());
             std::vector<std::pair<std::string, HoldVia>> found;
-            if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-                const bool block = S_ISBLK(st.st_mode);
-                auto [it, fresh] = owners.try_emplace({block, st.st_rdev});
+            if (st->type == FileType::character_device || st->type == FileType::block_device) {
+                const bool block = st->type == FileType::block_device;
+                auto [it, fresh] = owners.try_emplace({block, st->rdev});
                 if (fresh) {
-                    it->second = device_owner(root, block, major(st.st_rdev), minor(st.st_rdev),
+                    it->second = device_owner(system, block, st->rdev_major, st->rdev_minor,
                                               aliases, unread);
                 }
                 found.emplace_back(it->second.module,
                                    block ? HoldVia::block_device : HoldVia::file_operations);
-            } else if (S_ISSOCK(st.st_mode) && live) {
-                found = socket_owners(pid, fd, aliases);
+            } else if (st->type == FileType::socket && live) {
+                found = socket_owners(system, pid, fd, aliases);
             }
             for (auto& [module, via] : found) {
                 if (!is_wanted(module)) {
@@ -292,7 +254,7 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                 }
                 if (command.empty()) {
                     command = std::string(detail::trimmed_right(
-                        read_or_note(proc / process->d_name / "comm", unread, pid), "\n "));
+                        read_or_note(system, proc / process.name / "comm", unread, pid), "\n "));
                     if (command.empty()) {
                         command = "?";
                     }
@@ -304,19 +266,25 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(const SystemRoot& root,
                                    .owner = std::move(module),
                                    .via = via});
             }
+            return true;
+        });
+        if (!listed) {
+            note_unread(unread, fd_folder, listed.error().code, pid);
         }
-        if (errno != 0) {
-            note_unread(unread, fd_folder, errno, pid);
+        return true;
+    };
+    if (auto listed = system.list_given(proc.string(), each_process); !listed) {
+        if (listed.error().detail != kListingBroken) {
+            return make_error(listed.error().code, proc.string());
         }
-        ::closedir(fds);
+        if (unread != nullptr) {
+            // Said whatever the error, "not there" too: /proc is where the module list came from.
+            unread->push_back(
+                UnreadSource{proc, make_error(listed.error().code), UnreadKind::process_list, {}});
+        }
     }
-    if (errno != 0 && unread != nullptr) {
-        // Said whatever the error, "not there" too: /proc is where the module list came from.
-        unread->push_back(UnreadSource{proc, make_error(errno), UnreadKind::process_list, {}});
-    }
-    ::closedir(processes);
     if (live) {
-        same_open_files(records);
+        same_open_files(system, records);
     }
     return records;
 }

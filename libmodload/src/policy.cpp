@@ -6,7 +6,6 @@
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
 #include "text.hpp"
 
 namespace modload {
@@ -16,8 +15,8 @@ namespace {
 // capability.h: CAP_SYS_MODULE is bit 16 of the capability sets.
 constexpr int kCapSysModule = 16;
 
-std::optional<std::string> read_small(const SystemRoot& root, std::string_view absolute) {
-    auto text = detail::read_text_file(root.path(absolute), 1 << 16);
+std::optional<std::string> read_small(System& system, std::string_view absolute) {
+    auto text = system.read_text(absolute, 1 << 16);
     if (!text) {
         return std::nullopt;
     }
@@ -126,9 +125,9 @@ bool contains(const std::vector<std::string>& names, std::string_view name) {
 
 }  // namespace
 
-PolicyFacts read_policy_facts(const SystemRoot& root) {
+PolicyFacts read_policy_facts(System& system) {
     PolicyFacts facts;
-    if (auto status = read_small(root, "/proc/self/status")) {
+    if (auto status = read_small(system, "/proc/self/status")) {
         if (auto cap = status_field(*status, "CapEff")) {
             if (auto bits = detail::parse_number<std::uint64_t>(*cap, 16)) {
                 facts.cap_sys_module = ((*bits >> kCapSysModule) & 1) != 0;
@@ -144,21 +143,21 @@ PolicyFacts read_policy_facts(const SystemRoot& root) {
             }
         }
     }
-    if (auto uid_map = read_small(root, "/proc/self/uid_map")) {
+    if (auto uid_map = read_small(system, "/proc/self/uid_map")) {
         facts.in_user_namespace = in_user_namespace(*uid_map);
     }
-    if (auto disabled = read_small(root, "/proc/sys/kernel/modules_disabled")) {
+    if (auto disabled = read_small(system, "/proc/sys/kernel/modules_disabled")) {
         if (auto value = detail::parse_number<int>(detail::trimmed(*disabled))) {
             facts.modules_disabled = *value != 0;
         }
     }
-    if (auto cmdline = read_small(root, "/proc/cmdline")) {
+    if (auto cmdline = read_small(system, "/proc/cmdline")) {
         facts.module_blacklist = module_blacklist_of(*cmdline);
     }
-    if (auto lockdown = read_small(root, "/sys/kernel/security/lockdown")) {
+    if (auto lockdown = read_small(system, "/sys/kernel/security/lockdown")) {
         facts.lockdown = active_lockdown(*lockdown);
     }
-    if (auto enforce = read_small(root, "/sys/module/module/parameters/sig_enforce")) {
+    if (auto enforce = read_small(system, "/sys/module/module/parameters/sig_enforce")) {
         const std::string_view value = detail::trimmed(*enforce);
         if (value == "Y" || value == "N") {
             facts.sig_enforce = value == "Y";
@@ -209,8 +208,8 @@ std::vector<PolicyCause> refusal_causes(const PolicyFacts& facts, const RefusedC
     return causes;
 }
 
-RefusalDiagnosis diagnose_refusal(const SystemRoot& root, const RefusedCall& call) {
-    RefusalDiagnosis diagnosis{read_policy_facts(root), {}};
+RefusalDiagnosis diagnose_refusal(System& system, const RefusedCall& call) {
+    RefusalDiagnosis diagnosis{read_policy_facts(system), {}};
     diagnosis.causes = refusal_causes(diagnosis.facts, call);
     return diagnosis;
 }

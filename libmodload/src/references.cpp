@@ -15,7 +15,6 @@
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
 #include "mountinfo.hpp"
 #include "open_files.hpp"
 
@@ -55,26 +54,30 @@ using detail::ProvidedAliases;
 
 // The path a descriptor was opened as; nullopt when it has been closed since it was listed (it
 // holds nothing now), "(unread)" when the link cannot be read (noted).
-std::optional<std::string> fd_path(const SystemRoot& root, const FileUser& user,
+std::optional<std::string> fd_path(System& system, const FileUser& user,
                                    std::vector<UnreadSource>* unread) {
     const auto link =
-        root.path("/proc/" + std::to_string(user.pid) + "/fd/" + std::to_string(user.fd));
-    std::error_code ec;
-    auto target = std::filesystem::read_symlink(link, ec);
-    if (ec.value() == ENOENT || ec.value() == ESRCH) {
+        system.path("/proc/" + std::to_string(user.pid) + "/fd/" + std::to_string(user.fd));
+    // As std::filesystem::read_symlink does: lstat says whether it is a link, then readlink.
+    auto st = system.lstat_given(link.string());
+    Result<std::string> target =
+        st ? (st->type == FileType::symlink ? system.read_link_given(link.string())
+                                            : Result<std::string>(make_error(EINVAL)))
+           : Result<std::string>(st.error());
+    if (!target && (target.error().code == ENOENT || target.error().code == ESRCH)) {
         return std::nullopt;
     }
-    if (ec) {
-        detail::note_unread(unread, link, ec.value(), user.pid);
+    if (!target) {
+        detail::note_unread(unread, link, target.error().code, user.pid);
         return "(unread)";
     }
-    return target.string();
+    return std::move(*target);
 }
 
 // One reference per open file and module, or two for a socket whose family and protocol are both
 // the module's. Descriptors sharing one open file (same id) share its references; without ids
 // (the /proc scan) each descriptor counts alone.
-std::vector<Reference> file_references(const SystemRoot& root, std::vector<OpenFileRecord> records,
+std::vector<Reference> file_references(System& system, std::vector<OpenFileRecord> records,
                                        const std::string& module, bool approximate,
                                        std::vector<UnreadSource>* unread) {
     std::map<std::pair<std::uint64_t, std::pair<int, int>>, Reference> files;
@@ -110,7 +113,7 @@ std::vector<Reference> file_references(const SystemRoot& root, std::vector<OpenF
         });
         // Named after its first descriptor still open; closed by all, it holds nothing now.
         while (!ref.users.empty()) {
-            if (std::optional<std::string> path = fd_path(root, ref.users.front(), unread)) {
+            if (std::optional<std::string> path = fd_path(system, ref.users.front(), unread)) {
                 ref.name = std::move(*path);
                 break;
             }
@@ -160,17 +163,17 @@ std::vector<std::string> nls_tables(std::string_view options) {
     return tables;
 }
 
-bool is_block_device(const SystemRoot& root, const Mount& m, std::vector<UnreadSource>* unread) {
+bool is_block_device(System& system, const Mount& m, std::vector<UnreadSource>* unread) {
     if (m.major == 0) {
         return false;
     }
-    const std::filesystem::path link = root.path("/sys/dev/block/" + m.device);
-    std::error_code ec;
-    const bool block = std::filesystem::exists(link, ec);
-    if (ec) {
-        detail::note_unread(unread, link, ec.value());
+    const std::filesystem::path link = system.path("/sys/dev/block/" + m.device);
+    auto st = system.stat_given(link.string());
+    // As std::filesystem::exists: ENOENT and ENOTDIR say it is not there.
+    if (!st && st.error().code != ENOENT && st.error().code != ENOTDIR) {
+        detail::note_unread(unread, link, st.error().code);
     }
-    return block;
+    return st.has_value();
 }
 
 Reference mount_reference(const Mount& m, HoldVia via, bool approximate) {
@@ -184,7 +187,7 @@ Reference mount_reference(const Mount& m, HoldVia via, bool approximate) {
     return ref;
 }
 
-std::vector<Reference> mount_references(const SystemRoot& root, const std::vector<Mount>& mounts,
+std::vector<Reference> mount_references(System& system, const std::vector<Mount>& mounts,
                                         const std::set<std::string>& filesystems,
                                         const ProvidedAliases& aliases, const std::string& module,
                                         std::vector<UnreadSource>* unread) {
@@ -198,9 +201,9 @@ std::vector<Reference> mount_references(const SystemRoot& root, const std::vecto
                 refs.push_back(mount_reference(m, HoldVia::nls_table, false));
             }
         }
-        if (is_block_device(root, m, unread)) {
+        if (is_block_device(system, m, unread)) {
             const detail::DeviceOwner owner =
-                detail::device_owner(root, true, m.major, m.minor, aliases, unread);
+                detail::device_owner(system, true, m.major, m.minor, aliases, unread);
             if (owner.module == module) {
                 refs.push_back(mount_reference(m, HoldVia::block_device, owner.approximate));
             }
@@ -232,32 +235,31 @@ std::set<std::string> filesystems_of(const std::string& module, const ProvidedAl
 // ------------------------------------------------------------------------ loop and crypto --
 
 // A bound loop device holds a reference on the loop driver until it is detached.
-std::vector<Reference> loop_references(const SystemRoot& root, std::vector<UnreadSource>* unread) {
+std::vector<Reference> loop_references(System& system, std::vector<UnreadSource>* unread) {
     std::vector<Reference> refs;
-    const std::filesystem::path devices = root.path("/sys/block");
-    std::error_code ec;
-    std::filesystem::directory_iterator entries(devices, ec);
-    for (; !ec && entries != std::filesystem::directory_iterator(); entries.increment(ec)) {
-        const std::filesystem::path& entry = entries->path();
-        const std::string device = entry.filename().string();
+    const std::filesystem::path devices = system.path("/sys/block");
+    auto listed = system.list_given(devices.string(), [&](const FolderEntry& entry) {
+        const std::string& device = entry.name;
         if (!device.starts_with("loop")) {
-            continue;
+            return true;
         }
-        std::string backing = detail::read_or_note(entry / "loop" / "backing_file", unread);
+        std::string backing =
+            detail::read_or_note(system, devices / device / "loop" / "backing_file", unread);
         while (!backing.empty() && backing.back() == '\n') {
             backing.pop_back();
         }
         if (backing.empty()) {
-            continue;  // not bound (or unreadable, noted)
+            return true;  // not bound (or unreadable, noted)
         }
         Reference ref;
         ref.kind = ReferenceKind::loop_device;
         ref.name = "/dev/" + device;
         ref.source = std::move(backing);
         refs.push_back(std::move(ref));
-    }
-    if (ec) {
-        detail::note_unread(unread, devices, ec.value());
+        return true;
+    });
+    if (!listed) {
+        detail::note_unread(unread, devices, listed.error().code);
     }
     std::sort(refs.begin(), refs.end(),
               [](const Reference& a, const Reference& b) { return a.name < b.name; });
@@ -306,38 +308,38 @@ std::vector<Reference> crypto_references(std::string_view text, const std::strin
 
 }  // namespace
 
-ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                                      std::span<const std::string> names,
                                      const ReferenceOptions& options) {
     std::vector<UnreadSource> unread;
-    return attribute_references(root, snapshot, names, options, unread);
+    return attribute_references(system, snapshot, names, options, unread);
 }
 
-ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                                      std::span<const std::string> names,
                                      const ReferenceOptions& options,
                                      std::vector<Error>& unread_errors) {
     std::vector<UnreadSource> unread;
-    ReferenceReport report = attribute_references(root, snapshot, names, options, unread);
+    ReferenceReport report = attribute_references(system, snapshot, names, options, unread);
     for (const UnreadSource& source : unread) {
         unread_errors.push_back(make_error(source.error.code, source.path.string()));
     }
     return report;
 }
 
-ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                                      std::span<const std::string> names,
                                      const ReferenceOptions& options,
                                      std::vector<UnreadSource>& unread_sources) {
     std::vector<UnreadSource>* unread = &unread_sources;
     ReferenceReport report;
     const std::vector<std::string> wanted(names.begin(), names.end());
-    const ProvidedAliases aliases = ProvidedAliases::read(root, options.kernel_release, unread);
+    const ProvidedAliases aliases = ProvidedAliases::read(system, options.kernel_release, unread);
 
     std::vector<OpenFileRecord> files;
     if (options.scan_files) {
         if (options.use_bpf) {
-            auto scanned = detail::scan_open_files_bpf();
+            auto scanned = detail::scan_open_files_bpf(system);
             if (scanned) {
                 report.files = FileScan::bpf;
                 files = std::move(*scanned);
@@ -346,13 +348,13 @@ ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& sna
             }
         }
         if (report.files == FileScan::none) {
-            auto scanned = detail::scan_open_files_proc(root, aliases, wanted, unread);
+            auto scanned = detail::scan_open_files_proc(system, aliases, wanted, unread);
             if (scanned) {
                 report.files = FileScan::proc;
                 files = std::move(*scanned);
             } else {
                 // Always said, "not there" too: /proc is where the module list came from.
-                unread->push_back(UnreadSource{root.path("/proc"),
+                unread->push_back(UnreadSource{system.path("/proc"),
                                                make_error(scanned.error().code),
                                                UnreadKind::process_list,
                                                {}});
@@ -360,9 +362,10 @@ ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& sna
         }
     }
     const std::vector<Mount> mounts =
-        superblocks(detail::read_or_note(root.path("/proc/self/mountinfo"), unread));
-    const std::string registered = detail::read_or_note(root.path("/proc/filesystems"), unread);
-    const std::string crypto = detail::read_or_note(root.path("/proc/crypto"), unread);
+        superblocks(detail::read_or_note(system, system.path("/proc/self/mountinfo"), unread));
+    const std::string registered =
+        detail::read_or_note(system, system.path("/proc/filesystems"), unread);
+    const std::string crypto = detail::read_or_note(system, system.path("/proc/crypto"), unread);
 
     for (const std::string& name : wanted) {
         ModuleReferences mine;
@@ -381,11 +384,11 @@ ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& sna
                     mine.references.push_back(std::move(ref));
                 }
             };
-            add(file_references(root, files, name, report.files == FileScan::proc, unread));
-            add(mount_references(root, mounts, filesystems_of(name, aliases, registered), aliases,
+            add(file_references(system, files, name, report.files == FileScan::proc, unread));
+            add(mount_references(system, mounts, filesystems_of(name, aliases, registered), aliases,
                                  name, unread));
             if (name == "loop") {
-                add(loop_references(root, unread));
+                add(loop_references(system, unread));
             }
             add(crypto_references(crypto, name));
         }

@@ -8,8 +8,6 @@
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
-
 namespace modload {
 
 Obstacle obstacle_of(const LoadedModule& module) {
@@ -33,8 +31,8 @@ Obstacle obstacle_of(const LoadedModule& module) {
     return Obstacle::none;
 }
 
-Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
-                       const SystemRoot& root, std::string_view name) {
+Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin, System& system,
+                       std::string_view name) {
     if (builtin.contains(name)) {
         return Obstacle::builtin;
     }
@@ -42,10 +40,11 @@ Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
     if (module == nullptr) {
         // Builtin code with parameters or sysfs attributes shows up in /sys/module without being
         // in /proc/modules, as kmod's initstate check finds.
-        std::error_code ec;
-        if (is_valid_module_name(name) &&
-            std::filesystem::is_directory(root.path("/sys/module/" + std::string(name)), ec)) {
-            return Obstacle::builtin;
+        if (is_valid_module_name(name)) {
+            auto folder = system.stat("/sys/module/" + std::string(name));
+            if (folder && folder->type == FileType::directory) {
+                return Obstacle::builtin;
+            }
         }
         return Obstacle::not_loaded;
     }

@@ -49,11 +49,10 @@ enum class StepEnd { removed, gone, kept, failed };
 
 class Remover {
   public:
-    Remover(Kernel& kernel, const SystemRoot& root, const Snapshot& first,
-            const RemovalOptions& options, Clock& clock, RemovalObserver& observer,
-            RemovalOutcome& outcome)
+    Remover(Kernel& kernel, System& system, const Snapshot& first, const RemovalOptions& options,
+            Clock& clock, RemovalObserver& observer, RemovalOutcome& outcome)
         : kernel_(kernel),
-          root_(root),
+          system_(system),
           first_(first),
           options_(options),
           clock_(clock),
@@ -82,7 +81,7 @@ class Remover {
     bool removed_here(const std::string& name) const;
 
     Kernel& kernel_;
-    const SystemRoot& root_;
+    System& system_;
     const Snapshot& first_;
     const RemovalOptions& options_;
     Clock& clock_;
@@ -192,7 +191,7 @@ StepEnd Remover::run(const PlanStep& step) {
             return fail(RemovalFailureKind::interrupted, name, std::nullopt,
                         make_error(ECANCELED, "interrupted"), seen);
         }
-        auto snapshot = Snapshot::read(root_);
+        auto snapshot = Snapshot::read(system_);
         if (!snapshot) {
             // The list could not be read: not the kernel refusing the removal.
             outcome_.failures.push_back(RemovalFailure{RemovalStage::listing, name, std::nullopt,
@@ -283,7 +282,7 @@ StepEnd Remover::run(const PlanStep& step) {
         if (error.code == EBUSY) {
             // EBUSY means not Live (it began loading or unloading since the read) or permanent.
             // Look again: the loop judges a module that changed state; a Live one stays refused.
-            auto again = Snapshot::read(root_);
+            auto again = Snapshot::read(system_);
             const LoadedModule* now = again ? again->find(name) : nullptr;
             if (again && (now == nullptr || now->state == ModuleState::unloading)) {
                 continue;
@@ -372,13 +371,13 @@ void append(std::vector<T>& to, const std::vector<T>& from) {
 // kmod's rmmod: each target alone, judged after the ones before it are gone (so `rmmod a b`
 // removes b when only a held it); one that fails does not stop the others, but a stop from the
 // observer does.
-RemovalOutcome remove_each(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
+RemovalOutcome remove_each(System& system, const BuiltinModules& builtin,
                            std::span<const std::string> targets, const RemovalOptions& options,
-                           Clock& clock, RemovalObserver& observer) {
+                           RemovalObserver& observer) {
     RemovalOutcome all;
     for (std::size_t i = 0; i < targets.size(); ++i) {
         const RemovalOutcome one =
-            remove_modules(kernel, root, builtin, targets.subspan(i, 1), options, clock, observer);
+            remove_modules(system, builtin, targets.subspan(i, 1), options, observer);
         append(all.plan.steps, one.plan.steps);
         append(all.removed, one.removed);
         append(all.gone, one.gone);
@@ -400,26 +399,27 @@ RemovalOutcome remove_each(Kernel& kernel, const SystemRoot& root, const Builtin
 
 }  // namespace
 
-RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
+RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
                               std::span<const std::string> targets, const RemovalOptions& options,
-                              Clock& clock, RemovalObserver& observer) {
-    return remove_modules(kernel, root, builtin, targets, options, NoSoftdeps(), clock, observer);
+                              RemovalObserver& observer) {
+    return remove_modules(system, builtin, targets, options, NoSoftdeps(), observer);
 }
 
-RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const BuiltinModules& builtin,
+RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
                               std::span<const std::string> targets, const RemovalOptions& options,
-                              const SoftdepLookup& softdeps, Clock& clock,
-                              RemovalObserver& observer) {
+                              const SoftdepLookup& softdeps, RemovalObserver& observer) {
+    Kernel& kernel = system.kernel();
+    Clock& clock = system.clock();
     const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
     if (!planned && targets.size() > 1) {
         // Holders first: a target that only other targets hold can go once they are gone (and
         // waiting for a target that a later one holds would never end). Targets that do not hold
         // each other keep the given order.
-        auto snapshot = Snapshot::read(root);
+        auto snapshot = Snapshot::read(system);
         const std::vector<std::string> ordered =
             snapshot ? order_by_holders(*snapshot, targets)
                      : std::vector<std::string>(targets.begin(), targets.end());
-        return remove_each(kernel, root, builtin, ordered, options, clock, observer);
+        return remove_each(system, builtin, ordered, options, observer);
     }
 
     RemovalOutcome outcome;
@@ -433,7 +433,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
     if (!outcome.ok()) {
         return outcome;
     }
-    auto snapshot = Snapshot::read(root);
+    auto snapshot = Snapshot::read(system);
     if (!snapshot) {
         outcome.failures.push_back(RemovalFailure{RemovalStage::listing,
                                                   {},
@@ -455,7 +455,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
             }
             continue;
         }
-        const Obstacle obstacle = check_removal(*snapshot, builtin, root, name);
+        const Obstacle obstacle = check_removal(*snapshot, builtin, system, name);
         if (obstacle == Obstacle::has_holders && !allowed(obstacle, options)) {
             held.push_back(name);  // allowed once the plan shows it removes all its holders first
         } else if (obstacle == Obstacle::in_use && !allowed(obstacle, options) &&
@@ -528,7 +528,7 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         return outcome;
     }
 
-    Remover remover(kernel, root, *snapshot, options, clock, observer, outcome);
+    Remover remover(kernel, system, *snapshot, options, clock, observer, outcome);
     const std::vector<PlanStep>& steps = outcome.plan.steps;
     for (std::size_t i = forced; i < steps.size(); ++i) {
         if (remover.run(steps[i]) == StepEnd::failed) {

@@ -6,7 +6,6 @@
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
 #include "text.hpp"
 
 namespace modload {
@@ -116,8 +115,8 @@ int LoadedModule::external_references() const {
     return std::max(0, refcount.value_or(0) - static_cast<int>(holders.size()));
 }
 
-Result<Snapshot> Snapshot::read(const SystemRoot& root) {
-    auto text = detail::read_text_file(root.path("/proc/modules"));
+Result<Snapshot> Snapshot::read(System& system) {
+    auto text = system.read_text("/proc/modules");
     if (!text) {
         return text.error();
     }

@@ -15,9 +15,9 @@ namespace {
 
 class ConfiguredSoftdeps final : public SoftdepLookup {
   public:
-    ConfiguredSoftdeps(const ModprobeConfig& config, const SystemRoot& root,
-                       std::string kernel_release, const BuiltinModules& builtin)
-        : config_(config), root_(root), release_(std::move(kernel_release)), builtin_(builtin) {}
+    ConfiguredSoftdeps(const ModprobeConfig& config, System& system, std::string kernel_release,
+                       const BuiltinModules& builtin)
+        : config_(config), system_(system), release_(std::move(kernel_release)), builtin_(builtin) {}
 
     std::optional<Softdeps> softdeps_of(const std::string& module,
                                         const Snapshot& loaded) const override {
@@ -44,16 +44,16 @@ class ConfiguredSoftdeps final : public SoftdepLookup {
         if (!names_) {
             // modules.dep is read only now, for the first softdep: rmmod -r of a module that has
             // none reads no more than it did. One that cannot be read knows no names.
-            auto locator = ModuleLocator::make(root_, release_, {});
+            auto locator = ModuleLocator::make(system_, release_, {});
             locator_ = locator ? std::move(*locator) : ModuleLocator();
-            names_.emplace(&config_, locator_, builtin_,
-                           root_.path("/lib/modules/" + release_ + "/modules.alias"));
+            names_.emplace(&config_, locator_, builtin_, system_,
+                           system_.path("/lib/modules/" + release_ + "/modules.alias"));
         }
         return names_->resolve(wanted, loaded);
     }
 
     const ModprobeConfig& config_;
-    const SystemRoot root_;
+    System& system_;
     const std::string release_;
     const BuiltinModules& builtin_;
     mutable ModuleLocator locator_;
@@ -62,11 +62,10 @@ class ConfiguredSoftdeps final : public SoftdepLookup {
 
 }  // namespace
 
-std::unique_ptr<SoftdepLookup> configured_softdeps(const ModprobeConfig& config,
-                                                   const SystemRoot& root,
+std::unique_ptr<SoftdepLookup> configured_softdeps(const ModprobeConfig& config, System& system,
                                                    const std::string& kernel_release,
                                                    const BuiltinModules& builtin) {
-    return std::make_unique<ConfiguredSoftdeps>(config, root, kernel_release, builtin);
+    return std::make_unique<ConfiguredSoftdeps>(config, system, kernel_release, builtin);
 }
 
 }  // namespace modload

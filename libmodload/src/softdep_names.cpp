@@ -5,7 +5,6 @@
 
 #include <modload/names.hpp>
 
-#include "file_io.hpp"
 #include "module_aliases.hpp"
 
 namespace modload::detail {
@@ -31,7 +30,7 @@ std::vector<std::string> SoftdepNames::resolve(const std::string& wanted, const 
     }
     if (!alias_text_) {
         // Unreadable, it names no module: the soft dependency is then said not to be found.
-        auto text = read_text_file(alias_file_);
+        auto text = system_.read_text_given(alias_file_.string());
         alias_text_ = text ? std::move(*text) : std::string();
     }
     // modules.alias keeps the module's spelling ("blake2b-256"); kmod compares the pattern with

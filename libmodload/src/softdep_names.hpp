@@ -13,18 +13,20 @@
 #include <modload/modprobe_config.hpp>
 #include <modload/removal.hpp>
 #include <modload/snapshot.hpp>
+#include <modload/system.hpp>
 
 namespace modload::detail {
 
 class SoftdepNames {
   public:
     /// `config` may be null (no configuration: no aliases of its own). `alias_file` is
-    /// modules.alias, read on the first name that needs it.
+    /// modules.alias (a path `system` resolved), read on the first name that needs it.
     SoftdepNames(const ModprobeConfig* config, const ModuleLocator& locator,
-                 const BuiltinModules& builtin, std::filesystem::path alias_file)
+                 const BuiltinModules& builtin, System& system, std::filesystem::path alias_file)
         : config_(config),
           locator_(locator),
           builtin_(builtin),
+          system_(system),
           alias_file_(std::move(alias_file)) {}
 
     /// The modules `wanted` (normalized) stands for: the configuration's aliases, else a module
@@ -36,6 +38,7 @@ class SoftdepNames {
     const ModprobeConfig* config_;
     const ModuleLocator& locator_;
     const BuiltinModules& builtin_;
+    System& system_;
     std::filesystem::path alias_file_;
     std::optional<std::string> alias_text_;  // modules.alias, read on demand
 };

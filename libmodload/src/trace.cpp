@@ -6,15 +6,10 @@
 #include <charconv>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <modload/names.hpp>
 #include <modload/unique_fd.hpp>
 
-#include "file_io.hpp"
 #include "mountinfo.hpp"
 #include "text.hpp"
 
@@ -163,68 +158,38 @@ std::vector<std::string> tracefs_mount_points(std::string_view mountinfo) {
     return points;
 }
 
-Result<void> write_file(const std::filesystem::path& path, std::string_view text) {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
-    if (!fd.valid()) {
-        return make_error(errno, "opening " + path.string());
+Result<void> write_file(System& system, const std::filesystem::path& path, std::string_view text) {
+    auto fd = system.open_given(path.string(), O_WRONLY | O_TRUNC);
+    if (!fd) {
+        return make_error(fd.error().code, "opening " + path.string());
     }
     while (!text.empty()) {
-        const ssize_t n = ::write(fd.get(), text.data(), text.size());
-        if (n < 0) {
-            if (errno == EINTR) {
+        auto n = system.write(fd->get(), text);
+        if (!n) {
+            if (n.error().code == EINTR) {
                 continue;
             }
-            return make_error(errno, "writing '" + std::string(detail::trimmed_right(text, " ")) +
-                                         "' to " + path.string());
+            return make_error(n.error().code, "writing '" +
+                                                  std::string(detail::trimmed_right(text, " ")) +
+                                                  "' to " + path.string());
         }
-        text.remove_prefix(static_cast<std::size_t>(n));
+        text.remove_prefix(*n);
     }
     return {};
 }
 
 // Whether `path` exists: an errno other than ENOENT (EACCES for a user who may not look into
 // tracefs) is an error of its own.
-Result<bool> path_exists(const std::filesystem::path& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) {
+Result<bool> path_exists(System& system, const std::filesystem::path& path) {
+    auto st = system.stat_given(path.string());
+    if (st) {
         return true;
     }
-    if (errno == ENOENT || errno == ENOTDIR) {
+    if (st.error().code == ENOENT || st.error().code == ENOTDIR) {
         return false;
     }
-    return make_error(errno, path.string());
+    return make_error(st.error().code, path.string());
 }
-
-class SystemTracefs final : public TracefsInterface {
-  public:
-    Result<void> mount(const std::filesystem::path& target) override {
-        if (::mount("tracefs", target.c_str(), "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                    nullptr) != 0) {
-            return make_error(errno, "mounting tracefs at " + target.string());
-        }
-        return {};
-    }
-    // Not MNT_DETACH: another process that took the mount for its own while it was there and
-    // still uses it makes this fail with EBUSY, and keeps its tracefs.
-    Result<void> unmount(const std::filesystem::path& target) override {
-        if (::umount2(target.c_str(), 0) != 0) {
-            return make_error(errno, "unmounting " + target.string());
-        }
-        return {};
-    }
-    Result<void> make_instance(const std::filesystem::path& folder) override {
-        if (::mkdir(folder.c_str(), 0700) != 0) {
-            return make_error(errno, "creating " + folder.string());
-        }
-        return {};
-    }
-    Result<void> remove_instance(const std::filesystem::path& folder) override {
-        if (::rmdir(folder.c_str()) != 0) {
-            return make_error(errno, "removing " + folder.string());
-        }
-        return {};
-    }
-};
 
 // Reads at most this much per read(): the caller prints between reads.
 constexpr std::size_t kMaxBatchBytes = std::size_t{1} << 20;
@@ -264,12 +229,8 @@ Result<std::string> module_event_filter(std::span<const std::string> modules) {
     return filter;
 }
 
-TracefsInterface& system_tracefs() {
-    static SystemTracefs tracefs;
-    return tracefs;
-}
-
 struct ModuleTrace::State {
+    System* system = nullptr;
     TracefsInterface* tracefs_ops = nullptr;
     std::filesystem::path tracefs;
     bool mounted = false;
@@ -295,7 +256,7 @@ struct ModuleTrace::State {
         };
         pipe.reset();
         for (auto it = enabled.rbegin(); it != enabled.rend(); ++it) {
-            keep(write_file(*it, "0\n"));
+            keep(write_file(*system, *it, "0\n"));
         }
         enabled.clear();
         if (instance_made) {
@@ -340,7 +301,12 @@ const std::filesystem::path& ModuleTrace::instance() const {
     return state_->instance;
 }
 
-Result<ModuleTrace> ModuleTrace::open(const SystemRoot& root, std::span<const std::string> modules,
+Result<ModuleTrace> ModuleTrace::open(System& system, std::span<const std::string> modules,
+                                      const std::string& instance) {
+    return open(system, modules, instance, system.tracefs());
+}
+
+Result<ModuleTrace> ModuleTrace::open(System& system, std::span<const std::string> modules,
                                       const std::string& instance, TracefsInterface& tracefs) {
     auto filter = module_event_filter(modules);
     if (!filter) {
@@ -351,6 +317,7 @@ Result<ModuleTrace> ModuleTrace::open(const SystemRoot& root, std::span<const st
         return make_error(EINVAL, "no instance name: " + instance);
     }
     auto state = std::make_unique<State>();
+    state->system = &system;
     state->tracefs_ops = &tracefs;
     // From here on, `trace` owns what is set up: an early return tears it down.
     ModuleTrace trace(std::move(state));
@@ -363,7 +330,7 @@ Result<ModuleTrace> ModuleTrace::open(const SystemRoot& root, std::span<const st
         return error;
     };
 
-    auto mountinfo = detail::read_text_file(root.path("/proc/self/mountinfo"));
+    auto mountinfo = system.read_text("/proc/self/mountinfo");
     if (!mountinfo) {
         return fail(mountinfo.error());
     }
@@ -379,11 +346,11 @@ Result<ModuleTrace> ModuleTrace::open(const SystemRoot& root, std::span<const st
         point = points.front();
     }
     if (point) {
-        s.tracefs = root.path(*point);
+        s.tracefs = system.path(*point);
     } else {
         // sysfs has the mount point only when the kernel has tracefs (CONFIG_TRACING).
-        s.tracefs = root.path(kTracefsMountPoint);
-        auto there = path_exists(s.tracefs);
+        s.tracefs = system.path(kTracefsMountPoint);
+        auto there = path_exists(system, s.tracefs);
         if (!there) {
             return fail(there.error());
         }
@@ -399,7 +366,7 @@ Result<ModuleTrace> ModuleTrace::open(const SystemRoot& root, std::span<const st
 
     for (const std::string_view event : kEvents) {
         const std::filesystem::path folder = s.tracefs / "events/module" / event;
-        auto there = path_exists(folder / "enable");
+        auto there = path_exists(system, folder / "enable");
         if (!there) {
             return fail(there.error());
         }
@@ -409,7 +376,7 @@ Result<ModuleTrace> ModuleTrace::open(const SystemRoot& root, std::span<const st
         }
     }
     const std::filesystem::path instances = s.tracefs / "instances";
-    auto there = path_exists(instances);
+    auto there = path_exists(system, instances);
     if (!there) {
         return fail(there.error());
     }
@@ -426,21 +393,22 @@ Result<ModuleTrace> ModuleTrace::open(const SystemRoot& root, std::span<const st
     // instance's watermark (buffer_percent, 50 by default) would wait for the buffer to be half
     // full. 6.1 and 6.12 take 0 (tests/vm/scenarios/trace.sh); a kernel without the file, or
     // that refuses 0, is read all the same: read() looks after every timeout.
-    (void)write_file(s.instance / "buffer_percent", "0\n");
+    (void)write_file(system, s.instance / "buffer_percent", "0\n");
     for (const std::string_view event : kEvents) {
         const std::filesystem::path folder = s.instance / "events/module" / event;
-        if (auto r = write_file(folder / "filter", *filter + "\n"); !r) {
+        if (auto r = write_file(system, folder / "filter", *filter + "\n"); !r) {
             return fail(r.error());
         }
     }
     const std::filesystem::path pipe = s.instance / "trace_pipe";
-    s.pipe.reset(::open(pipe.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-    if (!s.pipe.valid()) {
-        return fail(make_error(errno, "opening " + pipe.string()));
+    auto opened = system.open_given(pipe.string(), O_RDONLY | O_NONBLOCK);
+    if (!opened) {
+        return fail(make_error(opened.error().code, "opening " + pipe.string()));
     }
+    s.pipe = std::move(*opened);
     for (const std::string_view event : kEvents) {
         const std::filesystem::path enable = s.instance / "events/module" / event / "enable";
-        if (auto r = write_file(enable, "1\n"); !r) {
+        if (auto r = write_file(system, enable, "1\n"); !r) {
             return fail(r.error());
         }
         s.enabled.push_back(enable);
@@ -454,29 +422,28 @@ Result<TraceBatch> ModuleTrace::read(std::chrono::milliseconds timeout) {
         return make_error(EBADF, "the trace is closed");
     }
     State& s = *state_;
-    pollfd p{s.pipe.get(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) < 0) {
-        if (errno == EINTR) {
+    if (auto r = s.system->wait_readable(s.pipe.get(), timeout); !r) {
+        if (r.error().code == EINTR) {
             return batch;
         }
-        return make_error(errno, "waiting for trace_pipe");
+        return make_error(r.error().code, "waiting for trace_pipe");
     }
     // Read whatever is there even when poll said nothing (see buffer_percent in open()).
     std::size_t total = 0;
     char chunk[64 << 10];
     while (total < kMaxBatchBytes) {
-        const ssize_t n = ::read(s.pipe.get(), chunk, sizeof chunk);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
+        auto n = s.system->read(s.pipe.get(), std::span<char>(chunk, sizeof chunk));
+        if (!n) {
+            if (n.error().code == EAGAIN || n.error().code == EINTR) {
                 break;
             }
-            return make_error(errno, "reading " + (s.instance / "trace_pipe").string());
+            return make_error(n.error().code, "reading " + (s.instance / "trace_pipe").string());
         }
-        if (n == 0) {
+        if (*n == 0) {
             break;
         }
-        s.partial.append(chunk, static_cast<std::size_t>(n));
-        total += static_cast<std::size_t>(n);
+        s.partial.append(chunk, *n);
+        total += *n;
     }
     std::string_view text = s.partial;
     std::size_t used = 0;

@@ -1,7 +1,7 @@
 // A Kernel that counts the module system calls made through it and has the model answer one of
 // them, the Nth, with a chosen errno (ModelKernel::fail_next: a real answer of that call, without
-// effect). What the model reads to answer, it reads with file system faults paused: the file
-// faults are for our reads, not the kernel's.
+// effect). What the model reads to answer, it reads itself, not through the System the file
+// faults are injected in: those are for our reads, not the kernel's.
 #pragma once
 
 #include <cstddef>
@@ -9,7 +9,6 @@
 
 #include <modload/kernel.hpp>
 
-#include "fault_io.hpp"
 #include "model_kernel.hpp"
 
 namespace modload::testing {
@@ -29,20 +28,17 @@ public:
 
     Result<void> finit_module(int fd, const std::string& parameters, unsigned flags) override {
         before("finit_module");
-        const IoFaults::Pause pause;
         return model_.finit_module(fd, parameters, flags);
     }
 
     Result<void> init_module(std::span<const std::byte> image,
                              const std::string& parameters) override {
         before("init_module");
-        const IoFaults::Pause pause;
         return model_.init_module(image, parameters);
     }
 
     Result<void> delete_module(const std::string& name, unsigned flags) override {
         before("delete_module");
-        const IoFaults::Pause pause;
         return model_.delete_module(name, flags);
     }
 

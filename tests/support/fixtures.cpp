@@ -74,15 +74,28 @@ std::filesystem::path copy_fixture_root(const std::string& name, const ScratchDi
     return copy;
 }
 
+FixtureSystem::FixtureSystem(std::filesystem::path root, Kernel* kernel, Clock* clock) {
+    if (kernel == nullptr) {
+        own_kernel_ = std::make_unique<FakeKernel>();
+        kernel = own_kernel_.get();
+    }
+    system_ =
+        make_rooted_system(std::move(root), *kernel, clock != nullptr ? *clock : system_clock());
+}
+
 ToolRun run_tool(const std::string& tool, Kernel& kernel, const std::filesystem::path& root,
                  const std::vector<std::string>& args, const std::string& release, int stdin_fd,
                  Clock* clock, bool out_is_terminal) {
+    const FixtureSystem system(root, &kernel, clock);
+    return run_tool(tool, *system, args, release, stdin_fd, out_is_terminal);
+}
+
+ToolRun run_tool(const std::string& tool, System& system, const std::vector<std::string>& args,
+                 const std::string& release, int stdin_fd, bool out_is_terminal) {
     tools::clear_stop_signal();
     std::ostringstream out;
     std::ostringstream err;
-    tools::ToolContext ctx{kernel,   SystemRoot(root), release,
-                           out,      err,              stdin_fd,
-                           clock != nullptr ? *clock : system_clock(), out_is_terminal};
+    tools::ToolContext ctx{system, release, out, err, stdin_fd, out_is_terminal};
     std::vector<std::string> words{tool};
     words.insert(words.end(), args.begin(), args.end());
     std::vector<char*> argv;

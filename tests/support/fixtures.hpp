@@ -3,10 +3,12 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <modload/clock.hpp>
+#include <modload/system.hpp>
 
 #include "fake_kernel.hpp"
 
@@ -49,10 +51,31 @@ struct ToolRun {
     std::string err;
 };
 
-/// Runs tools/<tool> in-process against `kernel` (a FakeKernel or a ModelKernel): `args` excludes
-/// the program name. Forgets any stop signal noted before.
+/// The files under a fixture root (make_rooted_system), for a test that reads them: with
+/// `kernel` and `clock` when given, else a FakeKernel of its own and the system clock. It stands
+/// where a System& is wanted.
+class FixtureSystem {
+  public:
+    explicit FixtureSystem(std::filesystem::path root, Kernel* kernel = nullptr,
+                           Clock* clock = nullptr);
+    operator System&() const { return *system_; }  // NOLINT(google-explicit-constructor)
+    System& operator*() const { return *system_; }
+    System* operator->() const { return system_.get(); }
+
+  private:
+    std::unique_ptr<FakeKernel> own_kernel_;
+    std::unique_ptr<System> system_;
+};
+
+/// Runs tools/<tool> in-process against `kernel` (a FakeKernel or a ModelKernel) and the files
+/// under `root`: `args` excludes the program name. Forgets any stop signal noted before.
 ToolRun run_tool(const std::string& tool, Kernel& kernel, const std::filesystem::path& root,
                  const std::vector<std::string>& args, const std::string& release = "6.1.0-test",
                  int stdin_fd = 0, Clock* clock = nullptr, bool out_is_terminal = false);
+
+/// The same on `system` (a FixtureSystem, or a FaultingSystem around one).
+ToolRun run_tool(const std::string& tool, System& system, const std::vector<std::string>& args,
+                 const std::string& release = "6.1.0-test", int stdin_fd = 0,
+                 bool out_is_terminal = false);
 
 }  // namespace modload::testing

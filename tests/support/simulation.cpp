@@ -447,7 +447,7 @@ std::vector<std::string> random_targets(World& world) {
 std::vector<PlanStep> expected_plan(const std::filesystem::path& root,
                                     const std::vector<std::string>& targets,
                                     const PlanOptions& options) {
-    auto snapshot = Snapshot::read(SystemRoot(root));
+    auto snapshot = Snapshot::read(FixtureSystem(root));
     if (!snapshot) {
         return {};
     }
@@ -465,7 +465,7 @@ std::vector<PlanStep> expected_plan(const std::filesystem::path& root,
 // wait for the earlier one never ends, as its holder is removed only after it.
 void check_plan_order(const std::filesystem::path& root, const std::vector<PlanStep>& plan,
                       std::vector<std::string>& violations) {
-    auto snapshot = Snapshot::read(SystemRoot(root));
+    auto snapshot = Snapshot::read(FixtureSystem(root));
     if (!snapshot) {
         return;
     }
@@ -576,8 +576,8 @@ SeedResult simulate_removal(const std::filesystem::path& root, std::uint64_t see
     std::vector<std::string>& violations = result.violations;
     const std::size_t violations_before = violations.size();
     try {
-        outcome = remove_modules(world.kernel, SystemRoot(root), BuiltinModules({"ext4"}), targets,
-                                 options, world.clock, watcher);
+        outcome = remove_modules(FixtureSystem(root, &world.kernel, &world.clock),
+                                 BuiltinModules({"ext4"}), targets, options, watcher);
     } catch (const Hang& hang) {
         violations.push_back("hang: " + hang.why);
     }
@@ -767,7 +767,7 @@ SeedResult simulate_rmmod(const std::filesystem::path& root, std::uint64_t seed)
         // One argument at a time, in the library's order: a wait for one that a later argument
         // holds would never end.
         std::vector<PlanStep> order;
-        if (auto snapshot = Snapshot::read(SystemRoot(root))) {
+        if (auto snapshot = Snapshot::read(FixtureSystem(root))) {
             std::vector<std::string> listed;
             for (const std::string& t : targets) {
                 if (snapshot->find(t) != nullptr) {

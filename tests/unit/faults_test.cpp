@@ -1,9 +1,9 @@
 // A fault at every system call ("Trust nothing"), in SQLite's way: each tool path runs once to
 // count its calls, then again and again with call 1, 2, 3... failing, for each errno, until a run
-// makes fewer calls than the one chosen. File reads under the test's root fail through
-// fault_io.cpp's libc wrappers (EINTR, ENOMEM, EPERM, EACCES, EIO); the module system calls
-// through FaultyKernel, with every errno the kernel gives that call (kernel_can_answer). Each run
-// must
+// makes fewer calls than the one chosen. File calls fail through the library's seam to the
+// system, a FaultingSystem around the test's root (EINTR, ENOMEM, EPERM, EACCES, EIO, and each
+// call's own errnos); the module system calls through FaultyKernel, with every errno the kernel
+// gives that call (kernel_can_answer). Each run must
 //   1. say on stderr what failed: the file (or /proc/modules) or the module, and the error;
 //   2. exit 1, or exit 0 where the tool rightly carries on: each such case is listed with its
 //      scenario below, with the reason;
@@ -36,15 +36,16 @@
 #include <modload/snapshot.hpp>
 
 #include "basic_world.hpp"
-#include "fault_io.hpp"
+#include "faulting_system.hpp"
 #include "faulty_kernel.hpp"
 #include "tool.hpp"
 
 using modload::testing::BasicWorld;
+using modload::testing::FaultingSystem;
 using modload::testing::FaultyKernel;
 using modload::testing::fixture_module;
+using modload::testing::FixtureSystem;
 using modload::testing::IoCall;
-using modload::testing::IoFaults;
 using modload::testing::kernel_can_answer;
 using modload::testing::ModelCall;
 using modload::testing::ScratchDir;
@@ -243,8 +244,10 @@ Outcome run_once(const Scenario& s, const Fault& fault) {
     FaultyKernel kernel(w.kernel, fault.kind == Fault::Kind::kernel ? fault.at : 0,
                         fault.errno_value);
     {
-        IoFaults faults(w.root, fault.kind == Fault::Kind::file ? fault.at : 0, fault.errno_value);
-        o.run = run_tool(s.tool, kernel, w.root, args, "6.1.0-test", 0, &w.clock);
+        const FixtureSystem system(w.root, &kernel, &w.clock);
+        FaultingSystem faults(*system, fault.kind == Fault::Kind::file ? fault.at : 0,
+                              fault.errno_value);
+        o.run = run_tool(s.tool, faults, args, "6.1.0-test", 0);
         o.io = faults.calls();
         if (fault.kind == Fault::Kind::file) {
             o.injected = faults.injected();
@@ -590,35 +593,52 @@ const std::pair<std::string, std::string> kCompressionOptional{
 
 }  // namespace
 
-TEST_CASE("the file fault wrappers see the library's own calls, inside libmodload.so", "[faults]") {
+TEST_CASE("the faulting system sees the library's own calls, and fails the one chosen",
+          "[faults]") {
     ScratchDir dir;
     const fs::path file = dir / "fixture_base.ko";
     fs::copy_file(fixture_module("fixture_base.ko"), file);
     write_text(dir / "proc/modules", "xfs 16384 0 - Live 0x0\n");
+    const FixtureSystem system(dir.path());
     {
-        IoFaults faults(dir.path());
-        REQUIRE(modload::ModuleFile::open(file.string()));
-        REQUIRE(modload::Snapshot::read(modload::SystemRoot(dir.path())));
-        std::error_code ec;
-        CHECK(fs::is_regular_file(file, ec));  // libstdc++'s stat
+        FaultingSystem faults(*system);
+        REQUIRE(modload::ModuleFile::open(faults, file.string()));
+        REQUIRE(modload::Snapshot::read(faults));
+        REQUIRE(faults.list("/proc", [](const modload::FolderEntry&) { return true; }));
         std::vector<std::string> seen;
         for (const IoCall& call : faults.calls()) {
             seen.push_back(call.call + " " + fs::path(call.path).filename().string());
         }
+        // A listing: the opendir, "." and "..", "modules", and the readdir that finds the end.
         CHECK(seen == std::vector<std::string>{"open fixture_base.ko", "fstat fixture_base.ko",
                                                "read fixture_base.ko", "read fixture_base.ko",
                                                "open modules", "read modules", "read modules",
-                                               "stat fixture_base.ko"});
+                                               "opendir proc", "readdir proc", "readdir proc",
+                                               "readdir proc", "readdir proc"});
+        CHECK_FALSE(faults.injected());
     }
     {
-        IoFaults faults(dir.path(), 2, EIO);
-        auto opened = modload::ModuleFile::open(file.string());
+        FaultingSystem faults(*system, 2, EIO);
+        auto opened = modload::ModuleFile::open(faults, file.string());
         REQUIRE(!opened);
         CHECK(opened.error().code == EIO);
         CHECK(faults.failed().call == "fstat");
     }
-    // Disarmed, nothing is counted or failed.
-    CHECK(modload::ModuleFile::open(file.string()));
+    {
+        FaultingSystem faults(*system, 3, EACCES);  // opendir, ".", then the listing breaks
+        std::vector<std::string> names;
+        auto listed = faults.list("/proc", [&](const modload::FolderEntry& entry) {
+            names.push_back(entry.name);
+            return true;
+        });
+        REQUIRE(!listed);
+        CHECK(listed.error().code == EACCES);
+        CHECK(listed.error().detail == modload::kListingBroken);
+        CHECK(names.size() == 1);
+    }
+    // Not armed, nothing fails.
+    FaultingSystem faults(*system);
+    CHECK(modload::ModuleFile::open(faults, file.string()));
 }
 
 TEST_CASE("an interrupted read is retried for a regular file and returned for a pipe", "[faults]") {
@@ -626,8 +646,9 @@ TEST_CASE("an interrupted read is retried for a regular file and returned for a 
     const fs::path file = dir / "fixture_base.ko";
     fs::copy_file(fixture_module("fixture_base.ko"), file);
     SECTION("a regular file: a signal interrupts nothing a retry would not redo") {
-        IoFaults faults(dir.path(), 3, EINTR);  // open, fstat, then the first read
-        auto opened = modload::ModuleFile::open(file.string());
+        const FixtureSystem system(dir.path());
+        FaultingSystem faults(*system, 3, EINTR);  // open, fstat, then the first read
+        auto opened = modload::ModuleFile::open(faults, file.string());
         CHECK(faults.injected());
         REQUIRE(opened);
         CHECK(opened->info());
@@ -639,9 +660,10 @@ TEST_CASE("an interrupted read is retried for a regular file and returned for a 
         const auto bytes = modload::testing::read_bytes(file);
         REQUIRE(::write(ends[1], bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
         ::close(ends[1]);
-        IoFaults faults(dir.path(), 2, EINTR);  // fstat, then the first read
+        const FixtureSystem system(dir.path());
+        FaultingSystem faults(*system, 2, EINTR);  // fstat, then the first read
         faults.watch(read_end.get(), "pipe");
-        auto adopted = modload::ModuleFile::adopt(std::move(read_end), "-");
+        auto adopted = modload::ModuleFile::adopt(faults, std::move(read_end), "-");
         CHECK(faults.injected());
         REQUIRE(!adopted);
         CHECK(adopted.error().code == EINTR);

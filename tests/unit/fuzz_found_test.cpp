@@ -8,11 +8,12 @@
 
 #include <modload/load_plan.hpp>
 #include <modload/loader.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 #include "fixtures.hpp"
 
 using namespace modload;
+using modload::testing::FixtureSystem;
 using modload::testing::ScratchDir;
 using modload::testing::write_text;
 
@@ -67,7 +68,8 @@ TEST_CASE(
     write_text(dir / "outside.ko", "\177ELF");
     write_text(dir / "beside/fixture_base.ko", "\177ELF");
     const std::filesystem::path beside = dir / "beside";
-    auto locator = ModuleLocator::make(SystemRoot(dir.path()), "6.1.0-test", beside);
+    const FixtureSystem system(dir.path());  // the locator looks in it later
+    auto locator = ModuleLocator::make(system, "6.1.0-test", beside);
     REQUIRE(locator);
     const auto base = locator->find("fixture_base");
     REQUIRE(base);

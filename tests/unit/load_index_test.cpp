@@ -25,11 +25,11 @@
 
 using modload::Compression;
 using modload::ModuleLocator;
-using modload::SystemRoot;
 using modload::detail::count_units_framed;
 using modload::detail::ModuleIndex;
 using modload::detail::modules_matching_alias;
 using modload::testing::FakeKernel;
+using modload::testing::FixtureSystem;
 using modload::testing::fixture_module;
 using modload::testing::read_bytes;
 using modload::testing::run_tool;
@@ -129,6 +129,7 @@ struct TreeRoot {
     ScratchDir dir;
     fs::path root = dir.path();
     fs::path folder = root / "lib/modules" / kRelease;
+    FixtureSystem system{root};
 
     TreeRoot() {
         write_text(root / "proc/modules", "");
@@ -255,7 +256,7 @@ TEST_CASE("modules.dep is looked up line by line: the first line of a name, dash
     text += std::string("kernel/g/nul\0byte.ko: kernel/h.ko\n", 34);
     text += "kernel/i/last.ko: kernel/j/snd-pcm.ko";  // no final newline
     write_text(t.folder / "modules.dep", text);
-    auto locator = ModuleLocator::make(SystemRoot(t.root), kRelease, {});
+    auto locator = ModuleLocator::make(t.system, kRelease, {});
     REQUIRE(locator);
     CHECK(recorded(*locator, "snd_hda") == std::vector<std::string>{"snd_pcm", "soundcore"});
     auto found = locator->find("snd_hda");
@@ -283,14 +284,14 @@ TEST_CASE("modules.dep.bin is used when it is not older than modules.dep, else t
     SECTION("the index, written after the text") {
         t.set_mtime(t.folder / "modules.dep", 1000);
         t.set_mtime(t.folder / "modules.dep.bin", 2000);
-        auto locator = ModuleLocator::make(SystemRoot(t.root), kRelease, {});
+        auto locator = ModuleLocator::make(t.system, kRelease, {});
         REQUIRE(locator);
         CHECK(recorded(*locator, "text") == std::vector<std::string>{"from_index"});
     }
     SECTION("the text, edited after the index") {
         t.set_mtime(t.folder / "modules.dep", 3000);
         t.set_mtime(t.folder / "modules.dep.bin", 2000);
-        auto locator = ModuleLocator::make(SystemRoot(t.root), kRelease, {});
+        auto locator = ModuleLocator::make(t.system, kRelease, {});
         REQUIRE(locator);
         CHECK(recorded(*locator, "text") == std::vector<std::string>{"from_text"});
     }
@@ -298,13 +299,13 @@ TEST_CASE("modules.dep.bin is used when it is not older than modules.dep, else t
         write_text(t.folder / "modules.dep.bin", "not an index at all");
         t.set_mtime(t.folder / "modules.dep", 1000);
         t.set_mtime(t.folder / "modules.dep.bin", 2000);
-        auto locator = ModuleLocator::make(SystemRoot(t.root), kRelease, {});
+        auto locator = ModuleLocator::make(t.system, kRelease, {});
         REQUIRE(locator);
         CHECK(recorded(*locator, "text") == std::vector<std::string>{"from_text"});
     }
     SECTION("nothing, without modules.dep: the index alone is not taken for it") {
         fs::remove(t.folder / "modules.dep");
-        auto locator = ModuleLocator::make(SystemRoot(t.root), kRelease, {});
+        auto locator = ModuleLocator::make(t.system, kRelease, {});
         REQUIRE(locator);
         auto found = locator->find("text");
         REQUIRE(found);
@@ -318,7 +319,7 @@ TEST_CASE("find_listed takes a file modules.dep lists by path or inode, and no o
     write_text(t.folder / "kernel/net/nf-nat.ko", "x");
     write_text(t.root / "elsewhere/nf-nat.ko", "x");
     fs::create_directory_symlink(t.folder / "kernel", t.root / "linked");
-    auto locator = ModuleLocator::make(SystemRoot(t.root), kRelease, {});
+    auto locator = ModuleLocator::make(t.system, kRelease, {});
     REQUIRE(locator);
     const auto listed = [&](const fs::path& file) {
         auto found = locator->find_listed(file);

@@ -20,6 +20,7 @@ using namespace modload;
 using modload::testing::FakeKernel;
 using modload::testing::fixture_module;
 using modload::testing::fixture_root;
+using modload::testing::FixtureSystem;
 using modload::testing::read_bytes;
 using modload::testing::ScratchDir;
 using modload::testing::write_bytes;
@@ -123,11 +124,11 @@ TEST_CASE("joining parameters: no words, plain words, white space and quotes", "
 }
 
 TEST_CASE("the kernel's own decompression is read from /sys/module/compression", "[loader]") {
-    CHECK(kernel_decompression(SystemRoot(fixture_root("xz_kernel"))) == Compression::xz);
-    CHECK_FALSE(kernel_decompression(SystemRoot(fixture_root("basic"))).has_value());
+    CHECK(kernel_decompression(FixtureSystem(fixture_root("xz_kernel"))) == Compression::xz);
+    CHECK_FALSE(kernel_decompression(FixtureSystem(fixture_root("basic"))).has_value());
 
     ScratchDir dir;
-    const SystemRoot root(dir.path());
+    const FixtureSystem root(dir.path());
     CHECK_FALSE(kernel_decompression(root).has_value());  // no /sys at all
     for (const auto& [text, expected] : {std::pair{"zstd\n", std::optional{Compression::zstd}},
                                          std::pair{"gzip\n", std::optional{Compression::gzip}},

@@ -16,8 +16,8 @@
 using modload::LoadedModule;
 using modload::ModuleState;
 using modload::Snapshot;
-using modload::SystemRoot;
 using modload::testing::Actor;
+using modload::testing::FixtureSystem;
 using modload::testing::Millis;
 using modload::testing::ModelClock;
 using modload::testing::ModelEvent;
@@ -49,7 +49,8 @@ int load_fixture(ModelKernel& kernel, const std::string& file) {
 
 const LoadedModule& listed(const ModelKernel& kernel, const std::string& name) {
     static Snapshot snapshot;
-    auto read = Snapshot::read(SystemRoot(kernel.proc_modules_path().parent_path().parent_path()));
+    auto read =
+        Snapshot::read(FixtureSystem(kernel.proc_modules_path().parent_path().parent_path()));
     REQUIRE(read);
     snapshot = std::move(*read);
     const LoadedModule* m = snapshot.find(name);
@@ -97,7 +98,7 @@ TEST_CASE("the model prints /proc/modules as the kernel does", "[model]") {
           "libcrc32c 16384 3 nf_nat,nf_conntrack,xfs, Live 0xffffffffc0000000\n");
 
     SECTION("and the library parses it back to the model's state") {
-        auto snapshot = Snapshot::read(SystemRoot(dir.path()));
+        auto snapshot = Snapshot::read(FixtureSystem(dir.path()));
         REQUIRE(snapshot);
         REQUIRE(snapshot->modules().size() == kernel.modules().size());
         for (const ModelModule& m : kernel.modules()) {

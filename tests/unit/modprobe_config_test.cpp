@@ -13,11 +13,12 @@
 
 #include <modload/modprobe_config.hpp>
 
-#include "fault_io.hpp"
+#include "faulting_system.hpp"
 #include "fixtures.hpp"
 
 using namespace modload;
-using modload::testing::IoFaults;
+using modload::testing::FaultingSystem;
+using modload::testing::FixtureSystem;
 using modload::testing::ScratchDir;
 using modload::testing::write_text;
 namespace fs = std::filesystem;
@@ -36,7 +37,7 @@ struct Root {
     }
     fs::path at(const std::string& absolute) const { return path / absolute.substr(1); }
     ModprobeConfig read() const {
-        auto config = read_modprobe_config(SystemRoot(path), kRelease);
+        auto config = read_modprobe_config(FixtureSystem(path), kRelease);
         if (!config) {
             FAIL(config.error().message());
         }
@@ -121,7 +122,7 @@ TEST_CASE("a missing folder or file is normal; a modprobe.d that is a file is no
     CHECK(config.files.empty());
     CHECK(config.ignored.empty());
     r.write("/run/modprobe.d", "not a folder");
-    auto refused = read_modprobe_config(SystemRoot(r.path), kRelease);
+    auto refused = read_modprobe_config(FixtureSystem(r.path), kRelease);
     REQUIRE(!refused);
     CHECK(refused.error().code == ENOTDIR);
     CHECK(refused.error().detail == r.at("/run/modprobe.d").string());
@@ -462,8 +463,9 @@ TEST_CASE("a file or folder that cannot be read is an error naming it; a signal 
     REQUIRE(whole.files.size() == 4);
     std::size_t calls = 0;
     {
-        IoFaults faults(r.path);
-        (void)read_modprobe_config(SystemRoot(r.path), kRelease);
+        const FixtureSystem system(r.path);
+        FaultingSystem faults(*system);
+        (void)read_modprobe_config(faults, kRelease);
         calls = faults.calls().size();
     }
     REQUIRE(calls > 10);
@@ -471,8 +473,9 @@ TEST_CASE("a file or folder that cannot be read is an error naming it; a signal 
     // file or folder, or (a read interrupted by a signal) goes on to the same configuration.
     for (int code : {EINTR, ENOMEM, EPERM, EACCES, EIO}) {
         for (std::size_t at = 1; at <= calls; ++at) {
-            IoFaults faults(r.path, at, code);
-            auto config = read_modprobe_config(SystemRoot(r.path), kRelease);
+            const FixtureSystem system(r.path);
+            FaultingSystem faults(*system, at, code);
+            auto config = read_modprobe_config(faults, kRelease);
             INFO("errno " << code << " at call " << at << " (" << faults.failed().call << " "
                           << faults.failed().path << ")");
             REQUIRE(faults.injected());

@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <modload/policy.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 #include "fixtures.hpp"
 
@@ -16,7 +16,7 @@ using modload::PolicyFacts;
 using modload::read_policy_facts;
 using modload::refusal_causes;
 using modload::RefusedCall;
-using modload::SystemRoot;
+using modload::testing::FixtureSystem;
 using modload::testing::ScratchDir;
 using modload::testing::write_text;
 
@@ -58,7 +58,7 @@ TEST_CASE("policy facts are read from the files under the root", "[policy]") {
     write_text(root / "sys/kernel/security/lockdown", "none [integrity] confidentiality\n");
     write_text(root / "sys/module/module/parameters/sig_enforce", "Y\n");
 
-    const PolicyFacts facts = read_policy_facts(SystemRoot(root));
+    const PolicyFacts facts = read_policy_facts(FixtureSystem(root));
     CHECK(facts.cap_sys_module == false);
     CHECK(facts.effective_uid == 1000UL);
     CHECK(facts.in_user_namespace == false);
@@ -71,7 +71,7 @@ TEST_CASE("policy facts are read from the files under the root", "[policy]") {
 
 TEST_CASE("policy facts that cannot be read stay unknown", "[policy]") {
     ScratchDir dir;
-    const PolicyFacts facts = read_policy_facts(SystemRoot(dir.path()));
+    const PolicyFacts facts = read_policy_facts(FixtureSystem(dir.path()));
     CHECK_FALSE(facts.cap_sys_module);
     CHECK_FALSE(facts.effective_uid);
     CHECK_FALSE(facts.in_user_namespace);
@@ -90,25 +90,25 @@ TEST_CASE("policy facts: root, CAP_SYS_MODULE and user namespaces", "[policy]") 
     const auto root = dir.path();
     SECTION("root with every capability") {
         write_text(root / "proc/self/status", status_of("0", "000001ffffffffff"));
-        const PolicyFacts facts = read_policy_facts(SystemRoot(root));
+        const PolicyFacts facts = read_policy_facts(FixtureSystem(root));
         CHECK(facts.cap_sys_module == true);
         CHECK(facts.effective_uid == 0UL);
     }
     SECTION("root without CAP_SYS_MODULE (bit 16)") {
         write_text(root / "proc/self/status", status_of("0", "000001fffffeffff"));
-        CHECK(read_policy_facts(SystemRoot(root)).cap_sys_module == false);
+        CHECK(read_policy_facts(FixtureSystem(root)).cap_sys_module == false);
     }
     SECTION("a user with only CAP_SYS_MODULE") {
         write_text(root / "proc/self/status", status_of("1000", "0000000000010000"));
-        CHECK(read_policy_facts(SystemRoot(root)).cap_sys_module == true);
+        CHECK(read_policy_facts(FixtureSystem(root)).cap_sys_module == true);
     }
     SECTION("a user namespace maps only some uids") {
         write_text(root / "proc/self/uid_map", "         0     100000      65536\n");
-        CHECK(read_policy_facts(SystemRoot(root)).in_user_namespace == true);
+        CHECK(read_policy_facts(FixtureSystem(root)).in_user_namespace == true);
     }
     SECTION("a garbled CapEff is unknown") {
         write_text(root / "proc/self/status", "CapEff:\tnot hex\n");
-        CHECK_FALSE(read_policy_facts(SystemRoot(root)).cap_sys_module);
+        CHECK_FALSE(read_policy_facts(FixtureSystem(root)).cap_sys_module);
     }
 }
 
@@ -117,7 +117,7 @@ TEST_CASE("module_blacklist= is read as the kernel parses its command line", "[p
     const auto root = dir.path();
     auto blacklist_of = [&](const std::string& cmdline) {
         write_text(root / "proc/cmdline", cmdline + "\n");
-        return read_policy_facts(SystemRoot(root)).module_blacklist.value_or(Names{"(unknown)"});
+        return read_policy_facts(FixtureSystem(root)).module_blacklist.value_or(Names{"(unknown)"});
     };
     CHECK(blacklist_of("root=/dev/vda1 quiet") == Names{});
     CHECK(blacklist_of("module_blacklist=lab_params") == Names{"lab_params"});
@@ -212,7 +212,7 @@ TEST_CASE("policy causes of EKEYREJECTED: what the module's signature tells", "[
 TEST_CASE("diagnose_refusal reads the facts and gives the causes", "[policy]") {
     ScratchDir dir;
     write_text(dir / "proc/sys/kernel/modules_disabled", "1\n");
-    const auto diagnosis = diagnose_refusal(SystemRoot(dir.path()), removal(EPERM));
+    const auto diagnosis = diagnose_refusal(FixtureSystem(dir.path()), removal(EPERM));
     CHECK(diagnosis.facts.modules_disabled == true);
     CHECK(diagnosis.causes == Causes{PolicyCause::modules_disabled});
 }

@@ -117,7 +117,7 @@ struct RefsWorld {
     }
 
     modload::ReferenceReport attribute(std::vector<std::string> names) const {
-        const modload::SystemRoot system(root);
+        const modload::testing::FixtureSystem system(root);
         auto snapshot = modload::Snapshot::read(system);
         REQUIRE(snapshot);
         modload::ReferenceOptions options;
@@ -260,7 +260,7 @@ TEST_CASE("a device's module: the driver link, the loop driver, an alias, then i
                                  root / "sys/dev/block/8:1");
     fs::create_directories(root / "sys/devices/virtual/block/ram0");
     fs::create_directory_symlink("../../devices/virtual/block/ram0", root / "sys/dev/block/1:0");
-    const modload::SystemRoot system(root);
+    const modload::testing::FixtureSystem system(root);
     const auto aliases = modload::detail::ProvidedAliases::parse("alias block-major-1-* brd\n");
 
     const auto sda1 = modload::detail::device_owner(system, true, 8, 1, aliases);
@@ -348,7 +348,7 @@ TEST_CASE("a source there but unreadable is said, with its path and error; one n
     const std::string root = world.root.string();
 
     std::vector<modload::Error> unread;
-    const modload::SystemRoot system(world.root);
+    const modload::testing::FixtureSystem system(world.root);
     auto snapshot = modload::Snapshot::read(system);
     REQUIRE(snapshot);
     modload::ReferenceOptions options;

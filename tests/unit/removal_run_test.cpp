@@ -11,6 +11,7 @@
 #include "model_kernel.hpp"
 
 using namespace modload;
+using modload::testing::FixtureSystem;
 using modload::testing::Millis;
 using modload::testing::ModelClock;
 using modload::testing::ModelKernel;
@@ -24,7 +25,7 @@ struct Chain {
     ScratchDir dir;
     ModelKernel kernel{dir.path()};
     ModelClock clock{kernel};
-    SystemRoot root{dir.path()};
+    FixtureSystem root{dir.path(), &kernel, &clock};
     RemovalObserver quiet;
 
     Chain() {
@@ -35,7 +36,7 @@ struct Chain {
 
     RemovalOutcome remove(std::vector<std::string> targets, const RemovalOptions& options,
                           RemovalObserver* observer = nullptr) {
-        return remove_modules(kernel, root, BuiltinModules(), targets, options, clock,
+        return remove_modules(root, BuiltinModules(), targets, options,
                               observer != nullptr ? *observer : quiet);
     }
 };
@@ -246,8 +247,8 @@ TEST_CASE("a dependency whose extra reference its holder drops in its exit goes 
     // On the first read configfs has a reference besides its holder, as on Linux 6.1 and 6.12.
     REQUIRE(kernel.refcount_of(*kernel.find("configfs")) == 2);
     const std::vector<std::string> targets{"netconsole", "user"};
-    const RemovalOutcome out = remove_modules(kernel, SystemRoot(dir.path()), BuiltinModules(),
-                                              targets, with_deps(), clock, quiet);
+    const RemovalOutcome out = remove_modules(FixtureSystem(dir.path(), &kernel, &clock),
+                                              BuiltinModules(), targets, with_deps(), quiet);
     CHECK(out.ok());
     CHECK(out.removed == std::vector<std::string>{"netconsole", "user", "configfs"});
     REQUIRE(out.kept.size() == 1);
@@ -280,8 +281,8 @@ TEST_CASE("a set of a hundred and fifty targets named innermost first is removed
         kernel.add({.name = "outside"});  // not named: stays
         RemovalOptions options;
         options.plan.remove_dependencies = deps;
-        const RemovalOutcome out = remove_modules(kernel, SystemRoot(dir.path()), BuiltinModules(),
-                                                  targets, options, clock, quiet);
+        const RemovalOutcome out = remove_modules(FixtureSystem(dir.path(), &kernel, &clock),
+                                                  BuiltinModules(), targets, options, quiet);
         CHECK(out.ok());
         CHECK(out.removed.size() == 150);
         CHECK(out.removed.back() == "core");
@@ -331,8 +332,8 @@ TEST_CASE("an unreadable /proc/modules fails at the listing stage", "[removal]")
     ModelClock clock(unused);
     RemovalObserver quiet;
     const std::vector<std::string> targets{"a"};
-    const RemovalOutcome out = remove_modules(kernel, SystemRoot(dir.path()), BuiltinModules(),
-                                              targets, RemovalOptions(), clock, quiet);
+    const RemovalOutcome out = remove_modules(FixtureSystem(dir.path(), &kernel, &clock),
+                                              BuiltinModules(), targets, RemovalOptions(), quiet);
     REQUIRE(out.failures.size() == 1);
     CHECK(out.failures[0].stage == RemovalStage::listing);
     CHECK(out.failures[0].error.code == ENOENT);

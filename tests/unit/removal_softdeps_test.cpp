@@ -12,6 +12,7 @@
 #include "model_kernel.hpp"
 
 using namespace modload;
+using modload::testing::FixtureSystem;
 using modload::testing::Millis;
 using modload::testing::ModelClock;
 using modload::testing::ModelKernel;
@@ -37,6 +38,7 @@ struct World {
     ScratchDir dir;
     ModelKernel kernel{dir.path()};
     ModelClock clock{kernel};
+    FixtureSystem system{dir.path(), &kernel, &clock};
     RemovalObserver quiet;
     GivenSoftdeps softdeps;
 
@@ -45,8 +47,7 @@ struct World {
         RemovalOptions options;
         options.plan.remove_dependencies = deps;
         options.dry_run = dry_run;
-        return remove_modules(kernel, SystemRoot(dir.path()), BuiltinModules(), targets, options,
-                              softdeps, clock, quiet);
+        return remove_modules(system, BuiltinModules(), targets, options, softdeps, quiet);
     }
 };
 

@@ -11,11 +11,12 @@
 
 using namespace modload;
 using modload::testing::fixture_root;
+using modload::testing::FixtureSystem;
 
 namespace {
 
 struct Basic {
-    SystemRoot root{fixture_root("basic")};
+    FixtureSystem root{fixture_root("basic")};
     Snapshot snapshot = *Snapshot::read(root);
     BuiltinModules builtin = *BuiltinModules::read(root, "6.1.0-test");
 
@@ -27,7 +28,7 @@ struct Basic {
 }  // namespace
 
 TEST_CASE("modules.builtin lists the builtin modules by normalized name", "[removal]") {
-    auto builtin = BuiltinModules::read(SystemRoot(fixture_root("basic")), "6.1.0-test");
+    auto builtin = BuiltinModules::read(FixtureSystem(fixture_root("basic")), "6.1.0-test");
     REQUIRE(builtin);
     CHECK(builtin->contains("ext4"));
     CHECK(builtin->contains("crc_itu_t"));
@@ -35,11 +36,11 @@ TEST_CASE("modules.builtin lists the builtin modules by normalized name", "[remo
 }
 
 TEST_CASE("a missing modules.builtin is an empty list; a bad release is refused", "[removal]") {
-    auto builtin = BuiltinModules::read(SystemRoot(fixture_root("basic")), "5.0.0-other");
+    auto builtin = BuiltinModules::read(FixtureSystem(fixture_root("basic")), "5.0.0-other");
     REQUIRE(builtin);
     CHECK_FALSE(builtin->contains("ext4"));
-    CHECK_FALSE(BuiltinModules::read(SystemRoot(fixture_root("basic")), "../../etc"));
-    CHECK_FALSE(BuiltinModules::read(SystemRoot(fixture_root("basic")), ""));
+    CHECK_FALSE(BuiltinModules::read(FixtureSystem(fixture_root("basic")), "../../etc"));
+    CHECK_FALSE(BuiltinModules::read(FixtureSystem(fixture_root("basic")), ""));
 }
 
 TEST_CASE("removal checks follow kmod's order", "[removal]") {
@@ -78,7 +79,7 @@ TEST_CASE("a name that would leave /sys/module is never looked up there", "[remo
 }
 
 TEST_CASE("without module unloading in the kernel, removal is unsupported", "[removal]") {
-    const SystemRoot root(fixture_root("nounload"));
+    const FixtureSystem root(fixture_root("nounload"));
     const auto snapshot = Snapshot::read(root);
     REQUIRE(snapshot);
     CHECK(check_removal(*snapshot, BuiltinModules(), root, "xfs") ==

@@ -8,9 +8,10 @@
 
 using namespace modload;
 using modload::testing::fixture_root;
+using modload::testing::FixtureSystem;
 
 TEST_CASE("one read of /proc/modules gives every module with its facts", "[snapshot]") {
-    auto snapshot = Snapshot::read(SystemRoot(fixture_root("basic")));
+    auto snapshot = Snapshot::read(FixtureSystem(fixture_root("basic")));
     REQUIRE(snapshot);
     REQUIRE(snapshot->modules().size() == 13);
 
@@ -27,7 +28,7 @@ TEST_CASE("one read of /proc/modules gives every module with its facts", "[snaps
 }
 
 TEST_CASE("the [permanent] marker is a flag, not a holder", "[snapshot]") {
-    auto snapshot = Snapshot::read(SystemRoot(fixture_root("basic")));
+    auto snapshot = Snapshot::read(FixtureSystem(fixture_root("basic")));
     REQUIRE(snapshot);
     const LoadedModule* m = snapshot->find("lab_permanent");
     REQUIRE(m != nullptr);
@@ -50,7 +51,7 @@ TEST_CASE("a going module's state sign is not taken for a taint", "[snapshot]") 
 }
 
 TEST_CASE("a kernel without module unloading shows no refcount", "[snapshot]") {
-    auto snapshot = Snapshot::read(SystemRoot(fixture_root("nounload")));
+    auto snapshot = Snapshot::read(FixtureSystem(fixture_root("nounload")));
     REQUIRE(snapshot);
     REQUIRE(snapshot->find("xfs") != nullptr);
     CHECK_FALSE(snapshot->find("xfs")->refcount.has_value());
@@ -58,7 +59,7 @@ TEST_CASE("a kernel without module unloading shows no refcount", "[snapshot]") {
 }
 
 TEST_CASE("references beyond the holders come from outside modules", "[snapshot]") {
-    auto snapshot = Snapshot::read(SystemRoot(fixture_root("basic")));
+    auto snapshot = Snapshot::read(FixtureSystem(fixture_root("basic")));
     REQUIRE(snapshot);
     CHECK(snapshot->find("lab_dev")->external_references() == 2);
     CHECK(snapshot->find("libcrc32c")->external_references() == 0);
@@ -66,7 +67,7 @@ TEST_CASE("references beyond the holders come from outside modules", "[snapshot]
 }
 
 TEST_CASE("a module's dependencies are the modules that list it as a holder", "[snapshot]") {
-    auto snapshot = Snapshot::read(SystemRoot(fixture_root("basic")));
+    auto snapshot = Snapshot::read(FixtureSystem(fixture_root("basic")));
     REQUIRE(snapshot);
     const auto deps = snapshot->dependencies_of("iptable_nat");
     CHECK(deps == std::vector<std::string_view>{"nf_nat", "ip_tables", "x_tables"});
@@ -74,7 +75,7 @@ TEST_CASE("a module's dependencies are the modules that list it as a holder", "[
 }
 
 TEST_CASE("a /proc/modules line that cannot be understood is left out and named", "[snapshot]") {
-    auto snapshot = Snapshot::read(SystemRoot(fixture_root("corrupt")));
+    auto snapshot = Snapshot::read(FixtureSystem(fixture_root("corrupt")));
     REQUIRE(snapshot);
     REQUIRE(snapshot->modules().size() == 1);
     CHECK(snapshot->modules()[0].name == "xfs");
@@ -105,13 +106,13 @@ TEST_CASE("fields a later kernel appends are ignored, as kmod ignores them", "[s
 
 TEST_CASE("no /proc/modules means no module support: ENOENT", "[snapshot]") {
     testing::ScratchDir dir;
-    auto snapshot = Snapshot::read(SystemRoot(dir.path()));
+    auto snapshot = Snapshot::read(FixtureSystem(dir.path()));
     REQUIRE_FALSE(snapshot);
     CHECK(snapshot.error().code == ENOENT);
 }
 
 TEST_CASE("an empty /proc/modules is an empty snapshot", "[snapshot]") {
-    auto snapshot = Snapshot::read(SystemRoot(fixture_root("empty")));
+    auto snapshot = Snapshot::read(FixtureSystem(fixture_root("empty")));
     REQUIRE(snapshot);
     CHECK(snapshot->modules().empty());
 }

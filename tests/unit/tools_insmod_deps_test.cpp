@@ -54,7 +54,8 @@ std::vector<std::string> loaded_names(const FakeKernel& kernel) {
 TEST_CASE("the kernel log reader sees only records logged after it opened", "[insmod]") {
     ScratchDir dir;
     write_text(dir / "dev/kmsg", "6,1,100,-;before\n");
-    auto log = modload::KernelLog::open_at_end(modload::SystemRoot(dir.path()));
+    const modload::testing::FixtureSystem system(dir.path());  // the log reads through it
+    auto log = modload::KernelLog::open_at_end(system);
     REQUIRE(log);
     {
         std::ofstream append(dir / "dev/kmsg", std::ios::app);

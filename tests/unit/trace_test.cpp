@@ -1,6 +1,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -21,6 +22,7 @@
 using namespace modload;
 using modload::testing::FakeKernel;
 using modload::testing::fixture_root;
+using modload::testing::FixtureSystem;
 using modload::testing::read_text;
 using modload::testing::run_tool;
 using modload::testing::ScratchDir;
@@ -123,7 +125,7 @@ void make_root(const fs::path& root, const std::string& mount_point = "/sys/kern
     if (!mount_point.empty()) {
         mountinfo += "31 22 0:12 / " + mount_point +
                      " rw,nosuid,nodev,noexec,relatime shared:14 - tracefs tracefs rw\n";
-        const fs::path tracefs = SystemRoot(root).path(mount_point);
+        const fs::path tracefs = FixtureSystem(root)->path(mount_point);
         fs::create_directories(tracefs / "instances");
         fill_events(tracefs);
     }
@@ -131,6 +133,12 @@ void make_root(const fs::path& root, const std::string& mount_point = "/sys/kern
 }
 
 const std::vector<std::string> kLabDev = {"lab_dev"};
+
+// A fixture system that outlives the trace that keeps it (to the end of the program).
+modload::System& kept_system(const fs::path& root) {
+    static std::deque<FixtureSystem> systems;
+    return systems.emplace_back(root);
+}
 
 void append(const fs::path& path, const std::string& text) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
@@ -263,7 +271,7 @@ TEST_CASE("a trace on mounted tracefs makes its instance and takes it away again
     const fs::path instance = top / "instances/test-1";
     const std::vector<std::string> names = {"lab_dev", "lab_user"};
     {
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), names, "test-1", tracefs);
+        auto trace = ModuleTrace::open(kept_system(root.path()), names, "test-1", tracefs);
         REQUIRE(trace);
         CHECK(trace->tracefs() == top);
         CHECK(trace->instance() == instance);
@@ -299,7 +307,7 @@ TEST_CASE("a trace mounts tracefs when it is not mounted, and unmounts it at the
     make_root(root.path(), "");
     FakeTracefs tracefs(root.path());
     {
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
         REQUIRE(trace);
         CHECK(trace->mounted_tracefs());
         CHECK(fs::exists(root / "sys/kernel/tracing/instances/t/trace_pipe"));
@@ -316,7 +324,7 @@ TEST_CASE("tracefs below debugfs is used where it is", "[trace]") {
     ScratchDir root;
     make_root(root.path(), "/sys/kernel/debug/tracing");
     FakeTracefs tracefs(root.path());
-    auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+    auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
     REQUIRE(trace);
     CHECK(trace->tracefs() == root / "sys/kernel/debug/tracing");
     CHECK_FALSE(trace->mounted_tracefs());
@@ -333,7 +341,7 @@ TEST_CASE("a kernel without tracefs or its module events fails clearly and leave
     SECTION("no mount point: no tracefs") {
         make_root(root.path(), "");
         fs::remove(root / "sys/kernel/tracing");
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == ENODEV);
         CHECK(tracefs.calls.empty());
@@ -341,7 +349,7 @@ TEST_CASE("a kernel without tracefs or its module events fails clearly and leave
     SECTION("mounting it fails: nothing to unmount") {
         make_root(root.path(), "");
         tracefs.failures["mount"] = EPERM;
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == EPERM);
         CHECK(tracefs.calls == std::vector<std::string>{"mount sys/kernel/tracing"});
@@ -349,7 +357,7 @@ TEST_CASE("a kernel without tracefs or its module events fails clearly and leave
     SECTION("no module events in a tracefs it mounted: unmounted again") {
         make_root(root.path(), "");
         tracefs.with_events = false;
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == ENOENT);
         CHECK(trace.error().detail.find("module:module_get") != std::string::npos);
@@ -357,7 +365,7 @@ TEST_CASE("a kernel without tracefs or its module events fails clearly and leave
               std::vector<std::string>{"mount sys/kernel/tracing", "unmount sys/kernel/tracing"});
     }
     SECTION("no /proc/self/mountinfo") {
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == ENOENT);
         CHECK(tracefs.calls.empty());
@@ -400,7 +408,7 @@ TEST_CASE("a failure half-way through the setup undoes what was done", "[trace]"
         "remove_instance sys/kernel/tracing/instances/t", "unmount sys/kernel/tracing"};
     SECTION("the instance is there already: it is not ours to remove") {
         tracefs.failures["make_instance"] = EEXIST;
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == EEXIST);
         CHECK(tracefs.calls ==
@@ -411,7 +419,7 @@ TEST_CASE("a failure half-way through the setup undoes what was done", "[trace]"
     SECTION("a filter cannot be written") {
         // The fake's mkdir is not the kernel's: replace a file it made by a folder afterwards.
         SpoiltTracefs bad(tracefs, "events/module/module_put/filter");
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", bad);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", bad);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == EISDIR);
         CHECK(trace.error().detail.find("module_put/filter") != std::string::npos);
@@ -420,7 +428,7 @@ TEST_CASE("a failure half-way through the setup undoes what was done", "[trace]"
     }
     SECTION("an event cannot be enabled: those enabled are disabled again") {
         SpoiltTracefs bad(tracefs, "events/module/module_free/enable");
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", bad);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", bad);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == EISDIR);
         CHECK(tracefs.calls == mounted_and_removed);
@@ -432,7 +440,7 @@ TEST_CASE("a failure half-way through the setup undoes what was done", "[trace]"
         SpoiltTracefs bad(tracefs, "trace_pipe");
         bad.folder_instead = false;
         bad.remove_error = EBUSY;
-        auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", bad);
+        auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", bad);
         REQUIRE_FALSE(trace);
         CHECK(trace.error().code == ENOENT);
         CHECK(trace.error().detail.find("trace_pipe") != std::string::npos);
@@ -447,10 +455,10 @@ TEST_CASE("a bad module name or instance name is refused before anything is touc
     make_root(root.path(), "");
     FakeTracefs tracefs(root.path());
     const std::vector<std::string> bad = {"lab\"dev"};
-    CHECK(ModuleTrace::open(SystemRoot(root.path()), bad, "t", tracefs).error().code == EINVAL);
-    CHECK(ModuleTrace::open(SystemRoot(root.path()), kLabDev, "../t", tracefs).error().code ==
+    CHECK(ModuleTrace::open(kept_system(root.path()), bad, "t", tracefs).error().code == EINVAL);
+    CHECK(ModuleTrace::open(kept_system(root.path()), kLabDev, "../t", tracefs).error().code ==
           EINVAL);
-    CHECK(ModuleTrace::open(SystemRoot(root.path()), kLabDev, "", tracefs).error().code == EINVAL);
+    CHECK(ModuleTrace::open(kept_system(root.path()), kLabDev, "", tracefs).error().code == EINVAL);
     CHECK(tracefs.calls.empty());
 }
 
@@ -458,7 +466,7 @@ TEST_CASE("reading the trace gives whole lines as events, losses and the rest", 
     ScratchDir root;
     make_root(root.path());
     FakeTracefs tracefs(root.path());
-    auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+    auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
     REQUIRE(trace);
     const fs::path pipe = trace->instance() / "trace_pipe";
 
@@ -497,7 +505,7 @@ TEST_CASE("reading waits for the trace_pipe up to the timeout, and a signal ends
     make_root(root.path());
     FakeTracefs tracefs(root.path());
     tracefs.fifo = true;
-    auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+    auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
     REQUIRE(trace);
     // The writer keeps the FIFO open, as the kernel keeps trace_pipe: no end of file.
     UniqueFd writer(::open((trace->instance() / "trace_pipe").c_str(), O_WRONLY | O_CLOEXEC));
@@ -541,7 +549,7 @@ TEST_CASE("a moved trace is undone once, by its new owner", "[trace]") {
     ScratchDir root;
     make_root(root.path());
     FakeTracefs tracefs(root.path());
-    auto trace = ModuleTrace::open(SystemRoot(root.path()), kLabDev, "t", tracefs);
+    auto trace = ModuleTrace::open(kept_system(root.path()), kLabDev, "t", tracefs);
     REQUIRE(trace);
     {
         ModuleTrace moved = std::move(*trace);

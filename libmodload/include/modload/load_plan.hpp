@@ -17,7 +17,7 @@
 #include <modload/module_file.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -43,11 +43,11 @@ class ModuleIndex;
 
 class MODLOAD_API ModuleLocator {
   public:
-    /// From <root>/lib/modules/<release>/modules.dep (a missing one knows no names) and the
-    /// folder `beside` (empty: none). Names are looked up in modules.dep.bin, depmod's index of
-    /// the same lines, when it is there and not older than modules.dep (as kmod does; a
-    /// modules.dep edited since is read as text), else in the text, line by line on demand.
-    static Result<ModuleLocator> make(const SystemRoot& root, const std::string& kernel_release,
+    /// From /lib/modules/<release>/modules.dep (a missing one knows no names) and the folder
+    /// `beside` (empty: none). Names are looked up in modules.dep.bin, depmod's index of the same
+    /// lines, when it is there and not older than modules.dep (as kmod does; a modules.dep edited
+    /// since is read as text), else in the text, line by line on demand.
+    static Result<ModuleLocator> make(System& system, const std::string& kernel_release,
                                       const std::filesystem::path& beside);
 
     struct Found {
@@ -66,6 +66,8 @@ class MODLOAD_API ModuleLocator {
     Result<std::optional<Found>> find_listed(const std::filesystem::path& file) const;
     /// "modules.dep and FOLDER", for messages.
     const std::string& searched() const { return searched_; }
+    /// The system it looks in (it must outlive the locator).
+    System* system() const { return system_; }
 
   private:
     // modules.dep's line for `name`: "kernel/a/b.ko.xz: kernel/c.ko.xz ...", nullopt if none.
@@ -75,14 +77,15 @@ class MODLOAD_API ModuleLocator {
     std::string text_;                                  // modules.dep, when it is read as text
     std::shared_ptr<const detail::ModuleIndex> index_;  // modules.dep.bin, when it is used
     std::filesystem::path folder_;  // the kernel's module folder, for modules.dep's relative paths
-    std::filesystem::path root_;
+    System* system_ = nullptr;
     std::filesystem::path beside_;
     std::string searched_;
 };
 
 /// Opens a module file and checks, through the descriptor it will be loaded from, that no other
 /// user could have written it or its folder (untrusted_because()); EPERM naming which when not.
-MODLOAD_API Result<std::shared_ptr<ModuleFile>> open_trusted(const std::filesystem::path& path);
+MODLOAD_API Result<std::shared_ptr<ModuleFile>> open_trusted(System& system,
+                                                             const std::filesystem::path& path);
 
 /// Why a file or folder with `mode` and `owner` may not be trusted by a process whose effective
 /// uid is `caller`, or nullopt when it may: "writable by others (mode 0777)", "owned by uid 1000".
@@ -171,7 +174,7 @@ struct MODLOAD_API LoadPlan {
 MODLOAD_API Result<LoadPlan> plan_load(const ModuleInfo& module, const std::filesystem::path& path,
                                        const Snapshot& loaded, const BuiltinModules& builtin,
                                        const ModuleLocator& locator, const ModprobeConfig& config,
-                                       const SystemRoot& root, const std::string& kernel_release);
+                                       System& system, const std::string& kernel_release);
 
 /// Plans the file of module `name` that modules.dep lists (`listed`, from
 /// ModuleLocator::find_listed()) as plan_load() does, without opening it, as kmod's modprobe
@@ -182,7 +185,7 @@ MODLOAD_API Result<LoadPlan> plan_listed_load(const std::string& name,
                                               const ModuleLocator::Found& listed,
                                               const Snapshot& loaded, const BuiltinModules& builtin,
                                               const ModuleLocator& locator,
-                                              const ModprobeConfig& config, const SystemRoot& root,
+                                              const ModprobeConfig& config, System& system,
                                               const std::string& kernel_release);
 
 /// The names in depends= that are neither loaded nor built in: what a failed load may lack.

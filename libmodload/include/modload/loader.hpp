@@ -12,7 +12,7 @@
 #include <modload/kernel.hpp>
 #include <modload/module_file.hpp>
 #include <modload/result.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -71,7 +71,7 @@ MODLOAD_API std::string join_parameters(std::span<const std::string> words);
 
 /// The compression the running kernel decompresses itself, from <root>/sys/module/compression
 /// (absent before 5.17 or without CONFIG_MODULE_DECOMPRESS: nullopt).
-MODLOAD_API std::optional<Compression> kernel_decompression(const SystemRoot& root);
+MODLOAD_API std::optional<Compression> kernel_decompression(System& system);
 
 /// The system call a file goes through: finit_module when the descriptor is a regular file and
 /// either uncompressed or compressed the way the kernel decompresses, in one unit (count_units():

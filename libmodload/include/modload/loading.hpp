@@ -24,7 +24,7 @@
 #include <modload/removal.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -166,7 +166,7 @@ struct MODLOAD_API LoadOutcome {
 ///   fresh read of /proc/modules each, newest first: one that nothing holds or uses is removed
 ///   (delete_module, O_NONBLOCK); one that gained a user, or that the kernel refuses, is kept.
 ///   `keep_on_failure` keeps them all. A stop by the observer removes nothing.
-MODLOAD_API LoadOutcome load_modules(Kernel& kernel, const SystemRoot& root,
-                                     const LoadRequest& request, LoadObserver& observer);
+MODLOAD_API LoadOutcome load_modules(System& system, const LoadRequest& request,
+                                     LoadObserver& observer);
 
 }  // namespace modload

@@ -11,7 +11,7 @@
 #include <modload/export.hpp>
 #include <modload/module_info.hpp>
 #include <modload/result.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -27,7 +27,7 @@ enum class ConfigSource {
 /// /etc/modprobe.d/harden.conf:1: install nf_conntrack /bin/false".
 struct MODLOAD_API ConfigOrigin {
     ConfigSource source = ConfigSource::modprobe_d;
-    /// The file, under the SystemRoot (<root>/proc/cmdline for the command line; the module's
+    /// The file, under the system's root (<root>/proc/cmdline for the command line; the module's
     /// path, as the caller gave it, for modinfo).
     std::filesystem::path file;
     /// The line the directive starts on, from 1 (a line continued with a trailing backslash is
@@ -108,7 +108,7 @@ struct MODLOAD_API Softdeps {
 /// The configuration as modprobe (kmod 30, with kmod 32's /usr/lib/modprobe.d) reads it. The
 /// library never acts on it: the caller decides what each directive does.
 ///
-/// Read from, under the SystemRoot:
+/// Read from, under the system's root:
 /// - /etc/modprobe.d, /run/modprobe.d, /usr/local/lib/modprobe.d, /usr/lib/modprobe.d and
 ///   /lib/modprobe.d: the files whose names end in ".conf" or ".alias" (kmod reads both) and do
 ///   not begin with '.'. A file hides those of the same name in later folders; folders inside are
@@ -171,8 +171,7 @@ struct MODLOAD_API ModprobeConfig {
 /// there but cannot be read (EACCES, EIO...), since reading on could lose an `install` or
 /// `blacklist` line that disables a module; EFBIG for a file past 4 MiB; ENOTDIR for a
 /// modprobe.d that is not a folder.
-MODLOAD_API Result<ModprobeConfig> read_modprobe_config(const SystemRoot& root,
-                                                        std::string_view release);
+MODLOAD_API Result<ModprobeConfig> read_modprobe_config(System& system, std::string_view release);
 
 /// Adds the directives of one configuration file's text to `config`, with `file` and `source`
 /// for their origins (pure: read_modprobe_config() uses it for each file).

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include <modload/export.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -38,7 +38,7 @@ struct MODLOAD_API PolicyFacts {
 };
 
 /// Reads every fact; never fails (what cannot be read stays unknown).
-MODLOAD_API PolicyFacts read_policy_facts(const SystemRoot& root);
+MODLOAD_API PolicyFacts read_policy_facts(System& system);
 
 enum class ModuleOperation { load, remove };
 
@@ -78,6 +78,6 @@ struct MODLOAD_API RefusalDiagnosis {
 };
 
 /// read_policy_facts(), then refusal_causes().
-MODLOAD_API RefusalDiagnosis diagnose_refusal(const SystemRoot& root, const RefusedCall& call);
+MODLOAD_API RefusalDiagnosis diagnose_refusal(System& system, const RefusedCall& call);
 
 }  // namespace modload

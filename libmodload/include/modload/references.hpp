@@ -23,7 +23,7 @@
 #include <modload/export.hpp>
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -143,7 +143,7 @@ struct MODLOAD_API UnreadSource {
 /// one that is not loaded is listed with no references and no refcount). Reads one pass of open
 /// files, mounts, loop devices and crypto for all of them. A source that cannot be read
 /// attributes nothing: its references count as not attributed.
-MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+MODLOAD_API ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                                                  std::span<const std::string> names,
                                                  const ReferenceOptions& options = {});
 
@@ -151,14 +151,14 @@ MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const S
 /// process's /proc/PID/fd, /proc/self/mountinfo, a sysfs link). A source that is not there
 /// (ENOENT: no /proc/crypto, a process that exited, a descriptor closed since it was listed) is
 /// not one: it holds no references.
-MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+MODLOAD_API ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                                                  std::span<const std::string> names,
                                                  const ReferenceOptions& options,
                                                  std::vector<UnreadSource>& unread);
 
 /// The same, each unread source as an Error with its path as Error::detail (the form before
 /// UnreadSource; kept for the programs built on it).
-MODLOAD_API ReferenceReport attribute_references(const SystemRoot& root, const Snapshot& snapshot,
+MODLOAD_API ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                                                  std::span<const std::string> names,
                                                  const ReferenceOptions& options,
                                                  std::vector<Error>& unread);

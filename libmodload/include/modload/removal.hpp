@@ -22,7 +22,7 @@
 #include <modload/result.hpp>
 #include <modload/snapshot.hpp>
 #include <modload/softdeps.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -51,7 +51,7 @@ MODLOAD_API Obstacle obstacle_of(const LoadedModule& module);
 /// modules.builtin lists it, or <root>/sys/module/NAME exists while /proc/modules does not list
 /// it), not loaded, then obstacle_of().
 MODLOAD_API Obstacle check_removal(const Snapshot& snapshot, const BuiltinModules& builtin,
-                                   const SystemRoot& root, std::string_view name);
+                                   System& system, std::string_view name);
 
 /// Asks the kernel to remove `name` once, without blocking (O_NONBLOCK); `force` adds O_TRUNC,
 /// which needs CONFIG_MODULE_FORCE_UNLOAD. The kernel's errno on refusal.
@@ -257,20 +257,16 @@ struct MODLOAD_API RemovalOutcome {
 /// - The first failing step stops the plan; `left` names what was not attempted.
 /// - An unused dependency or soft dependency that is still referenced at its turn, with no
 ///   holders and no more references than its first read showed besides the holders this call
-///   removed, is given a short while (kReleaseWait, on `clock`) for the kernel to drop them
-///   (`release_waits`): some go only a moment after their holder's delete_module returned.
-MODLOAD_API RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root,
-                                          const BuiltinModules& builtin,
+///   removed, is given a short while (kReleaseWait, on the system's clock) for the kernel to drop
+///   them (`release_waits`): some go only a moment after their holder's delete_module returned.
+MODLOAD_API RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
                                           std::span<const std::string> targets,
-                                          const RemovalOptions& options, Clock& clock,
-                                          RemovalObserver& observer);
+                                          const RemovalOptions& options, RemovalObserver& observer);
 /// The same, removing with the dependencies the soft dependencies `softdeps` gives (PlanOptions).
-MODLOAD_API RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root,
-                                          const BuiltinModules& builtin,
+MODLOAD_API RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
                                           std::span<const std::string> targets,
                                           const RemovalOptions& options,
-                                          const SoftdepLookup& softdeps, Clock& clock,
-                                          RemovalObserver& observer);
+                                          const SoftdepLookup& softdeps, RemovalObserver& observer);
 
 /// The longest wait for references that go a moment after their holder (ReleaseWait).
 inline constexpr std::chrono::milliseconds kReleaseWait{1000};

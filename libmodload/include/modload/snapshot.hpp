@@ -11,7 +11,7 @@
 #include <modload/export.hpp>
 #include <modload/lifecycle.hpp>
 #include <modload/result.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -48,7 +48,7 @@ public:
     explicit Snapshot(std::vector<LoadedModule> modules) : modules_(std::move(modules)) {}
 
     /// Reads <root>/proc/modules once. ENOENT when the kernel has no module support.
-    static Result<Snapshot> read(const SystemRoot& root);
+    static Result<Snapshot> read(System& system);
     /// Parses /proc/modules text: the fields every kernel prints, ignoring any a later kernel
     /// appends. A line that cannot be understood (or names no valid module) is left out and
     /// listed in skipped(); no single line stops the parse.

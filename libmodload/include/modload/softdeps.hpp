@@ -10,7 +10,7 @@
 #include <modload/export.hpp>
 #include <modload/modprobe_config.hpp>
 #include <modload/snapshot.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -39,9 +39,10 @@ class MODLOAD_API NoSoftdeps final : public SoftdepLookup {
 /// each module's softdep= modinfo), each name looked up as a load looks it up: the
 /// configuration's aliases, a module of that name, modules.alias of `kernel_release`, built in.
 /// modules.dep and modules.alias are read on the first softdep that needs them; one that cannot
-/// be read resolves names to themselves only. `config` and `builtin` must outlive the lookup.
+/// be read resolves names to themselves only. `config`, `system` and `builtin` must outlive the
+/// lookup.
 MODLOAD_API std::unique_ptr<SoftdepLookup> configured_softdeps(const ModprobeConfig& config,
-                                                               const SystemRoot& root,
+                                                               System& system,
                                                                const std::string& kernel_release,
                                                                const BuiltinModules& builtin);
 

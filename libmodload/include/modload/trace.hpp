@@ -20,7 +20,7 @@
 
 #include <modload/export.hpp>
 #include <modload/result.hpp>
-#include <modload/system_root.hpp>
+#include <modload/system.hpp>
 
 namespace modload {
 
@@ -73,7 +73,7 @@ class MODLOAD_API TracefsInterface {
     virtual Result<void> remove_instance(const std::filesystem::path& folder) = 0;
 };
 
-/// mount(2), umount2(2), mkdir(2) and rmdir(2).
+/// mount(2), umount2(2), mkdir(2) and rmdir(2) (system.cpp).
 MODLOAD_API TracefsInterface& system_tracefs();
 
 /// What one read of the trace gave.
@@ -88,16 +88,18 @@ struct MODLOAD_API TraceBatch {
 /// A tracefs instance that records the named modules' gets, puts and frees.
 class MODLOAD_API ModuleTrace {
   public:
-    /// Finds tracefs in <root>/proc/self/mountinfo (at /sys/kernel/tracing, else
+    /// Finds tracefs in /proc/self/mountinfo (at /sys/kernel/tracing, else
     /// /sys/kernel/debug/tracing, else wherever it is mounted) or mounts it at
     /// /sys/kernel/tracing; makes the instance instances/`instance`, filters the three events on
     /// `modules`, opens the instance's trace_pipe and enables the events. A failure undoes what
     /// was done. Errors: ENODEV when the kernel has no tracefs; ENOENT when it has no module
     /// events; EEXIST when the instance already exists; otherwise the errno of the step that
     /// failed, with a detail naming it and its path.
-    static Result<ModuleTrace> open(const SystemRoot& root, std::span<const std::string> modules,
-                                    const std::string& instance,
-                                    TracefsInterface& tracefs = system_tracefs());
+    static Result<ModuleTrace> open(System& system, std::span<const std::string> modules,
+                                    const std::string& instance, TracefsInterface& tracefs);
+    /// The same through system.tracefs(). The system must outlive the trace.
+    static Result<ModuleTrace> open(System& system, std::span<const std::string> modules,
+                                    const std::string& instance);
 
     ModuleTrace(ModuleTrace&&) noexcept;
     ModuleTrace& operator=(ModuleTrace&&) noexcept;
