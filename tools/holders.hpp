@@ -14,8 +14,9 @@
 namespace modload::tools {
 
 /// Who holds each module in `names`, on the running system or the context's root: BPF only on
-/// the live system (System::live()). A note says when open files were found the approximate way, unless `quiet`,
-/// and, always, each source that could not be read (also given in `unread` when asked).
+/// the live system (System::live()). A note says when open files were found the approximate way,
+/// unless `quiet`, and, always, each source that could not be read (also given in `unread` when
+/// asked).
 ReferenceReport find_references(ToolContext& ctx, Reporter& report, const Snapshot& snapshot,
                                 const std::vector<std::string>& names, bool quiet = false,
                                 std::vector<UnreadSource>* unread = nullptr);

@@ -68,8 +68,7 @@ void say_refused_by_check(Reporter& report, HolderNamer& namer, const RemovalFai
 }
 
 // The kernel refused: its errno in words, and for EPERM the policy behind it.
-void say_refused_by_kernel(Reporter& report, System& system,
-                           const RemovalFailure& failure) {
+void say_refused_by_kernel(Reporter& report, System& system, const RemovalFailure& failure) {
     const std::string& name = failure.name;
     if (failure.obstacle == Obstacle::loading) {  // EBUSY: it began loading since the read
         report.error("Module " + name + " is in use");
@@ -80,7 +79,8 @@ void say_refused_by_kernel(Reporter& report, System& system,
     report.error("could not remove module " + name + ": " + failure.error.message());
     const RefusedCall call{
         .operation = ModuleOperation::remove, .error = failure.error.code, .name = name};
-    for (const std::string& line : refusal_cause_texts(diagnose_refusal(system, call), call, name)) {
+    for (const std::string& line :
+         refusal_cause_texts(diagnose_refusal(system, call), call, name)) {
         report.note(line);
     }
 }

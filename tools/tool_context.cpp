@@ -11,7 +11,7 @@ namespace modload::tools {
 ToolContext system_context() {
     struct utsname u {};
     std::string release = ::uname(&u) == 0 ? u.release : "";
-    return ToolContext{live_system(), std::move(release), std::cout, std::cerr, 0,
+    return ToolContext{live_system(),   std::move(release), std::cout, std::cerr, 0,
                        ::isatty(1) == 1};
 }
 

@@ -274,8 +274,8 @@ Result<LoadPlan> plan_load(const ModuleInfo& module, const std::filesystem::path
                            const Snapshot& loaded, const BuiltinModules& builtin,
                            const ModuleLocator& locator, const ModprobeConfig& config,
                            System& system, const std::string& kernel_release) {
-    Planner planner(loaded, builtin, locator, &config,
-                    system, system.path("/lib/modules/" + kernel_release + "/modules.alias"));
+    Planner planner(loaded, builtin, locator, &config, system,
+                    system.path("/lib/modules/" + kernel_release + "/modules.alias"));
     return plan_target(planner, module.name, module.depends(), &module, path);
 }
 

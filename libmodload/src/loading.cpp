@@ -4,8 +4,6 @@
 #include <cerrno>
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <modload/compression.hpp>
 #include <modload/names.hpp>

@@ -61,8 +61,7 @@ std::vector<std::string> ProvidedAliases::filesystems_of(std::string_view module
 namespace {
 
 // Whether `path` (as given) exists; a failure to look other than its absence is noted.
-bool present(System& system, const std::filesystem::path& path,
-             std::vector<UnreadSource>* unread) {
+bool present(System& system, const std::filesystem::path& path, std::vector<UnreadSource>* unread) {
     auto st = system.stat_given(path.string());
     // As std::filesystem::exists: ENOENT and ENOTDIR say it is not there.
     if (!st && st.error().code != ENOENT && st.error().code != ENOTDIR) {
@@ -220,7 +219,8 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(System& system,
         const std::filesystem::path fd_folder = proc / process.name / "fd";
         auto folder = system.open_given(fd_folder.string(), O_RDONLY | O_DIRECTORY);
         if (!folder) {
-            note_unread(unread, fd_folder, folder.error().code, pid);  // not when gone: nothing open
+            // Not when gone: nothing is open.
+            note_unread(unread, fd_folder, folder.error().code, pid);
             return true;
         }
         std::string command;

@@ -17,7 +17,10 @@ class ConfiguredSoftdeps final : public SoftdepLookup {
   public:
     ConfiguredSoftdeps(const ModprobeConfig& config, System& system, std::string kernel_release,
                        const BuiltinModules& builtin)
-        : config_(config), system_(system), release_(std::move(kernel_release)), builtin_(builtin) {}
+        : config_(config),
+          system_(system),
+          release_(std::move(kernel_release)),
+          builtin_(builtin) {}
 
     std::optional<Softdeps> softdeps_of(const std::string& module,
                                         const Snapshot& loaded) const override {

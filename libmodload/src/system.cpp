@@ -105,7 +105,8 @@ FileStatus status_of(const struct stat& st) {
     s.rdev = st.st_rdev;
     s.rdev_major = major(st.st_rdev);
     s.rdev_minor = minor(st.st_rdev);
-    s.modified = std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
+    s.modified =
+        std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
     return s;
 }
 
