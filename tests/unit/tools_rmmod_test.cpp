@@ -209,6 +209,16 @@ TEST_CASE("rmmod of a set with a target held from outside it fails in kmod's wor
         CHECK(run.err == "rmmod: ERROR: Module libcrc32c is in use by: nf_nat nf_conntrack xfs\n");
         CHECK(w.our_deletes().empty());
     }
+    SECTION("-r, a target in use from outside modules: nothing removed") {
+        BasicWorld w;
+        const auto run = w.rmmod({"-r", "iptable_nat", "lab_dev"});
+        CHECK(run.status == 1);
+        CHECK(run.err ==
+              "rmmod: ERROR: Module lab_dev is in use\n"
+              "rmmod: open files looked for through /proc only, which misses some\n"
+              "rmmod: lab_dev: 2 references not attributed\n");
+        CHECK(w.our_deletes().empty());
+    }
     SECTION("plain: the others go, libcrc32c stays for xfs") {
         BasicWorld w;
         const auto run = w.rmmod({"libcrc32c", "nf_conntrack", "nf_nat", "iptable_nat"});
