@@ -41,7 +41,7 @@ struct State {
     std::vector<IoCall> calls;
     bool injected = false;
     IoCall failed;
-    std::map<int, std::string> fds;  // descriptors opened under the root
+    std::map<int, std::string> fds;       // descriptors opened under the root
     std::map<DIR*, std::string> folders;  // folder streams opened under the root
 };
 
@@ -58,7 +58,9 @@ F next_definition(const char* name) {
     return reinterpret_cast<F>(f);
 }
 
-bool counting() { return g_state != nullptr && !g_paused && !g_busy; }
+bool counting() {
+    return g_state != nullptr && !g_paused && !g_busy;
+}
 
 // The path a call concerns, when it is under the root; empty otherwise.
 std::string watched_path(int dirfd, const char* path) {
@@ -184,17 +186,29 @@ IoFaults::~IoFaults() {
     delete state;
 }
 
-void IoFaults::watch(int fd, const std::string& name) { g_state->fds[fd] = name; }
+void IoFaults::watch(int fd, const std::string& name) {
+    g_state->fds[fd] = name;
+}
 
-const std::vector<IoCall>& IoFaults::calls() const { return g_state->calls; }
+const std::vector<IoCall>& IoFaults::calls() const {
+    return g_state->calls;
+}
 
-bool IoFaults::injected() const { return g_state->injected; }
+bool IoFaults::injected() const {
+    return g_state->injected;
+}
 
-const IoCall& IoFaults::failed() const { return g_state->failed; }
+const IoCall& IoFaults::failed() const {
+    return g_state->failed;
+}
 
-IoFaults::Pause::Pause() : was_paused_(g_paused) { g_paused = true; }
+IoFaults::Pause::Pause() : was_paused_(g_paused) {
+    g_paused = true;
+}
 
-IoFaults::Pause::~Pause() { g_paused = was_paused_; }
+IoFaults::Pause::~Pause() {
+    g_paused = was_paused_;
+}
 
 }  // namespace modload::testing
 

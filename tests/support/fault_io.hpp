@@ -21,7 +21,7 @@ struct IoCall {
 
 /// Arms the wrappers while in scope (one at a time; tests run on one thread).
 class IoFaults {
-public:
+  public:
     /// Counts the calls on paths under `root`; call number `fail_at` (from 1; 0: none) fails with
     /// `errno_value`, without reaching libc.
     explicit IoFaults(const std::filesystem::path& root, std::size_t fail_at = 0,
@@ -42,13 +42,13 @@ public:
 
     /// While one is in scope, nothing is counted: what the model kernel reads is not ours.
     class Pause {
-    public:
+      public:
         Pause();
         ~Pause();
         Pause(const Pause&) = delete;
         Pause& operator=(const Pause&) = delete;
 
-    private:
+      private:
         bool was_paused_;
     };
 };

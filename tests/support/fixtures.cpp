@@ -31,7 +31,8 @@ std::vector<std::byte> read_bytes(const std::filesystem::path& path) {
 void write_bytes(const std::filesystem::path& path, const std::vector<std::byte>& bytes) {
     std::filesystem::create_directories(path.parent_path());
     std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     if (!out) {
         throw std::runtime_error("cannot write " + path.string());
     }
@@ -80,9 +81,14 @@ ToolRun run_tool(const std::string& tool, Kernel& kernel, const std::filesystem:
     tools::clear_stop_signal();
     std::ostringstream out;
     std::ostringstream err;
-    tools::ToolContext ctx{kernel,   SystemRoot(root), release,
-                           out,      err,              stdin_fd,
-                           clock != nullptr ? *clock : system_clock(), out_is_terminal};
+    tools::ToolContext ctx{kernel,
+                           SystemRoot(root),
+                           release,
+                           out,
+                           err,
+                           stdin_fd,
+                           clock != nullptr ? *clock : system_clock(),
+                           out_is_terminal};
     std::vector<std::string> words{tool};
     words.insert(words.end(), args.begin(), args.end());
     std::vector<char*> argv;

@@ -15,7 +15,7 @@ namespace modload {
 
 /// A reader of <root>/dev/kmsg that sees only records logged after it was opened.
 class MODLOAD_API KernelLog {
-public:
+  public:
     /// Opens the log non-blocking and moves to its end (SEEK_END skips every earlier record).
     static Result<KernelLog> open_at_end(const SystemRoot& root);
 
@@ -23,7 +23,7 @@ public:
     /// prefix and the continuation lines. Records the ring buffer overwrote are skipped.
     Result<std::vector<std::string>> read_new();
 
-private:
+  private:
     explicit KernelLog(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;
 };

@@ -25,7 +25,7 @@ struct MODLOAD_API OpenOptions {
 /// A module file read through one descriptor. The contents are read once, at open; the
 /// decompressed image and the parsed info are computed on first use and kept.
 class MODLOAD_API ModuleFile {
-public:
+  public:
     /// Opens `path` read-only and close-on-exec and reads it. Fails with the errno of open or
     /// read, EISDIR for a folder, EINVAL for a device, EFBIG past the size limit.
     static Result<ModuleFile> open(const std::string& path, const OpenOptions& options = {});
@@ -51,7 +51,7 @@ public:
     /// asks for them (then kept too).
     Result<const ModuleInfo*> info(ModuleParts parts = ModuleParts::load);
 
-private:
+  private:
     ModuleFile(UniqueFd fd, std::string display_name, OpenOptions options);
     Result<void> read_all();
 
