@@ -489,9 +489,9 @@ RemovalOutcome remove_modules(Kernel& kernel, const SystemRoot& root, const Buil
         }
         for (const std::string& name : in_use) {
             if (softdeps_in_plan.count(name) == 0) {
-                outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name,
-                                                          Obstacle::in_use, make_error(EWOULDBLOCK),
-                                                          *snapshot->find(name)});
+                outcome.failures.push_back(RemovalFailure{
+                    RemovalStage::checking, name, Obstacle::in_use, make_error(EWOULDBLOCK),
+                    *snapshot->find(name), RemovalFailureKind::refused_by_check});
             }
         }
         for (const std::string& name : held) {
