@@ -23,7 +23,7 @@ inline void require(bool ok, const char* what) {
 /// A scratch system root in /dev/shm (memory, not disk: targets rewrite a file on every run),
 /// one per process so parallel runs do not share it, removed at exit.
 class ScratchRoot {
-public:
+  public:
     ScratchRoot()
         : path_(std::filesystem::path("/dev/shm") /
                 ("modload-fuzz-" + std::to_string(::getpid()))) {
@@ -48,7 +48,7 @@ public:
         require(std::fclose(f) == 0, "the scratch file is closed");
     }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

@@ -7,8 +7,10 @@ namespace modload {
 namespace {
 
 class SystemClock final : public Clock {
-public:
-    std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::now(); }
+  public:
+    std::chrono::steady_clock::time_point now() override {
+        return std::chrono::steady_clock::now();
+    }
 
     void sleep_for(std::chrono::milliseconds duration) override {
         // One nanosleep, not a loop over EINTR: a signal must cut the sleep short so that the

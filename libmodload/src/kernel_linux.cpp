@@ -11,7 +11,7 @@ namespace modload {
 namespace {
 
 class SystemKernel final : public Kernel {
-public:
+  public:
     Result<void> finit_module(int fd, const std::string& parameters, unsigned flags) override {
         return check(::syscall(SYS_finit_module, fd, parameters.c_str(), flags));
     }
@@ -25,7 +25,7 @@ public:
         return check(::syscall(SYS_delete_module, name.c_str(), flags));
     }
 
-private:
+  private:
     static Result<void> check(long ret) {
         if (ret != 0) {
             return make_error(errno);
@@ -36,6 +36,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Kernel> make_system_kernel() { return std::make_unique<SystemKernel>(); }
+std::unique_ptr<Kernel> make_system_kernel() {
+    return std::make_unique<SystemKernel>();
+}
 
 }  // namespace modload

@@ -22,25 +22,38 @@ namespace modload {
 
 std::string_view reference_kind_name(ReferenceKind kind) {
     switch (kind) {
-        case ReferenceKind::module: return "module";
-        case ReferenceKind::open_file: return "file";
-        case ReferenceKind::mount: return "mount";
-        case ReferenceKind::loop_device: return "loop";
-        case ReferenceKind::crypto: return "crypto";
+        case ReferenceKind::module:
+            return "module";
+        case ReferenceKind::open_file:
+            return "file";
+        case ReferenceKind::mount:
+            return "mount";
+        case ReferenceKind::loop_device:
+            return "loop";
+        case ReferenceKind::crypto:
+            return "crypto";
     }
     return "?";
 }
 
 std::string_view hold_via_name(HoldVia via) {
     switch (via) {
-        case HoldVia::none: return "";
-        case HoldVia::file_operations: return "file operations";
-        case HoldVia::socket_family: return "socket family";
-        case HoldVia::socket_protocol: return "socket protocol";
-        case HoldVia::socket_family_and_protocol: return "socket family and protocol";
-        case HoldVia::block_device: return "block device";
-        case HoldVia::filesystem: return "filesystem";
-        case HoldVia::nls_table: return "character set table";
+        case HoldVia::none:
+            return "";
+        case HoldVia::file_operations:
+            return "file operations";
+        case HoldVia::socket_family:
+            return "socket family";
+        case HoldVia::socket_protocol:
+            return "socket protocol";
+        case HoldVia::socket_family_and_protocol:
+            return "socket family and protocol";
+        case HoldVia::block_device:
+            return "block device";
+        case HoldVia::filesystem:
+            return "filesystem";
+        case HoldVia::nls_table:
+            return "character set table";
     }
     return "?";
 }
@@ -86,8 +99,9 @@ std::vector<Reference> file_references(System& system, std::vector<OpenFileRecor
         if (r.owner != module) {
             continue;
         }
-        const auto key = r.file_id != 0 ? std::make_pair(r.file_id, std::make_pair(0, 0))
-                                         : std::make_pair(std::uint64_t{0}, std::make_pair(r.pid, r.fd));
+        const auto key = r.file_id != 0
+                             ? std::make_pair(r.file_id, std::make_pair(0, 0))
+                             : std::make_pair(std::uint64_t{0}, std::make_pair(r.pid, r.fd));
         Reference& ref = files[key];
         ref.kind = ReferenceKind::open_file;
         ref.approximate = approximate;

@@ -103,6 +103,7 @@ class Planner {
     // Adds the soft dependencies of `of` (a module of the plan) that are loaded and left unused.
     void add_softdeps(const std::string& of);
     bool becomes_unused(const LoadedModule& m) const;
+    bool freed_by_its_post_softdeps(const LoadedModule& m) const;
     // Puts `name` in `order`, after the post soft dependencies of it the plan removes.
     void place(const std::string& name, std::vector<std::string>& order,
                std::set<std::string>& placed) const;
@@ -170,6 +171,28 @@ bool Planner::becomes_unused(const LoadedModule& m) const {
                        [&](const std::string& h) { return planned_.count(h) != 0; });
 }
 
+// A dependency held only by planned modules and by its own post soft dependencies, which nothing
+// else holds, goes too: they go before it (kmod's modprobe -r removes a module's post soft
+// dependencies first). vfio names vfio_iommu_type1 `softdep post:`, which then holds vfio.
+bool Planner::freed_by_its_post_softdeps(const LoadedModule& m) const {
+    if (softdeps_ == nullptr || m.permanent || m.state != ModuleState::live) {
+        return false;
+    }
+    const std::optional<Softdeps> soft = softdeps_->softdeps_of(m.name, snapshot_);
+    if (!soft) {
+        return false;
+    }
+    return std::all_of(m.holders.begin(), m.holders.end(), [&](const std::string& h) {
+        if (planned_.count(h) != 0) {
+            return true;
+        }
+        const LoadedModule* holder = index_.find(h);
+        return holder != nullptr &&
+               std::find(soft->post.begin(), soft->post.end(), h) != soft->post.end() &&
+               becomes_unused(*holder);
+    });
+}
+
 Result<void> Planner::add_unused_dependencies() {
     // A dependency becomes unused once all of its holders are planned; planning it may free its
     // own dependencies. Each planned module is looked at once, with what it holds in snapshot
@@ -189,7 +212,8 @@ Result<void> Planner::add_unused_dependencies() {
             continue;
         }
         for (const LoadedModule* m : it->second) {
-            if (planned_.count(m->name) != 0 || !becomes_unused(*m)) {
+            if (planned_.count(m->name) != 0 ||
+                (!becomes_unused(*m) && !freed_by_its_post_softdeps(*m))) {
                 continue;
             }
             planned_.insert(m->name);

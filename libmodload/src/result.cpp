@@ -12,6 +12,8 @@ std::string Error::message() const {
     return text;
 }
 
-Error make_error(int code, std::string detail) { return Error{code, std::move(detail)}; }
+Error make_error(int code, std::string detail) {
+    return Error{code, std::move(detail)};
+}
 
 }  // namespace modload

@@ -50,7 +50,6 @@ constexpr DlopenNote make_note() {
 
 }  // namespace
 
-
 Result<SharedLibrary> SharedLibrary::open(const char* soname, const char* purpose) {
     // RTLD_NOW: a library too old for a function is found here, not in the middle of a call.
     void* handle = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL);

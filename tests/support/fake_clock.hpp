@@ -10,7 +10,7 @@
 namespace modload::testing {
 
 class FakeClock final : public Clock {
-public:
+  public:
     std::chrono::steady_clock::time_point now() override { return now_; }
     void sleep_for(std::chrono::milliseconds duration) override {
         sleeps_.push_back(duration);
@@ -24,7 +24,7 @@ public:
     void on_sleep(std::function<void()> hook) { on_sleep_ = std::move(hook); }
     const std::vector<std::chrono::milliseconds>& sleeps() const { return sleeps_; }
 
-private:
+  private:
     std::chrono::steady_clock::time_point now_{};
     std::vector<std::chrono::milliseconds> sleeps_;
     std::function<void()> on_sleep_;

@@ -15,14 +15,14 @@
 namespace modload::testing {
 
 class FakeKernel final : public Kernel {
-public:
+  public:
     struct Call {
         std::string syscall;     ///< "finit_module", "init_module" or "delete_module"
         std::string parameters;  ///< for the loads
         unsigned flags = 0;
-        std::string name;                ///< for delete_module
-        std::vector<std::byte> image;    ///< for init_module: what the kernel was given
-        bool fd_was_open = false;        ///< for finit_module
+        std::string name;              ///< for delete_module
+        std::vector<std::byte> image;  ///< for init_module: what the kernel was given
+        bool fd_was_open = false;      ///< for finit_module
     };
 
     /// The errno the next call of `syscall` answers with (0: success); once each, in order.
@@ -40,7 +40,7 @@ public:
                              const std::string& parameters) override;
     Result<void> delete_module(const std::string& name, unsigned flags) override;
 
-private:
+  private:
     Result<void> answer(const std::string& syscall);
     void log_pending();
 

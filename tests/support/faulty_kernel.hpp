@@ -14,7 +14,7 @@
 namespace modload::testing {
 
 class FaultyKernel final : public Kernel {
-public:
+  public:
     /// Call number `fail_at` (from 1; 0: none) answers `errno_value`.
     explicit FaultyKernel(ModelKernel& model, std::size_t fail_at = 0, int errno_value = 0)
         : model_(model), fail_at_(fail_at), errno_(errno_value) {}
@@ -42,7 +42,7 @@ public:
         return model_.delete_module(name, flags);
     }
 
-private:
+  private:
     void before(const std::string& syscall) {
         if (++count_ == fail_at_) {
             injected_ = true;

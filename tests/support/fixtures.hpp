@@ -27,7 +27,7 @@ void write_text(const std::filesystem::path& path, const std::string& text);
 
 /// A fresh folder, removed with everything in it when the object goes.
 class ScratchDir {
-public:
+  public:
     ScratchDir();
     /// In `parent` instead of the temporary folder (empty: the temporary folder).
     explicit ScratchDir(const std::filesystem::path& parent);
@@ -37,7 +37,7 @@ public:
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

@@ -1,7 +1,7 @@
 #include <algorithm>
-#include <cstdlib>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -425,8 +425,8 @@ TEST_CASE("a .ko.gz of two gzip members, as `cat a.gz b.gz` makes, is read whole
     const std::size_t half = elf.size() / 2;
     write_bytes(dir / "a", Bytes(elf.begin(), elf.begin() + static_cast<std::ptrdiff_t>(half)));
     write_bytes(dir / "b", Bytes(elf.begin() + static_cast<std::ptrdiff_t>(half), elf.end()));
-    const std::string command = "gzip -nc '" + (dir / "a").string() + "' '" +
-                                (dir / "b").string() + "' > '" + (dir / "two.ko.gz").string() + "'";
+    const std::string command = "gzip -nc '" + (dir / "a").string() + "' '" + (dir / "b").string() +
+                                "' > '" + (dir / "two.ko.gz").string() + "'";
     REQUIRE(std::system(command.c_str()) == 0);  // gzip writes one member per input file
 
     auto file = ModuleFile::open((dir / "two.ko.gz").string());

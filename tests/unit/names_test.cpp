@@ -8,7 +8,8 @@ using modload::module_name_from_argument;
 TEST_CASE("an argument names a module by its basename up to the first dot, dashes as underscores",
           "[names]") {
     CHECK(module_name_from_argument("crc-itu-t") == "crc_itu_t");
-    CHECK(module_name_from_argument("/lib/modules/6.1.0/kernel/lib/crc-itu-t.ko.xz") == "crc_itu_t");
+    CHECK(module_name_from_argument("/lib/modules/6.1.0/kernel/lib/crc-itu-t.ko.xz") ==
+          "crc_itu_t");
     CHECK(module_name_from_argument("xfs.ko") == "xfs");
     CHECK(module_name_from_argument("./lab-dash.ko.zst") == "lab_dash");
     CHECK(module_name_from_argument("nf_nat") == "nf_nat");

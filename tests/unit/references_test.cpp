@@ -157,8 +157,10 @@ TEST_CASE("holder modules and open files, found through /proc, are each a refere
     CHECK_FALSE(m.changed_while_read);
 }
 
-TEST_CASE("a mount holds its filesystem, its NLS tables and its block device's driver once per "
-          "superblock", "[refs]") {
+TEST_CASE(
+    "a mount holds its filesystem, its NLS tables and its block device's driver once per "
+    "superblock",
+    "[refs]") {
     const RefsWorld world;
     const auto report = world.attribute({"vfat", "nls_cp437", "nls_ascii", "loop", "fat"});
     REQUIRE(report.modules.size() == 5);
@@ -220,8 +222,7 @@ TEST_CASE("what no source accounts for is counted, never guessed; more than the 
     CHECK(report.modules[0].changed_while_read);
 }
 
-TEST_CASE("modules.alias says which module provides a device, a filesystem or a family",
-          "[refs]") {
+TEST_CASE("modules.alias says which module provides a device, a filesystem or a family", "[refs]") {
     const auto aliases = modload::detail::ProvidedAliases::parse(
         "# Aliases extracted from modules themselves.\n"
         "alias fs-vfat vfat\n"

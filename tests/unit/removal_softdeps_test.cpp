@@ -306,3 +306,37 @@ TEST_CASE("a soft dependency named in use by other users fails as a target", "[r
     CHECK(out.left == std::vector<std::string>{"crc32c_intel"});
     CHECK(w.kernel.find("crc32c_intel") != nullptr);
 }
+
+TEST_CASE("a dependency held by its own post soft dependency goes after it, as vfio does",
+          "[removal]") {
+    // vfio names vfio_iommu_type1 `softdep post:`, and vfio_iommu_type1 uses vfio's symbols: once
+    // vfio_pci_core is gone, vfio is held only by its own post soft dependency.
+    World w;
+    w.kernel.add({.name = "vfio"});
+    w.kernel.add({.name = "vfio_iommu_type1", .uses = {"vfio"}});
+    w.kernel.add({.name = "vfio_pci_core", .uses = {"vfio"}});
+    w.softdeps.of["vfio"] = Softdeps{{}, {"vfio_iommu_type1"}, {}};
+    const RemovalOutcome out = w.remove({"vfio_pci_core"});
+    CHECK(out.ok());
+    CHECK(out.removed == std::vector<std::string>{"vfio_pci_core", "vfio_iommu_type1", "vfio"});
+    CHECK(w.kernel.modules().empty());
+    REQUIRE(step_of(out.plan, "vfio_iommu_type1") != nullptr);
+    CHECK(step_of(out.plan, "vfio_iommu_type1")->reason == PlanReason::softdep);
+    CHECK(step_of(out.plan, "vfio_iommu_type1")->of == "vfio");
+    CHECK(step_of(out.plan, "vfio")->reason == PlanReason::unused_dependency);
+}
+
+TEST_CASE("a dependency its post soft dependency holds stays while something else holds that",
+          "[removal]") {
+    World w;
+    w.kernel.add({.name = "vfio"});
+    w.kernel.add({.name = "vfio_iommu_type1", .uses = {"vfio"}});
+    w.kernel.add({.name = "kvm_user", .uses = {"vfio_iommu_type1"}});
+    w.kernel.add({.name = "vfio_pci_core", .uses = {"vfio"}});
+    w.softdeps.of["vfio"] = Softdeps{{}, {"vfio_iommu_type1"}, {}};
+    const RemovalOutcome out = w.remove({"vfio_pci_core"});
+    CHECK(out.ok());
+    CHECK(out.removed == std::vector<std::string>{"vfio_pci_core"});
+    CHECK(step_of(out.plan, "vfio") == nullptr);
+    CHECK(step_of(out.plan, "vfio_iommu_type1") == nullptr);
+}

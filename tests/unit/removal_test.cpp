@@ -82,8 +82,7 @@ TEST_CASE("without module unloading in the kernel, removal is unsupported", "[re
     const FixtureSystem root(fixture_root("nounload"));
     const auto snapshot = Snapshot::read(root);
     REQUIRE(snapshot);
-    CHECK(check_removal(*snapshot, BuiltinModules(), root, "xfs") ==
-          Obstacle::unload_unsupported);
+    CHECK(check_removal(*snapshot, BuiltinModules(), root, "xfs") == Obstacle::unload_unsupported);
 }
 
 TEST_CASE("removal asks the kernel without blocking, and O_TRUNC when forced", "[removal]") {

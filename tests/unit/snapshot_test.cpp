@@ -38,8 +38,8 @@ TEST_CASE("the [permanent] marker is a flag, not a holder", "[snapshot]") {
 }
 
 TEST_CASE("a going module's state sign is not taken for a taint", "[snapshot]") {
-    auto snapshot = Snapshot::parse(
-        "a 1 0 - Unloading 0x0 (OE-)\nb 1 0 - Loading 0x0 (+)\nc 1 0 - Live 0x0\n");
+    auto snapshot =
+        Snapshot::parse("a 1 0 - Unloading 0x0 (OE-)\nb 1 0 - Loading 0x0 (+)\nc 1 0 - Live 0x0\n");
     REQUIRE(snapshot);
     CHECK(snapshot->find("a")->state == ModuleState::unloading);
     CHECK(snapshot->find("a")->taints == "OE");
@@ -94,8 +94,9 @@ TEST_CASE("a /proc/modules line that cannot be understood is left out and named"
 }
 
 TEST_CASE("fields a later kernel appends are ignored, as kmod ignores them", "[snapshot]") {
-    auto snapshot = Snapshot::parse("xfs 2002944 1 - Live 0xffffffffc0300000 (OE) newfield 7\n"
-                                    "ext2 4096 0 - Live 0x0 extra\n");
+    auto snapshot = Snapshot::parse(
+        "xfs 2002944 1 - Live 0xffffffffc0300000 (OE) newfield 7\n"
+        "ext2 4096 0 - Live 0x0 extra\n");
     REQUIRE(snapshot);
     REQUIRE(snapshot->modules().size() == 2);
     CHECK(snapshot->skipped().empty());

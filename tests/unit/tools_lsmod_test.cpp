@@ -2,8 +2,8 @@
 
 #include "fixtures.hpp"
 
-using modload::testing::fixture_root;
 using modload::testing::FakeKernel;
+using modload::testing::fixture_root;
 using modload::testing::run_tool;
 
 TEST_CASE("lsmod prints kmod's header and rows from /proc/modules", "[lsmod]") {
@@ -158,7 +158,8 @@ TEST_CASE("lsmod --json gives every fact of every module under stable keys", "[l
     CHECK(run.out ==
           "[\n"
           "  {\"name\": \"libcrc32c\", \"size\": 16384, \"refcount\": 3, \"holders\": [\"nf_nat\", "
-          "\"nf_conntrack\", \"xfs\"], \"state\": \"Live\", \"taints\": \"\", \"permanent\": false},\n"
+          "\"nf_conntrack\", \"xfs\"], \"state\": \"Live\", \"taints\": \"\", \"permanent\": "
+          "false},\n"
           "  {\"name\": \"lab_permanent\", \"size\": 16384, \"refcount\": 0, \"holders\": [], "
           "\"state\": \"Live\", \"taints\": \"OE\", \"permanent\": true},\n"
           "  {\"name\": \"lab_going\", \"size\": 16384, \"refcount\": 0, \"holders\": [], "
@@ -179,7 +180,8 @@ TEST_CASE("lsmod --json: null refcount without unloading, [] with nothing loaded
 TEST_CASE("lsmod --tree nests each module's dependencies under it, in ASCII off a terminal",
           "[lsmod]") {
     FakeKernel kernel;
-    const auto run = run_tool("lsmod", kernel, fixture_root("basic"), {"--tree", "iptable_nat", "xfs"});
+    const auto run =
+        run_tool("lsmod", kernel, fixture_root("basic"), {"--tree", "iptable_nat", "xfs"});
     CHECK(run.status == 0);
     CHECK(run.out ==
           "iptable_nat\n"
@@ -199,11 +201,12 @@ TEST_CASE("lsmod --tree nests each module's dependencies under it, in ASCII off 
 TEST_CASE("lsmod --tree starts from the modules nothing holds and draws boxes on a terminal",
           "[lsmod]") {
     FakeKernel kernel;
-    const auto run = run_tool("lsmod", kernel, fixture_root("basic"), {"-t"}, "6.1.0-test", 0,
-                              nullptr, true);
+    const auto run =
+        run_tool("lsmod", kernel, fixture_root("basic"), {"-t"}, "6.1.0-test", 0, nullptr, true);
     CHECK(run.status == 0);
     CHECK(run.out.rfind("lab_going\nlab_permanent\nlab_dev [2 references from outside modules]\n"
-                        "iptable_nat\n├── nf_nat\n│   ├── nf_conntrack\n", 0) == 0);
+                        "iptable_nat\n├── nf_nat\n│   ├── nf_conntrack\n",
+                        0) == 0);
     CHECK(run.out.find("└── libcrc32c") != std::string::npos);
     // Every module appears, and only the unheld ones at the top.
     for (const char* top : {"\nxfs", "\na_module_with_a_very_long_name_that_overflows"}) {
@@ -212,8 +215,7 @@ TEST_CASE("lsmod --tree starts from the modules nothing holds and draws boxes on
     CHECK(run.out.find("\nlibcrc32c") == std::string::npos);
 }
 
-TEST_CASE("lsmod --tree marks a holder cycle in a corrupt snapshot instead of looping",
-          "[lsmod]") {
+TEST_CASE("lsmod --tree marks a holder cycle in a corrupt snapshot instead of looping", "[lsmod]") {
     modload::testing::ScratchDir dir;
     modload::testing::write_text(dir / "proc/modules",
                                  "top 1 0 - Live 0x0\na 1 2 top,c, Live 0x0\nc 1 1 a, Live 0x0\n");

@@ -375,3 +375,17 @@ TEST_CASE("rmmod -r with a configuration it cannot read removes nothing, as insm
     const auto plain = w.rmmod({"iptable_nat"});  // without -r it is not read
     CHECK(plain.status == 0);
 }
+
+TEST_CASE("rmmod -r: a target in use from outside stops the set in kmod's words, before any call",
+          "[rmmod]") {
+    // The CI run of the merged tree found it said as the kernel's refusal ("Resource temporarily
+    // unavailable") without a call: the check's failure had no kind.
+    BasicWorld w;
+    const auto run = w.rmmod({"-r", "iptable_nat", "lab_dev"});
+    CHECK(run.status == 1);
+    CHECK(run.err ==
+          "rmmod: ERROR: Module lab_dev is in use\n"
+          "rmmod: open files looked for through /proc only, which misses some\n"
+          "rmmod: lab_dev: 2 references not attributed\n");
+    CHECK(w.kernel.calls().empty());
+}

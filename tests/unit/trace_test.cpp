@@ -376,8 +376,8 @@ TEST_CASE("a kernel without tracefs or its module events fails clearly and leave
 // file, or nothing), and optionally an instance that cannot be removed.
 struct SpoiltTracefs final : TracefsInterface {
     FakeTracefs& inner;
-    fs::path spoilt;              // relative to the instance
-    bool folder_instead = true;   // else the file is just gone
+    fs::path spoilt;             // relative to the instance
+    bool folder_instead = true;  // else the file is just gone
     int remove_error = 0;
     SpoiltTracefs(FakeTracefs& f, fs::path file) : inner(f), spoilt(std::move(file)) {}
     Result<void> mount(const fs::path& t) override { return inner.mount(t); }

@@ -8,7 +8,7 @@
 namespace modload {
 
 class MODLOAD_API Clock {
-public:
+  public:
     virtual ~Clock() = default;
     virtual std::chrono::steady_clock::time_point now() = 0;
     /// Sleeps up to `duration`; may return early (a signal), and callers re-check.

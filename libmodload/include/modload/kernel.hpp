@@ -19,7 +19,7 @@ inline constexpr unsigned kInitCompressedFile = 4;     ///< MODULE_INIT_COMPRESS
 /// The module system calls. Refusals (EEXIST, EBUSY, ENOENT, ENOEXEC, EWOULDBLOCK...) come back
 /// as errors holding the kernel's errno.
 class MODLOAD_API Kernel {
-public:
+  public:
     virtual ~Kernel() = default;
     /// finit_module(2): the kernel reads the module from `fd`.
     virtual Result<void> finit_module(int fd, const std::string& parameters, unsigned flags) = 0;

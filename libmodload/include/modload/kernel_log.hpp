@@ -16,18 +16,18 @@ namespace modload {
 /// A reader of /dev/kmsg that sees only records logged after it was opened. The system must
 /// outlive it.
 class MODLOAD_API KernelLog {
-public:
+  public:
     /// Opens the log non-blocking and moves to its end (SEEK_END skips every earlier record).
-  static Result<KernelLog> open_at_end(System& system);
+    static Result<KernelLog> open_at_end(System& system);
 
-  /// The messages logged since opening or since the last call, without the "prio,seq,time;"
-  /// prefix and the continuation lines. Records the ring buffer overwrote are skipped.
-  Result<std::vector<std::string>> read_new();
+    /// The messages logged since opening or since the last call, without the "prio,seq,time;"
+    /// prefix and the continuation lines. Records the ring buffer overwrote are skipped.
+    Result<std::vector<std::string>> read_new();
 
-private:
-  KernelLog(System& system, UniqueFd fd) : system_(&system), fd_(std::move(fd)) {}
-  System* system_;
-  UniqueFd fd_;
+  private:
+    KernelLog(System& system, UniqueFd fd) : system_(&system), fd_(std::move(fd)) {}
+    System* system_;
+    UniqueFd fd_;
 };
 
 /// The messages about module `name`: the kernel prefixes them "name: " (for example

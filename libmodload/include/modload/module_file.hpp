@@ -26,40 +26,40 @@ struct MODLOAD_API OpenOptions {
 /// A module file read through one descriptor. The contents are read once, at open; the
 /// decompressed image and the parsed info are computed on first use and kept.
 class MODLOAD_API ModuleFile {
-public:
-  /// Opens `path` read-only and close-on-exec and reads it. Fails with the errno of open or
-  /// read, EISDIR for a folder, EINVAL for a device, EFBIG past the size limit.
-  /// `path` is taken as given (system.open_given): a file the user named.
-  static Result<ModuleFile> open(System& system, const std::string& path,
-                                 const OpenOptions& options = {});
-  /// The same on the running system (live_system()).
-  static Result<ModuleFile> open(const std::string& path, const OpenOptions& options = {});
+  public:
+    /// Opens `path` read-only and close-on-exec and reads it. Fails with the errno of open or
+    /// read, EISDIR for a folder, EINVAL for a device, EFBIG past the size limit.
+    /// `path` is taken as given (system.open_given): a file the user named.
+    static Result<ModuleFile> open(System& system, const std::string& path,
+                                   const OpenOptions& options = {});
+    /// The same on the running system (live_system()).
+    static Result<ModuleFile> open(const std::string& path, const OpenOptions& options = {});
 
-  /// Takes over an open descriptor (standard input, say) and reads it; `display_name` is what
-  /// messages call it.
-  static Result<ModuleFile> adopt(System& system, UniqueFd fd, std::string display_name,
-                                  const OpenOptions& options = {});
-  /// The same on the running system (live_system()).
-  static Result<ModuleFile> adopt(UniqueFd fd, std::string display_name,
-                                  const OpenOptions& options = {});
+    /// Takes over an open descriptor (standard input, say) and reads it; `display_name` is what
+    /// messages call it.
+    static Result<ModuleFile> adopt(System& system, UniqueFd fd, std::string display_name,
+                                    const OpenOptions& options = {});
+    /// The same on the running system (live_system()).
+    static Result<ModuleFile> adopt(UniqueFd fd, std::string display_name,
+                                    const OpenOptions& options = {});
 
-  const std::string& display_name() const { return display_name_; }
-  int fd() const { return fd_.get(); }
-  /// Whether the descriptor is a regular file, which finit_module(2) requires.
-  bool is_regular_file() const { return regular_file_; }
-  Compression compression() const { return compression_; }
-  /// The bytes as read from the file, compressed or not.
-  std::span<const std::byte> contents() const { return contents_; }
+    const std::string& display_name() const { return display_name_; }
+    int fd() const { return fd_.get(); }
+    /// Whether the descriptor is a regular file, which finit_module(2) requires.
+    bool is_regular_file() const { return regular_file_; }
+    Compression compression() const { return compression_; }
+    /// The bytes as read from the file, compressed or not.
+    std::span<const std::byte> contents() const { return contents_; }
 
-  /// The ELF image: the contents, decompressed when compressed.
-  Result<std::span<const std::byte>> image();
-  /// A private, writable copy of the image, for loaders that must rewrite it.
-  Result<std::vector<std::byte>> image_copy();
-  /// The parsed module info: by default what loading needs; the symbol walks only when `parts`
-  /// asks for them (then kept too).
-  Result<const ModuleInfo*> info(ModuleParts parts = ModuleParts::load);
+    /// The ELF image: the contents, decompressed when compressed.
+    Result<std::span<const std::byte>> image();
+    /// A private, writable copy of the image, for loaders that must rewrite it.
+    Result<std::vector<std::byte>> image_copy();
+    /// The parsed module info: by default what loading needs; the symbol walks only when `parts`
+    /// asks for them (then kept too).
+    Result<const ModuleInfo*> info(ModuleParts parts = ModuleParts::load);
 
-private:
+  private:
     ModuleFile(UniqueFd fd, std::string display_name, OpenOptions options);
     Result<void> read_all(System& system);
 

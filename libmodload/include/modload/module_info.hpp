@@ -28,9 +28,9 @@ struct MODLOAD_API SymbolVersion {
 
 /// The ELF header facts that decide which kernels can load a module.
 struct MODLOAD_API ElfIdentity {
-    int bits = 64;               ///< 32 or 64
-    bool big_endian = false;     ///< EI_DATA is ELFDATA2MSB
-    std::uint16_t machine = 0;   ///< e_machine, e.g. EM_X86_64 (62)
+    int bits = 64;              ///< 32 or 64
+    bool big_endian = false;    ///< EI_DATA is ELFDATA2MSB
+    std::uint16_t machine = 0;  ///< e_machine, e.g. EM_X86_64 (62)
 };
 
 /// Where the parts that force-loading rewrites sit in the image (file offsets).

@@ -45,9 +45,9 @@ enum class HoldVia {
     socket_family,    ///< the socket's protocol family operations (proto_ops)
     socket_protocol,  ///< the socket's protocol (struct proto)
     socket_family_and_protocol,  ///< both: one reference each
-    block_device,     ///< the opened block device's disk belongs to the module
-    filesystem,       ///< the superblock is of a filesystem type the module registers
-    nls_table,        ///< the mount loaded one of the module's character set tables
+    block_device,                ///< the opened block device's disk belongs to the module
+    filesystem,                  ///< the superblock is of a filesystem type the module registers
+    nls_table,                   ///< the mount loaded one of the module's character set tables
 };
 
 /// "file operations", "socket family", ...: words for people and the JSON "via".

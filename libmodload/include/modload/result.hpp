@@ -28,8 +28,8 @@ struct MODLOAD_API Error {
 /// Either a T or an Error.
 template <class T>
 class [[nodiscard]] MODLOAD_API Result {
-public:
-    Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  public:
+    Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
     Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
     bool has_value() const { return v_.index() == 0; }
@@ -51,14 +51,14 @@ public:
         return has_value() ? value() : static_cast<T>(std::forward<U>(fallback));
     }
 
-private:
+  private:
     std::variant<T, Error> v_;
 };
 
 /// A result that carries no value.
 template <>
 class [[nodiscard]] MODLOAD_API Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
@@ -66,7 +66,7 @@ public:
     explicit operator bool() const { return has_value(); }
     const Error& error() const { return *error_; }
 
-private:
+  private:
     std::optional<Error> error_;
 };
 

@@ -43,7 +43,7 @@ struct MODLOAD_API SkippedLine {
 
 /// Every loaded module at one moment, in /proc/modules order (newest first).
 class MODLOAD_API Snapshot {
-public:
+  public:
     Snapshot() = default;
     explicit Snapshot(std::vector<LoadedModule> modules) : modules_(std::move(modules)) {}
 
@@ -62,7 +62,7 @@ public:
     /// The lines parse() left out, for the tools to mention.
     std::span<const SkippedLine> skipped() const { return skipped_; }
 
-private:
+  private:
     std::vector<LoadedModule> modules_;
     std::vector<SkippedLine> skipped_;
 };

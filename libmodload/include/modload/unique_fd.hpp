@@ -9,7 +9,7 @@ namespace modload {
 
 /// Owns one file descriptor and closes it when destroyed.
 class MODLOAD_API UniqueFd {
-public:
+  public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : fd_(fd) {}
     UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
@@ -29,7 +29,7 @@ public:
     /// Closes the current descriptor, if any, and takes `fd`.
     void reset(int fd = -1);
 
-private:
+  private:
     int fd_ = -1;
 };
 

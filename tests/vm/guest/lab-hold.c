@@ -28,77 +28,75 @@
 
 #define PF_KEY_V2 2 /* <linux/pfkeyv2.h> */
 
-static int open_or_die(const char *path)
-{
-	int fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		fprintf(stderr, "lab-hold: %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-	return fd;
+static int open_or_die(const char* path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        fprintf(stderr, "lab-hold: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    return fd;
 }
 
 /* An SCM_RIGHTS message that nobody receives keeps the file open. */
-static int send_in_flight(int fd)
-{
-	int sv[2];
-	char byte = 0;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = control.buf, .msg_controllen = sizeof(control.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+static int send_in_flight(int fd) {
+    int sv[2];
+    char byte = 0;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.buf,
+                         .msg_controllen = sizeof(control.buf)};
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
 
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) < 0 || sendmsg(sv[0], &msg, 0) < 0) {
-		perror("lab-hold: sending the file");
-		return -1;
-	}
-	return close(fd);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) < 0 || sendmsg(sv[0], &msg, 0) < 0) {
+        perror("lab-hold: sending the file");
+        return -1;
+    }
+    return close(fd);
 }
 
-static int usage(void)
-{
-	fprintf(stderr, "usage: lab-hold file PATH... | shared PATH | socket pfkey | inflight PATH\n");
-	return 2;
+static int usage(void) {
+    fprintf(stderr, "usage: lab-hold file PATH... | shared PATH | socket pfkey | inflight PATH\n");
+    return 2;
 }
 
-int main(int argc, char **argv)
-{
-	if (argc < 3)
-		return usage();
-	const char *mode = argv[1];
-	if (strcmp(mode, "file") == 0) {
-		for (int i = 2; i < argc; i++)
-			open_or_die(argv[i]);
-	} else if (strcmp(mode, "shared") == 0) {
-		open_or_die(argv[2]);
-		pid_t child = fork();
-		if (child < 0) {
-			perror("lab-hold: fork");
-			return 1;
-		}
-		if (child > 0) {
-			printf("%d\n", (int)child);
-			fflush(stdout);
-		}
-	} else if (strcmp(mode, "socket") == 0 && strcmp(argv[2], "pfkey") == 0) {
-		if (socket(PF_KEY, SOCK_RAW, PF_KEY_V2) < 0) {
-			perror("lab-hold: socket(PF_KEY)");
-			return 1;
-		}
-	} else if (strcmp(mode, "inflight") == 0) {
-		if (send_in_flight(open_or_die(argv[2])) < 0)
-			return 1;
-	} else {
-		return usage();
-	}
-	for (;;)
-		pause();
+int main(int argc, char** argv) {
+    if (argc < 3)
+        return usage();
+    const char* mode = argv[1];
+    if (strcmp(mode, "file") == 0) {
+        for (int i = 2; i < argc; i++)
+            open_or_die(argv[i]);
+    } else if (strcmp(mode, "shared") == 0) {
+        open_or_die(argv[2]);
+        pid_t child = fork();
+        if (child < 0) {
+            perror("lab-hold: fork");
+            return 1;
+        }
+        if (child > 0) {
+            printf("%d\n", (int)child);
+            fflush(stdout);
+        }
+    } else if (strcmp(mode, "socket") == 0 && strcmp(argv[2], "pfkey") == 0) {
+        if (socket(PF_KEY, SOCK_RAW, PF_KEY_V2) < 0) {
+            perror("lab-hold: socket(PF_KEY)");
+            return 1;
+        }
+    } else if (strcmp(mode, "inflight") == 0) {
+        if (send_in_flight(open_or_die(argv[2])) < 0)
+            return 1;
+    } else {
+        return usage();
+    }
+    for (;;)
+        pause();
 }

@@ -244,6 +244,19 @@ loaded_of() {
 	words "$_l"
 }
 
+# expect_left DESC LIST EXPECTED: of the modules in LIST, exactly EXPECTED
+# are loaded; on failure, the last run command and its output ($CMD,
+# $RC_ours, $OUT_ours).
+expect_left() {
+	_got=$(loaded_of "$2")
+	if [ "$_got" = "$(words "$3")" ]; then
+		ok "$1: left loaded of them: ${_got:-none}"
+	else
+		not_ok "$1: left loaded of them: $(words "$3")"
+		diag "loaded: ${_got:-none}" "\$ $CMD (exit $RC_ours)" "$OUT_ours"
+	fi
+}
+
 # loaded_modules: names of all loaded (not built-in) modules.
 loaded_modules() {
 	for _f in /sys/module/*/initstate; do

@@ -61,18 +61,6 @@ check_plan() {
 	fi
 }
 
-# expect_left DESC LIST EXPECTED: of the modules in LIST, exactly EXPECTED
-# are loaded.
-expect_left() {
-	_got=$(loaded_of "$2")
-	if [ "$_got" = "$(words "$3")" ]; then
-		ok "$1: left loaded of them: ${_got:-none}"
-	else
-		not_ok "$1: left loaded of them: $(words "$3")"
-		diag "loaded: ${_got:-none}" "\$ $CMD (exit $RC_ours)" "$OUT_ours"
-	fi
-}
-
 expect_quiet_success() {
 	if [ "$RC_ours" = 0 ] && [ -z "$OUT_ours" ]; then
 		ok "$1: exit 0, silent"

@@ -26,18 +26,6 @@ load_set() {
 	is_loaded lab_consumer || kload lab_consumer
 }
 
-# expect_left DESC LIST EXPECTED: of the modules in LIST, exactly EXPECTED
-# are loaded.
-expect_left() {
-	_got=$(loaded_of "$2")
-	if [ "$_got" = "$(words "$3")" ]; then
-		ok "$1: left loaded of them: ${_got:-none}"
-	else
-		not_ok "$1: left loaded of them: $(words "$3")"
-		diag "loaded: ${_got:-none}" "\$ $CMD (exit $RC_ours)" "$OUT_ours"
-	fi
-}
-
 # lsmod_shows DESC: our lsmod lists exactly the loaded modules, none of SET.
 lsmod_shows() {
 	_listed=$("$OURS/lsmod" | awk 'NR > 1 { print $1 }' | sort | tr '\n' ' ' | sed 's/ $//')
