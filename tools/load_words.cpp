@@ -225,13 +225,6 @@ void say_refused(const Saying& s, const LoadOutcome& outcome, const LoadFailure&
     }
 }
 
-// Configuration files not read because another user could have written them: always said.
-void say_refused_configuration(const Saying& s, const LoadOutcome& outcome) {
-    for (const ConfigRefusal& refused : outcome.refused_configuration) {
-        s.report.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
-    }
-}
-
 void say_disabled(const Saying& s, const LoadOutcome& outcome) {
     const DisabledModule& disabled = *outcome.disabled;
     s.report.error("could not insert module " + s.file + ": " + disabled.name + " is disabled by " +
@@ -242,7 +235,7 @@ void say_disabled(const Saying& s, const LoadOutcome& outcome) {
 }
 
 void say_progress(const Saying& s, const LoadOutcome& outcome) {
-    say_refused_configuration(s, outcome);
+    say_refused_configuration(s.report, outcome.refused_configuration);
     // What the configuration decided: with -v, and always in a dry run, which shows the plan.
     for (const std::string& line : plan_note_lines(outcome.notes)) {
         if (s.dry_run) {
@@ -288,7 +281,7 @@ void say_progress(const Saying& s, const LoadOutcome& outcome) {
 int say_load_outcome(const Saying& s, const LoadOutcome& outcome) {
     report_skipped_lines(s.report, outcome.skipped);
     if (outcome.disabled) {
-        say_refused_configuration(s, outcome);
+        say_refused_configuration(s.report, outcome.refused_configuration);
         s.report.keep_said();
         say_disabled(s, outcome);
         return 1;

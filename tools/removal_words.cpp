@@ -146,6 +146,9 @@ void say_removal_failure(Reporter& report, HolderNamer& namer, System& system,
         }
         case RemovalFailureKind::list_unreadable:
             return report.error(snapshot_error_text(failure.error));
+        case RemovalFailureKind::configuration_unreadable:
+            return report.error("could not read the module configuration: " +
+                                failure.error.message());
         case RemovalFailureKind::no_plan:
             break;
     }

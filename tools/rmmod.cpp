@@ -10,10 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include <modload/modprobe_config.hpp>
 #include <modload/names.hpp>
 #include <modload/removal.hpp>
-#include <modload/softdeps.hpp>
 
 #include "tool.hpp"
 
@@ -82,25 +80,6 @@ class Progress final : public RemovalObserver {
     std::string last_said_;
     std::optional<LoadedModule> last_seen_;
 };
-
-// With -r, the soft dependencies go too, as kmod's modprobe -r removes them: from the
-// configuration a load reads (modprobe.d, modules.softdep), with its trust rules. One that cannot
-// be read stops the plan before it starts, as it stops insmod --deps: what it would remove is not
-// known. Nullptr then, said.
-std::unique_ptr<SoftdepLookup> softdeps_for_removal(ToolContext& ctx, Reporter& report,
-                                                    const BuiltinModules& builtin,
-                                                    std::optional<ModprobeConfig>& config) {
-    auto read = read_modprobe_config(ctx.system, ctx.kernel_release);
-    if (!read) {
-        report.error("could not read the module configuration: " + read.error().message());
-        return nullptr;
-    }
-    config = std::move(*read);
-    for (const ConfigRefusal& refused : config->refused) {
-        report.note("ignored " + refused.path.string() + ": " + refused.reason + "; not trusted");
-    }
-    return configured_softdeps(*config, ctx.system, ctx.kernel_release, builtin);
-}
 
 // kmod's modprobe takes `-w MSEC` as two words; so do we: a word of digits right after -w is
 // its value. -w alone and --wait wait without limit.
@@ -196,19 +175,13 @@ int run_rmmod(ToolContext& ctx, int argc, char** argv) {
     }
     const BuiltinModules builtin =
         BuiltinModules::read(ctx.system, ctx.kernel_release).value_or(BuiltinModules());
-    std::optional<ModprobeConfig> config;
-    const std::unique_ptr<SoftdepLookup> softdeps =
-        options.plan.remove_dependencies ? softdeps_for_removal(ctx, report, builtin, config)
-                                         : std::make_unique<NoSoftdeps>();
-    if (!softdeps) {
-        return said.finish(ctx, 1);
-    }
+    options.kernel_release = ctx.kernel_release;
     const StopSignals signals;
     Namer namer(ctx, report);
     Progress progress(report, namer);
 
-    const RemovalOutcome outcome =
-        remove_modules(ctx.system, builtin, names, options, *softdeps, progress);
+    const RemovalOutcome outcome = remove_modules(ctx.system, builtin, names, options, progress);
+    say_refused_configuration(report, outcome.refused_configuration);
     report_skipped_lines(report, outcome.skipped);
     say_removal_progress(report, ctx.out, outcome, options.dry_run, as_json);
     for (const RemovalFailure& failure : outcome.failures) {

@@ -136,6 +136,12 @@ void report_skipped_lines(Reporter& report, std::span<const SkippedLine> lines) 
     }
 }
 
+void say_refused_configuration(Reporter& report, std::span<const ConfigRefusal> refused) {
+    for (const ConfigRefusal& file : refused) {
+        report.note("ignored " + file.path.string() + ": " + file.reason + "; not trusted");
+    }
+}
+
 std::string describe_users(const LoadedModule& module) {
     std::string text = "refcount " + (module.refcount ? std::to_string(*module.refcount) : "-");
     if (!module.holders.empty()) {

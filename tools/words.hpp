@@ -44,6 +44,9 @@ std::string snapshot_error_text(const Error& error);
 /// Says, one line each, which /proc/modules lines were left out as not understood.
 void report_skipped_lines(Reporter& report, std::span<const SkippedLine> lines);
 
+/// Says each configuration file not read because another user could have written it (always).
+void say_refused_configuration(Reporter& report, std::span<const ConfigRefusal> refused);
+
 /// "refcount 2, held by: a b" or "refcount 2, from outside modules": what keeps a module loaded.
 std::string describe_users(const LoadedModule& module);
 

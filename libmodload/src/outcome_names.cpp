@@ -48,6 +48,8 @@ std::string_view removal_stage_name(RemovalStage stage) {
     switch (stage) {
         case RemovalStage::listing:
             return "listing";
+        case RemovalStage::configuration:
+            return "configuration";
         case RemovalStage::checking:
             return "checking";
         case RemovalStage::planning:
@@ -70,6 +72,8 @@ std::string_view removal_failure_kind_name(RemovalFailureKind kind) {
             return "interrupted";
         case RemovalFailureKind::list_unreadable:
             return "module list unreadable";
+        case RemovalFailureKind::configuration_unreadable:
+            return "configuration unreadable";
         case RemovalFailureKind::no_plan:
             break;
     }

@@ -379,11 +379,6 @@ std::vector<std::string> order_by_holders(const Snapshot& snapshot,
 }
 
 Result<RemovalPlan> plan_removal(const Snapshot& snapshot, std::span<const std::string> targets,
-                                 const PlanOptions& options) {
-    return Planner(snapshot, options, nullptr).plan(targets);
-}
-
-Result<RemovalPlan> plan_removal(const Snapshot& snapshot, std::span<const std::string> targets,
                                  const PlanOptions& options, const SoftdepLookup& softdeps) {
     return Planner(snapshot, options, &softdeps).plan(targets);
 }

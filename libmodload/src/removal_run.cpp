@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <map>
+#include <memory>
 #include <set>
 #include <string_view>
 
+#include <modload/modprobe_config.hpp>
 #include <modload/names.hpp>
+#include <modload/softdeps.hpp>
 
 namespace modload {
 
@@ -93,7 +96,7 @@ StepEnd Remover::fail(RemovalFailureKind kind, const std::string& name,
                       std::optional<Obstacle> obstacle, Error error,
                       const std::optional<LoadedModule>& module) {
     outcome_.failures.push_back(
-        RemovalFailure{RemovalStage::removing, name, obstacle, std::move(error), module, kind});
+        RemovalFailure{kind, RemovalStage::removing, name, obstacle, std::move(error), module});
     return StepEnd::failed;
 }
 
@@ -194,9 +197,9 @@ StepEnd Remover::run(const PlanStep& step) {
         auto snapshot = Snapshot::read(system_);
         if (!snapshot) {
             // The list could not be read: not the kernel refusing the removal.
-            outcome_.failures.push_back(RemovalFailure{RemovalStage::listing, name, std::nullopt,
-                                                       snapshot.error(), seen,
-                                                       RemovalFailureKind::list_unreadable});
+            outcome_.failures.push_back(RemovalFailure{RemovalFailureKind::list_unreadable,
+                                                       RemovalStage::listing, name, std::nullopt,
+                                                       snapshot.error(), seen});
             return StepEnd::failed;
         }
         const LoadedModule* module = snapshot->find(name);
@@ -314,9 +317,9 @@ bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string&
     }
     outcome.plan.steps.push_back(PlanStep{name, PlanReason::target, {}});
     if (!observer.keep_going()) {
-        outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name, std::nullopt,
-                                                  make_error(ECANCELED, "interrupted"),
-                                                  std::nullopt, RemovalFailureKind::interrupted});
+        outcome.failures.push_back(
+            RemovalFailure{RemovalFailureKind::interrupted, RemovalStage::checking, name,
+                           std::nullopt, make_error(ECANCELED, "interrupted"), std::nullopt});
         outcome.left.push_back(name);
         return true;
     }
@@ -324,9 +327,9 @@ bool force_unlisted(Kernel& kernel, const Snapshot& snapshot, const std::string&
     if (removed) {
         outcome.removed.push_back(name);
     } else {
-        outcome.failures.push_back(RemovalFailure{RemovalStage::checking, name, std::nullopt,
-                                                  removed.error(), std::nullopt,
-                                                  RemovalFailureKind::refused_by_kernel});
+        outcome.failures.push_back(RemovalFailure{RemovalFailureKind::refused_by_kernel,
+                                                  RemovalStage::checking, name, std::nullopt,
+                                                  removed.error(), std::nullopt});
     }
     return true;
 }
@@ -402,12 +405,6 @@ RemovalOutcome remove_each(System& system, const BuiltinModules& builtin,
 RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
                               std::span<const std::string> targets, const RemovalOptions& options,
                               RemovalObserver& observer) {
-    return remove_modules(system, builtin, targets, options, NoSoftdeps(), observer);
-}
-
-RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
-                              std::span<const std::string> targets, const RemovalOptions& options,
-                              const SoftdepLookup& softdeps, RemovalObserver& observer) {
     Kernel& kernel = system.kernel();
     Clock& clock = system.clock();
     const bool planned = options.plan.remove_holders || options.plan.remove_dependencies;
@@ -426,21 +423,44 @@ RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
     for (const std::string& name : targets) {
         if (!is_valid_module_name(name)) {
             outcome.failures.push_back(RemovalFailure{
-                RemovalStage::checking, name, std::nullopt, make_error(EINVAL, "not a module name"),
-                std::nullopt, RemovalFailureKind::refused_by_check});
+                RemovalFailureKind::refused_by_check, RemovalStage::checking, name, std::nullopt,
+                make_error(EINVAL, "not a module name"), std::nullopt});
         }
     }
     if (!outcome.ok()) {
         return outcome;
     }
+    // kmod's modprobe -r removes soft dependencies as a load brought them in: from the
+    // configuration a load reads. One that cannot be read leaves unknown what the plan would
+    // remove, so nothing is.
+    std::optional<ModprobeConfig> config;
+    std::unique_ptr<SoftdepLookup> configured;
+    const NoSoftdeps none;
+    const SoftdepLookup* softdeps = options.softdeps != nullptr ? options.softdeps : &none;
+    if (options.plan.remove_dependencies && options.softdeps == nullptr) {
+        auto read = read_modprobe_config(system, options.kernel_release);
+        if (!read) {
+            outcome.failures.push_back(RemovalFailure{RemovalFailureKind::configuration_unreadable,
+                                                      RemovalStage::configuration,
+                                                      {},
+                                                      std::nullopt,
+                                                      read.error(),
+                                                      std::nullopt});
+            return outcome;
+        }
+        config = std::move(*read);
+        outcome.refused_configuration = config->refused;
+        configured = configured_softdeps(*config, system, options.kernel_release, builtin);
+        softdeps = configured.get();
+    }
     auto snapshot = Snapshot::read(system);
     if (!snapshot) {
-        outcome.failures.push_back(RemovalFailure{RemovalStage::listing,
+        outcome.failures.push_back(RemovalFailure{RemovalFailureKind::list_unreadable,
+                                                  RemovalStage::listing,
                                                   {},
                                                   std::nullopt,
                                                   snapshot.error(),
-                                                  std::nullopt,
-                                                  RemovalFailureKind::list_unreadable});
+                                                  std::nullopt});
         return outcome;
     }
 
@@ -464,14 +484,14 @@ RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
         } else if (!allowed(obstacle, options)) {
             const LoadedModule* module = snapshot->find(name);
             outcome.failures.push_back(RemovalFailure{
-                RemovalStage::checking, name, obstacle, make_error(errno_of(obstacle)),
-                module != nullptr ? std::optional<LoadedModule>(*module) : std::nullopt,
-                RemovalFailureKind::refused_by_check});
+                RemovalFailureKind::refused_by_check, RemovalStage::checking, name, obstacle,
+                make_error(errno_of(obstacle)),
+                module != nullptr ? std::optional<LoadedModule>(*module) : std::nullopt});
             continue;
         }
         accepted.push_back(name);
     }
-    auto plan = plan_removal(*snapshot, accepted, options.plan, softdeps);
+    auto plan = plan_removal(*snapshot, accepted, options.plan, *softdeps);
     // A target with holders goes as part of a set: when the plan removes every one of them first
     // (other targets, holders it removes anyway, unused dependencies between them). One held from
     // outside fails here in kmod's words.
@@ -490,8 +510,8 @@ RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
         for (const std::string& name : in_use) {
             if (softdeps_in_plan.count(name) == 0) {
                 outcome.failures.push_back(RemovalFailure{
-                    RemovalStage::checking, name, Obstacle::in_use, make_error(EWOULDBLOCK),
-                    *snapshot->find(name), RemovalFailureKind::refused_by_check});
+                    RemovalFailureKind::refused_by_check, RemovalStage::checking, name,
+                    Obstacle::in_use, make_error(EWOULDBLOCK), *snapshot->find(name)});
             }
         }
         for (const std::string& name : held) {
@@ -500,9 +520,9 @@ RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
                 std::all_of(module->holders.begin(), module->holders.end(),
                             [&](const std::string& h) { return in_plan.count(h) != 0; });
             if (!cleared) {
-                outcome.failures.push_back(RemovalFailure{
-                    RemovalStage::checking, name, Obstacle::has_holders, make_error(EWOULDBLOCK),
-                    *module, RemovalFailureKind::refused_by_check});
+                outcome.failures.push_back(
+                    RemovalFailure{RemovalFailureKind::refused_by_check, RemovalStage::checking,
+                                   name, Obstacle::has_holders, make_error(EWOULDBLOCK), *module});
             }
         }
         in_argument_order(outcome.failures, targets);
@@ -512,12 +532,12 @@ RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
         return outcome;
     }
     if (!plan) {
-        outcome.failures.push_back(RemovalFailure{RemovalStage::planning,
+        outcome.failures.push_back(RemovalFailure{RemovalFailureKind::no_plan,
+                                                  RemovalStage::planning,
                                                   {},
                                                   std::nullopt,
                                                   plan.error(),
-                                                  std::nullopt,
-                                                  RemovalFailureKind::no_plan});
+                                                  std::nullopt});
         return outcome;
     }
     // The forced unlisted targets were asked for already: only the plan's own steps are run (run

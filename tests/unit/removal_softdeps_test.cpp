@@ -47,7 +47,8 @@ struct World {
         RemovalOptions options;
         options.plan.remove_dependencies = deps;
         options.dry_run = dry_run;
-        return remove_modules(system, BuiltinModules(), targets, options, softdeps, quiet);
+        options.softdeps = &softdeps;
+        return remove_modules(system, BuiltinModules(), targets, options, quiet);
     }
 };
 

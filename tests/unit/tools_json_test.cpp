@@ -105,6 +105,26 @@ TEST_CASE("rmmod --json: a refusal has its kind, obstacle and words; stderr says
     CHECK(json["removed"].array().empty());
 }
 
+TEST_CASE("rmmod --json -r: a configuration it cannot read is a failure of its own kind",
+          "[rmmod]") {
+    BasicWorld w;
+    std::filesystem::create_directories(w.root / "etc");
+    write_text(w.root / "etc/modprobe.d", "not a folder\n");
+    const auto run = w.rmmod({"--json", "-r", "iptable_nat"});
+    CHECK(run.status == 1);
+    const JsonValue json = object_of(run.out);
+    REQUIRE(json["failures"].array().size() == 1);
+    const JsonValue& failure = json["failures"].array()[0];
+    CHECK(failure["kind"].str() == "configuration unreadable");
+    CHECK(failure["stage"].str() == "configuration");
+    CHECK(failure["obstacle"].is_null());
+    REQUIRE(!failure["words"].array().empty());
+    CHECK(failure["words"].array()[0].str().rfind(
+              "ERROR: could not read the module configuration: ", 0) == 0);
+    CHECK(json["removed"].array().empty());
+    CHECK(w.kernel.calls().empty());
+}
+
 TEST_CASE("rmmod --json --dry-run gives the plan and removes nothing", "[rmmod]") {
     BasicWorld w;
     const auto run = w.rmmod({"--json", "-n", "-r", "iptable_nat"});

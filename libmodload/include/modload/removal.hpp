@@ -105,14 +105,11 @@ MODLOAD_API std::vector<std::string> order_by_holders(const Snapshot& snapshot,
 /// Plans the removal of `targets` (normalized names, all loaded) from `snapshot`: a pure function.
 /// Fails with ENOENT for a target that is not loaded, EBUSY when a holder that must go is
 /// permanent, and ELOOP when the holder lists form a cycle (a corrupt or forged snapshot).
-MODLOAD_API Result<RemovalPlan> plan_removal(const Snapshot& snapshot,
-                                             std::span<const std::string> targets,
-                                             const PlanOptions& options);
-/// The same, with the soft dependencies `softdeps` gives when removing dependencies.
+/// With `options.remove_dependencies`, the soft dependencies `softdeps` gives go too.
 MODLOAD_API Result<RemovalPlan> plan_removal(const Snapshot& snapshot,
                                              std::span<const std::string> targets,
                                              const PlanOptions& options,
-                                             const SoftdepLookup& softdeps);
+                                             const SoftdepLookup& softdeps = NoSoftdeps());
 
 // ---- carrying it out ---------------------------------------------------------------------------
 
@@ -136,6 +133,13 @@ struct MODLOAD_API RemovalOptions {
     /// Without `wait`: how long to wait for a module another process is removing (Unloading)
     /// before saying it is still being removed. With `wait`, its timeout applies.
     std::chrono::milliseconds unloading_limit{5000};
+    /// The kernel release whose configuration gives the soft dependencies to remove with
+    /// `plan.remove_dependencies` (uname -r).
+    std::string kernel_release;
+    /// The soft dependencies to remove with `plan.remove_dependencies`; nullptr: those the
+    /// administrator's configuration for `kernel_release` gives (read_modprobe_config(),
+    /// configured_softdeps()), read with its trust rules. Must outlive the call.
+    const SoftdepLookup* softdeps = nullptr;
 };
 
 /// Told what happens as it happens; the library itself never prints.
@@ -154,13 +158,14 @@ class MODLOAD_API RemovalObserver {
 
 /// Where a removal failed.
 enum class RemovalStage {
-    listing,   ///< a read of /proc/modules (the first, or one before a step)
-    checking,  ///< a target's first check: nothing was done
-    planning,  ///< plan_removal() refused (a permanent holder, a cycle)
-    removing,  ///< a step of the plan
+    listing,        ///< a read of /proc/modules (the first, or one before a step)
+    configuration,  ///< the configuration giving soft dependencies (with remove_dependencies)
+    checking,       ///< a target's first check: nothing was done
+    planning,       ///< plan_removal() refused (a permanent holder, a cycle)
+    removing,       ///< a step of the plan
 };
 
-/// "listing", "checking", "planning", "removing".
+/// "listing", "configuration", "checking", "planning", "removing".
 MODLOAD_API std::string_view removal_stage_name(RemovalStage stage);
 
 /// What kind of failure a removal met: what a tool words, and a script tells apart.
@@ -171,15 +176,19 @@ enum class RemovalFailureKind {
     interrupted,        ///< the observer stopped it (a signal) before its next system call
     list_unreadable,    ///< /proc/modules could not be read
     no_plan,            ///< plan_removal() refused: a permanent holder, a cycle
+    configuration_unreadable,  ///< modprobe.d or modules.softdep could not be read: what the
+                               ///< plan would remove is not known, so nothing is
 };
 
 /// "refused by a check", "refused by the kernel", "timed out", "interrupted", "module list
-/// unreadable", "no plan possible".
+/// unreadable", "no plan possible", "configuration unreadable".
 MODLOAD_API std::string_view removal_failure_kind_name(RemovalFailureKind kind);
 
-/// Why a module could not be removed.
+/// Why a module could not be removed. `kind` comes first and has no default: every failure says
+/// which it is.
 struct MODLOAD_API RemovalFailure {
-    RemovalStage stage = RemovalStage::removing;
+    RemovalFailureKind kind;
+    RemovalStage stage;
     std::string name;  ///< empty when no one module failed (listing, planning)
     /// What /proc/modules showed in the way when it was last judged: Obstacle::none when nothing
     /// was (the kernel refused all the same); nullopt when it was not judged (a bad name, an
@@ -191,7 +200,6 @@ struct MODLOAD_API RemovalFailure {
     Error error;
     /// The module's entry as last read, when it was listed.
     std::optional<LoadedModule> module;
-    RemovalFailureKind kind = RemovalFailureKind::refused_by_kernel;
 };
 
 /// A dependency (or soft dependency) found still referenced at its turn, right after this call
@@ -227,6 +235,9 @@ struct MODLOAD_API RemovalOutcome {
     std::vector<std::string> left;
     /// The waits for references that go a moment after their holder, in order.
     std::vector<ReleaseWait> release_waits;
+    /// Configuration files not read for soft dependencies because another user could have
+    /// written them.
+    std::vector<ConfigRefusal> refused_configuration;
 
     bool ok() const { return failures.empty() && left.empty(); }
 };
@@ -259,14 +270,12 @@ struct MODLOAD_API RemovalOutcome {
 ///   holders and no more references than its first read showed besides the holders this call
 ///   removed, is given a short while (kReleaseWait, on the system's clock) for the kernel to drop
 ///   them (`release_waits`): some go only a moment after their holder's delete_module returned.
+/// - With `plan.remove_dependencies`, the soft dependencies come from `options.softdeps` or else
+///   the configuration, read first: an unreadable one fails the call (kind
+///   configuration_unreadable) before anything is read or removed.
 MODLOAD_API RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
                                           std::span<const std::string> targets,
                                           const RemovalOptions& options, RemovalObserver& observer);
-/// The same, removing with the dependencies the soft dependencies `softdeps` gives (PlanOptions).
-MODLOAD_API RemovalOutcome remove_modules(System& system, const BuiltinModules& builtin,
-                                          std::span<const std::string> targets,
-                                          const RemovalOptions& options,
-                                          const SoftdepLookup& softdeps, RemovalObserver& observer);
 
 /// The longest wait for references that go a moment after their holder (ReleaseWait).
 inline constexpr std::chrono::milliseconds kReleaseWait{1000};
