@@ -4,9 +4,11 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <poll.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -170,6 +172,61 @@ class SystemTracefs final : public TracefsInterface {
     }
 };
 
+// Sends one request and reads the answer's datagrams until it ends (NLMSG_DONE, NLMSG_ERROR, or
+// a message that is not part of a multipart answer). Messages of other sequence numbers (none on
+// a fresh socket) are kept too: the caller reads what it asked for.
+Result<std::vector<std::byte>> netlink_exchange(int fd, std::span<const std::byte> request) {
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    ssize_t sent = 0;
+    do {
+        sent = ::sendto(fd, request.data(), request.size(), 0,
+                        reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+        return make_error(errno);
+    }
+    std::vector<std::byte> answer;
+    std::vector<std::byte> buffer(std::size_t{1} << 16);
+    constexpr std::size_t kLimit = std::size_t{256} << 20;
+    for (;;) {
+        const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return make_error(errno);
+        }
+        if (n == 0) {
+            return answer;
+        }
+        const auto got = static_cast<std::size_t>(n);
+        if (answer.size() + got > kLimit) {
+            return make_error(EFBIG);
+        }
+        answer.insert(answer.end(), buffer.begin(), buffer.begin() + n);
+        // Whether the datagram ends the answer: its last whole message says.
+        std::size_t at = 0;
+        bool ended = false;
+        while (at + sizeof(nlmsghdr) <= got) {
+            nlmsghdr header;
+            std::memcpy(&header, buffer.data() + at, sizeof header);
+            if (header.nlmsg_len < sizeof header || header.nlmsg_len > got - at) {
+                return answer;  // a truncated message: the caller finds it
+            }
+            ended = header.nlmsg_type == NLMSG_DONE || header.nlmsg_type == NLMSG_ERROR ||
+                    (header.nlmsg_flags & NLM_F_MULTI) == 0;
+            if (ended) {
+                break;
+            }
+            at += NLMSG_ALIGN(header.nlmsg_len);
+        }
+        if (ended) {
+            return answer;
+        }
+    }
+}
+
 class FilesystemSystem final : public System {
   public:
     FilesystemSystem(std::filesystem::path root, bool live, Kernel& kernel, Clock& clock,
@@ -330,6 +387,18 @@ class FilesystemSystem final : public System {
         return make_error(ENOSYS);
 #endif
     }
+    Result<std::vector<std::byte>> netlink_request(int protocol,
+                                                   std::span<const std::byte> request) override {
+        if (!live_) {
+            return recorded_answer(protocol, request);
+        }
+        UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol));
+        if (!fd.valid()) {
+            return make_error(errno);
+        }
+        return netlink_exchange(fd.get(), request);
+    }
+
     Result<SocketKind> socket_kind(int fd) override {
         SocketKind kind;
         socklen_t size = sizeof kind.family;
@@ -344,6 +413,28 @@ class FilesystemSystem final : public System {
     }
 
   private:
+    Result<std::vector<std::byte>> recorded_answer(int protocol,
+                                                   std::span<const std::byte> request) {
+        if (request.size() <= sizeof(nlmsghdr)) {
+            return make_error(EINVAL);
+        }
+        nlmsghdr header;
+        std::memcpy(&header, request.data(), sizeof header);
+        const auto family = static_cast<unsigned>(request[sizeof header]);
+        auto fd = open_given(path("/.netlink/" + std::to_string(protocol) + "-" +
+                                  std::to_string(header.nlmsg_type) + "-" + std::to_string(family))
+                                 .string(),
+                             O_RDONLY | O_CLOEXEC);
+        if (!fd) {
+            return fd.error();
+        }
+        std::vector<std::byte> answer;
+        if (auto r = read_all(fd->get(), answer, std::size_t{64} << 20, true); !r) {
+            return r.error();
+        }
+        return answer;
+    }
+
     std::filesystem::path root_;
     bool live_;
     std::unique_ptr<Kernel> owned_kernel_;

@@ -130,6 +130,14 @@ Result<FileStatus> FaultingSystem::fstat(int fd) {
     return inner_.fstat(fd);
 }
 
+Result<std::vector<std::byte>> FaultingSystem::netlink_request(int protocol,
+                                                               std::span<const std::byte> request) {
+    if (fails("netlink", "netlink:" + std::to_string(protocol))) {
+        return make_error(errno_value_);
+    }
+    return inner_.netlink_request(protocol, request);
+}
+
 Result<std::size_t> FaultingSystem::read(int fd, std::span<char> buffer) {
     if (fails("read", path_of(fd))) {
         return make_error(errno_value_);

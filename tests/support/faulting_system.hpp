@@ -71,6 +71,9 @@ class FaultingSystem final : public System {
         return inner_.same_open_file(pid1, fd1, pid2, fd2);
     }
     Result<SocketKind> socket_kind(int fd) override { return inner_.socket_kind(fd); }
+    /// Counted as "netlink", its path "netlink:PROTOCOL".
+    Result<std::vector<std::byte>> netlink_request(int protocol,
+                                                   std::span<const std::byte> request) override;
 
   private:
     // Counts the call; true when it is the one to fail.

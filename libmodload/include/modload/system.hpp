@@ -131,6 +131,18 @@ class MODLOAD_API System {
     virtual Result<bool> same_open_file(int pid1, int fd1, int pid2, int fd2) = 0;
     virtual Result<SocketKind> socket_kind(int fd) = 0;
 
+    // The kernel's netlink interfaces (nf_tables, rtnetlink, sock_diag).
+    /// Sends `request` (one netlink message, nlmsg_seq and nlmsg_pid as the caller set them) on a
+    /// fresh socket of netlink `protocol` (NETLINK_NETFILTER, NETLINK_ROUTE, NETLINK_SOCK_DIAG)
+    /// and returns the answer's messages as the kernel wrote them, one after another: through
+    /// NLMSG_DONE for a dump, through the first NLMSG_ERROR, or the first message otherwise.
+    /// Errors are those of socket, send and recv (EPROTONOSUPPORT: no such interface); an
+    /// NLMSG_ERROR is in the answer, for the caller to read (netlink_messages()). A rooted system
+    /// answers with the file /.netlink/PROTOCOL-TYPE-FAMILY under its root (the request's
+    /// nlmsg_type and the first byte after its header, in decimal), ENOENT when there is none.
+    virtual Result<std::vector<std::byte>> netlink_request(int protocol,
+                                                           std::span<const std::byte> request) = 0;
+
     // Under the root.
     Result<UniqueFd> open(std::string_view absolute, int flags);
     Result<FileStatus> stat(std::string_view absolute);
