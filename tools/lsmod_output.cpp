@@ -95,7 +95,7 @@ std::string refs_json(const ReferenceReport& report, const std::vector<UnreadSou
             out += ref.approximate ? "true" : "false";
             append_json_key(out, "via", hold_via_name(ref.via));
             append_json_key(out, "name", ref.name);
-            if (ref.kind == ReferenceKind::open_file) {
+            if (ref.kind == ReferenceKind::open_file || !ref.users.empty()) {
                 out += ", \"users\": [";
                 for (std::size_t u = 0; u < ref.users.size(); ++u) {
                     out += u == 0 ? "{\"pid\": " : ", {\"pid\": ";
@@ -110,6 +110,9 @@ std::string refs_json(const ReferenceReport& report, const std::vector<UnreadSou
             }
             if (!ref.source.empty()) {
                 append_json_key(out, "source", ref.source);
+            }
+            if (!ref.release_command.empty()) {
+                append_json_key(out, "release_command", ref.release_command);
             }
             out += "}";
         }

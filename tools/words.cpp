@@ -186,6 +186,14 @@ std::string reference_text(const Reference& ref) {
         case ReferenceKind::crypto:
             text = "crypto " + ref.name + " (" + ref.source + ")";
             break;
+        case ReferenceKind::nftables:
+        case ReferenceKind::iptables:
+        case ReferenceKind::traffic_control:
+        case ReferenceKind::socket_layer:
+        case ReferenceKind::swap:
+        case ReferenceKind::block_user:
+            text = std::string(reference_kind_name(ref.kind)) + " " + ref.name;
+            break;
     }
     if (ref.count > 1) {
         text += " (" + std::to_string(ref.count) + " references)";

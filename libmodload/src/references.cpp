@@ -32,6 +32,18 @@ std::string_view reference_kind_name(ReferenceKind kind) {
             return "loop";
         case ReferenceKind::crypto:
             return "crypto";
+        case ReferenceKind::nftables:
+            return "nftables";
+        case ReferenceKind::iptables:
+            return "iptables";
+        case ReferenceKind::traffic_control:
+            return "tc";
+        case ReferenceKind::socket_layer:
+            return "socket layer";
+        case ReferenceKind::swap:
+            return "swap";
+        case ReferenceKind::block_user:
+            return "block user";
     }
     return "?";
 }

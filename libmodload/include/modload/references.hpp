@@ -28,14 +28,21 @@
 namespace modload {
 
 enum class ReferenceKind {
-    module,       ///< a module that uses this one's symbols
-    open_file,    ///< an open file of a process
-    mount,        ///< a mounted superblock
-    loop_device,  ///< a bound loop device (the loop driver's own reference)
-    crypto,       ///< an algorithm the module provides, in use
+    module,           ///< a module that uses this one's symbols
+    open_file,        ///< an open file of a process
+    mount,            ///< a mounted superblock
+    loop_device,      ///< a bound loop device (the loop driver's own reference)
+    crypto,           ///< an algorithm the module provides, in use
+    nftables,         ///< an nf_tables rule, set, object, flowtable or chain (iptables-nft's too)
+    iptables,         ///< a legacy x_tables (iptables, ip6tables, arptables, ebtables) rule
+    traffic_control,  ///< a qdisc, class, filter or action (tc)
+    socket_layer,     ///< a layer a socket carries: a TCP upper-layer protocol, an AF_ALG type
+    swap,             ///< a swap area on a block device the module drives
+    block_user,       ///< an md or device-mapper device built on the module's block device
 };
 
-/// "module", "file", "mount", "loop", "crypto": the JSON words.
+/// "module", "file", "mount", "loop", "crypto", "nftables", "iptables", "tc", "socket layer",
+/// "swap", "block user": the JSON words.
 MODLOAD_API std::string_view reference_kind_name(ReferenceKind kind);
 
 /// How an open file or a mount holds the reference.
@@ -76,6 +83,9 @@ struct MODLOAD_API Reference {
     std::vector<FileUser> users;
     std::string fstype;  ///< mount: the filesystem type
     std::string source;  ///< mount: its source; loop_device: the backing file; crypto: algorithm
+    /// Where one command lets go of it (a firewall rule, a qdisc, a swap area): that command, as
+    /// a person would type it ("nft delete rule inet filter input handle 4"); empty otherwise.
+    std::string release_command;
 };
 
 /// Where the open files came from.
