@@ -68,9 +68,8 @@ JsonObject& JsonObject::raw(std::string_view name, std::string_view json) {
 
 std::string json_array(const std::vector<std::string>& values) {
     std::string out = "[";
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        out += i == 0 ? "" : ", ";
-        out += values[i];
+    for (const std::string& value : values) {
+        out += (&value == values.data() ? "" : ", ") + value;
     }
     return out + "]";
 }

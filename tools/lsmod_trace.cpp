@@ -23,14 +23,6 @@ namespace {
 // at once to a person's eye.
 constexpr std::chrono::milliseconds kPollInterval{200};
 
-std::string joined(const std::vector<std::string>& names) {
-    std::string text;
-    for (const std::string& name : names) {
-        text += (text.empty() ? "" : " ") + name;
-    }
-    return text;
-}
-
 // "12.345678 lab_dev +1 refcount 1 pid 4242 (cat) misc_open"
 std::string event_line(const ModuleEvent& event) {
     const auto micros = static_cast<unsigned long long>(event.time.count());
@@ -100,7 +92,7 @@ int run_lsmod_trace(ToolContext& ctx, Reporter& report, const std::vector<std::s
         report_open_failure(report, trace.error());
         return 1;
     }
-    report.note("tracing " + joined(names) + " (Ctrl-C to stop)");
+    report.note("tracing " + joined(names, " ") + " (Ctrl-C to stop)");
 
     int status = 0;
     std::set<std::string> left(names.begin(), names.end());

@@ -21,10 +21,7 @@ void say_holders(Reporter& report, const std::string& name, const ModuleReferenc
 }
 
 std::string holders_summary(const ModuleReferences& refs) {
-    std::string text;
-    for (const std::string& line : reference_lines(refs)) {
-        text += (text.empty() ? "" : "; ") + line;
-    }
+    std::string text = joined(reference_lines(refs), "; ");
     if (text.empty()) {
         return "nothing that can be named";
     }

@@ -7,12 +7,19 @@
 
 namespace modload::tools {
 
-std::string names_after_spaces(const std::vector<std::string>& names) {
+std::string joined(std::span<const std::string> words, std::string_view separator) {
     std::string text;
-    for (const std::string& name : names) {
-        text += " " + name;
+    for (const std::string& word : words) {
+        if (&word != words.data()) {
+            text += separator;
+        }
+        text += word;
     }
     return text;
+}
+
+std::string names_after_spaces(const std::vector<std::string>& names) {
+    return names.empty() ? std::string() : " " + joined(names, " ");
 }
 
 std::string load_error_text(int code) {
@@ -33,18 +40,6 @@ std::string load_error_text(int code) {
 std::string with_detail(const std::string& text, const Error& error) {
     return error.detail.empty() ? text : text + " (" + error.detail + ")";
 }
-
-namespace {
-
-std::string joined_with_commas(const std::vector<std::string>& names) {
-    std::string text;
-    for (const std::string& name : names) {
-        text += (text.empty() ? "" : ",") + name;
-    }
-    return text;
-}
-
-}  // namespace
 
 std::vector<std::string> refusal_cause_texts(const RefusalDiagnosis& diagnosis,
                                              const RefusedCall& call,
@@ -93,12 +88,11 @@ std::vector<std::string> refusal_cause_texts(const RefusalDiagnosis& diagnosis,
                                 signature);
                 break;
             case PolicyCause::blacklisted:
-                lines.push_back(call.name +
-                                " is blacklisted on the kernel command line "
-                                "(module_blacklist=" +
-                                joined_with_commas(
-                                    facts.module_blacklist.value_or(std::vector<std::string>{})) +
-                                ")");
+                lines.push_back(
+                    call.name +
+                    " is blacklisted on the kernel command line "
+                    "(module_blacklist=" +
+                    joined(facts.module_blacklist.value_or(std::vector<std::string>{}), ",") + ")");
                 break;
             case PolicyCause::unsigned_module:
             case PolicyCause::signature_ignored:
@@ -145,10 +139,7 @@ void say_refused_configuration(Reporter& report, std::span<const ConfigRefusal> 
 std::string describe_users(const LoadedModule& module) {
     std::string text = "refcount " + (module.refcount ? std::to_string(*module.refcount) : "-");
     if (!module.holders.empty()) {
-        text += ", held by:";
-        for (const std::string& holder : module.holders) {
-            text += " " + holder;
-        }
+        text += ", held by:" + names_after_spaces(module.holders);
     } else if (module.external_references() > 0) {
         text += ", from outside modules";
     }

@@ -22,6 +22,9 @@ namespace modload::tools {
 
 // ---- shared ------------------------------------------------------------------------------------
 
+/// "a b c" for separator " ": the words with the separator between them.
+std::string joined(std::span<const std::string> words, std::string_view separator);
+
 /// " a b c": each name after a space (kmod's "in use by: a b").
 std::string names_after_spaces(const std::vector<std::string>& names);
 
