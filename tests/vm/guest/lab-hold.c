@@ -9,6 +9,10 @@
  *   lab-hold shared PATH         open PATH, then fork: two processes share
  *                                one open file (prints the child's pid)
  *   lab-hold socket pfkey        socket(PF_KEY, SOCK_RAW, PF_KEY_V2)
+ *   lab-hold socket tls          a loopback TCP connection (client fd 3,
+ *                                accepted fd 4), the client with
+ *                                setsockopt(TCP_ULP, "tls"): the tls module
+ *                                must be loaded (or loadable)
  *   lab-hold inflight PATH       open PATH (fd 3), send it over a unix socket
  *                                pair (fds 4 and 5) and close it: the file
  *                                stays open in flight, in no fd table
@@ -19,6 +23,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +33,9 @@
 #include <unistd.h>
 
 #define PF_KEY_V2 2 /* <linux/pfkeyv2.h> */
+#ifndef TCP_ULP
+#define TCP_ULP 31 /* <linux/tcp.h> */
+#endif
 
 static int open_or_die(const char* path) {
     int fd = open(path, O_RDONLY);
@@ -63,8 +72,47 @@ static int send_in_flight(int fd) {
     return close(fd);
 }
 
+/* A connected loopback pair; the client carries the "tls" upper-layer protocol. */
+static int tls_socket(void) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (listener < 0 || bind(listener, (struct sockaddr*)&addr, sizeof(addr)) < 0 ||
+        listen(listener, 1) < 0 || getsockname(listener, (struct sockaddr*)&addr, &len) < 0) {
+        perror("lab-hold: listening on loopback");
+        return -1;
+    }
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    if (client < 0 || connect(client, (struct sockaddr*)&addr, sizeof(addr)) < 0) {
+        perror("lab-hold: connecting on loopback");
+        return -1;
+    }
+    int server = accept(listener, NULL, NULL);
+    if (server < 0) {
+        perror("lab-hold: accept");
+        return -1;
+    }
+    /* The client is fd 3 when the listener's descriptor moves out of the way. */
+    if (dup2(client, 3) < 0 || dup2(server, 4) < 0) {
+        perror("lab-hold: dup2");
+        return -1;
+    }
+    if (client != 3 && client != 4)
+        close(client);
+    if (server != 3 && server != 4)
+        close(server);
+    if (listener != 3 && listener != 4)
+        close(listener);
+    if (setsockopt(3, SOL_TCP, TCP_ULP, "tls", 3) < 0) {
+        perror("lab-hold: setsockopt(TCP_ULP, tls)");
+        return -1;
+    }
+    return 0;
+}
+
 static int usage(void) {
-    fprintf(stderr, "usage: lab-hold file PATH... | shared PATH | socket pfkey | inflight PATH\n");
+    fprintf(stderr,
+            "usage: lab-hold file PATH... | shared PATH | socket pfkey|tls | inflight PATH\n");
     return 2;
 }
 
@@ -91,6 +139,9 @@ int main(int argc, char** argv) {
             perror("lab-hold: socket(PF_KEY)");
             return 1;
         }
+    } else if (strcmp(mode, "socket") == 0 && strcmp(argv[2], "tls") == 0) {
+        if (tls_socket() < 0)
+            return 1;
     } else if (strcmp(mode, "inflight") == 0) {
         if (send_in_flight(open_or_die(argv[2])) < 0)
             return 1;
