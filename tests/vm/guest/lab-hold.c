@@ -13,6 +13,10 @@
  *                                accepted fd 4), the client with
  *                                setsockopt(TCP_ULP, "tls"): the tls module
  *                                must be loaded (or loadable)
+ *   lab-hold dm NAME MAJ:MIN SECTORS
+ *                                a device-mapper device NAME, linear over
+ *                                the block device MAJ:MIN (dm_mod loaded):
+ *                                removed again at SIGTERM
  *   lab-hold inflight PATH       open PATH (fd 3), send it over a unix socket
  *                                pair (fds 4 and 5) and close it: the file
  *                                stays open in flight, in no fd table
@@ -23,11 +27,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/dm-ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -110,9 +117,64 @@ static int tls_socket(void) {
     return 0;
 }
 
+/* A device-mapper device NAME, linear over all of DEVICE (MAJ:MIN, SECTORS long), through
+ * /dev/mapper/control as dmsetup does it; removed again when a signal ends lab-hold. */
+static const char* dm_name;
+static int dm_control = -1;
+
+static int dm_call(unsigned long command, struct dm_ioctl* io, size_t size) {
+    io->version[0] = DM_VERSION_MAJOR;
+    io->version[1] = 0;
+    io->version[2] = 0;
+    io->data_size = (__u32)size;
+    io->data_start = sizeof(struct dm_ioctl);
+    snprintf(io->name, sizeof(io->name), "%s", dm_name);
+    return ioctl(dm_control, command, io);
+}
+
+static void dm_remove(int sig) {
+    struct dm_ioctl io;
+    (void)sig;
+    memset(&io, 0, sizeof(io));
+    dm_call(DM_DEV_REMOVE, &io, sizeof(io));
+    _exit(sig == 0); /* 1 when called for a failure */
+}
+
+static int dm_linear(const char* name, const char* device, const char* sectors) {
+    union {
+        struct dm_ioctl io;
+        char bytes[sizeof(struct dm_ioctl) + sizeof(struct dm_target_spec) + 64];
+    } table;
+    struct dm_target_spec* spec = (struct dm_target_spec*)(table.bytes + sizeof(struct dm_ioctl));
+    struct dm_ioctl io;
+
+    dm_name = name;
+    dm_control = open("/dev/mapper/control", O_RDWR);
+    memset(&io, 0, sizeof(io));
+    if (dm_control < 0 || dm_call(DM_DEV_CREATE, &io, sizeof(io)) < 0) {
+        perror("lab-hold: creating the dm device");
+        return -1;
+    }
+    signal(SIGTERM, dm_remove);
+    memset(&table, 0, sizeof(table));
+    table.io.target_count = 1;
+    spec->sector_start = 0;
+    spec->length = strtoull(sectors, NULL, 10);
+    snprintf(spec->target_type, sizeof(spec->target_type), "linear");
+    snprintf((char*)(spec + 1), 64, "%s 0", device);
+    memset(&io, 0, sizeof(io));
+    if (dm_call(DM_TABLE_LOAD, &table.io, sizeof(table)) < 0 ||
+        dm_call(DM_DEV_SUSPEND, &io, sizeof(io)) < 0) {
+        perror("lab-hold: loading the dm table");
+        dm_remove(0);
+    }
+    return 0;
+}
+
 static int usage(void) {
     fprintf(stderr,
-            "usage: lab-hold file PATH... | shared PATH | socket pfkey|tls | inflight PATH\n");
+            "usage: lab-hold file PATH... | shared PATH | socket pfkey|tls | dm NAME MAJ:MIN "
+            "SECTORS | inflight PATH\n");
     return 2;
 }
 
@@ -141,6 +203,9 @@ int main(int argc, char** argv) {
         }
     } else if (strcmp(mode, "socket") == 0 && strcmp(argv[2], "tls") == 0) {
         if (tls_socket() < 0)
+            return 1;
+    } else if (strcmp(mode, "dm") == 0 && argc == 5) {
+        if (dm_linear(argv[2], argv[3], argv[4]) < 0)
             return 1;
     } else if (strcmp(mode, "inflight") == 0) {
         if (send_in_flight(open_or_die(argv[2])) < 0)
