@@ -840,6 +840,10 @@ const std::map<std::string, std::string> kNamingFiles{
     {"/proc/self/mountinfo", "the mounts that hold a filesystem module"},
     {"/proc/filesystems", "the filesystem types a module registers"},
     {"/proc/crypto", "the algorithms in use"},
+    {"/proc/swaps", "the swap areas on a module's block devices"},
+    {"/proc/devices", "which module registered a block device's major"},
+    {"/sys/block", "the dm and md devices built on a module's disks"},
+    {"/sys/block/", "the dm and md devices built on a module's disks"},
 };
 
 TEST_CASE(
