@@ -157,15 +157,17 @@ std::string describe_users(const LoadedModule& module) {
 
 namespace {
 
-// "pid 12 (cat) fd 3", and the others that share the open file: "(shared with pid 13 (cat) fd 3)".
-std::string users_text(const std::vector<FileUser>& users) {
-    const FileUser& first = users.front();
-    std::string text = "pid " + std::to_string(first.pid) + " (" + first.command + ") fd " +
-                       std::to_string(first.fd);
+// "pid 12 (cat) fd 3": the first descriptor of an open file.
+std::string user_text(const FileUser& user) {
+    return "pid " + std::to_string(user.pid) + " (" + user.command + ") fd " +
+           std::to_string(user.fd);
+}
+
+// " (shared with pid 13 (cat) fd 3, ...)": the others that share the open file; empty if none.
+std::string shared_text(const std::vector<FileUser>& users) {
+    std::string text;
     for (std::size_t i = 1; i < users.size(); ++i) {
-        const FileUser& u = users[i];
-        text += (i == 1 ? " (shared with " : ", ") + std::string("pid ") + std::to_string(u.pid) +
-                " (" + u.command + ") fd " + std::to_string(u.fd);
+        text += (i == 1 ? " (shared with " : ", ") + user_text(users[i]);
     }
     return text + (users.size() > 1 ? ")" : "");
 }
@@ -179,7 +181,7 @@ std::string reference_text(const Reference& ref) {
             text = "module " + ref.name;
             break;
         case ReferenceKind::open_file:
-            text = users_text(ref.users) + " " + ref.name;
+            text = user_text(ref.users.front()) + " " + ref.name + shared_text(ref.users);
             break;
         case ReferenceKind::mount:
             text = "mount " + ref.name + " (" + ref.fstype + " on " + ref.source;
@@ -201,8 +203,8 @@ std::string reference_text(const Reference& ref) {
             break;
         case ReferenceKind::socket_layer:
             text = ref.users.empty() ? ref.name + " (in no process)"
-                                     : users_text(ref.users) + " " + ref.name;
-            text += " with upper-layer protocol " + ref.source;
+                                     : user_text(ref.users.front()) + " " + ref.name;
+            text += " with upper-layer protocol " + ref.source + shared_text(ref.users);
             break;
         case ReferenceKind::swap:
             text = "swap on " + ref.name;

@@ -63,12 +63,18 @@ std::optional<DeviceNumber> sysfs_device_number(System& system, const std::strin
 std::optional<DeviceNumber> swap_device(System& system, const std::string& file,
                                         std::vector<UnreadSource>* unread) {
     const std::filesystem::path path = system.path(file);
-    if (auto st = system.stat_given(path.string()); st && st->type == FileType::block_device) {
+    auto st = system.stat_given(path.string());
+    if (st && st->type == FileType::block_device) {
         return DeviceNumber{st->rdev_major, st->rdev_minor};
+    }
+    if (!st && st.error().code != ENOTDIR) {
+        note_unread(unread, path, st.error().code);
     }
     std::filesystem::path resolved(file);
     if (auto canonical = system.canonical_given(path.string())) {
         resolved = *canonical;
+    } else if (canonical.error().code != ENOTDIR) {
+        note_unread(unread, path, canonical.error().code);
     }
     return sysfs_device_number(system, resolved.filename().string(), unread);
 }
