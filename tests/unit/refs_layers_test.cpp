@@ -357,10 +357,19 @@ TEST_CASE("lsmod --refs and rmmod name swap, dm and socket-layer holders in thei
                         "\"users\": [{\"pid\": 77, \"command\": \"lab-hold\", \"fd\": 3}], "
                         "\"source\": \"tls\"}") != std::string::npos);
 
+    // A forked child shares the socket: named after the first, the others said.
+    world.process(78, "child", {{5, "socket:[4242]"}});
+    const auto shared = run_tool("lsmod", kernel, world.root, {"--refs", "tls"});
+    CHECK(shared.out ==
+          "tls: refcount 1\n  pid 77 (lab-hold) fd 3 TCP 127.0.0.1:40000 -> "
+          "127.0.0.1:443 with upper-layer protocol tls (shared with pid 78 (child) "
+          "fd 5)\n");
+
     const auto rmmod = run_tool("rmmod", kernel, world.root, {"tls"});
     CHECK(rmmod.status == 1);
     CHECK(rmmod.err.find("rmmod: tls is held by pid 77 (lab-hold) fd 3 TCP 127.0.0.1:40000 -> "
-                         "127.0.0.1:443 with upper-layer protocol tls\n") != std::string::npos);
+                         "127.0.0.1:443 with upper-layer protocol tls (shared with pid 78 "
+                         "(child) fd 5)\n") != std::string::npos);
 }
 
 TEST_CASE("release commands quote what a shell would split", "[refs]") {
