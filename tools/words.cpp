@@ -146,24 +146,34 @@ std::string describe_users(const LoadedModule& module) {
     return text;
 }
 
+namespace {
+
+// "pid 12 (cat) fd 3": the first descriptor of an open file.
+std::string user_text(const FileUser& user) {
+    return "pid " + std::to_string(user.pid) + " (" + user.command + ") fd " +
+           std::to_string(user.fd);
+}
+
+// " (shared with pid 13 (cat) fd 3, ...)": the others that share the open file; empty if none.
+std::string shared_text(const std::vector<FileUser>& users) {
+    std::string text;
+    for (std::size_t i = 1; i < users.size(); ++i) {
+        text += (i == 1 ? " (shared with " : ", ") + user_text(users[i]);
+    }
+    return text + (users.size() > 1 ? ")" : "");
+}
+
+}  // namespace
+
 std::string reference_text(const Reference& ref) {
     std::string text;
     switch (ref.kind) {
         case ReferenceKind::module:
             text = "module " + ref.name;
             break;
-        case ReferenceKind::open_file: {
-            const FileUser& first = ref.users.front();
-            text = "pid " + std::to_string(first.pid) + " (" + first.command + ") fd " +
-                   std::to_string(first.fd) + " " + ref.name;
-            for (std::size_t i = 1; i < ref.users.size(); ++i) {
-                const FileUser& u = ref.users[i];
-                text += (i == 1 ? " (shared with " : ", ") + std::string("pid ") +
-                        std::to_string(u.pid) + " (" + u.command + ") fd " + std::to_string(u.fd);
-            }
-            text += ref.users.size() > 1 ? ")" : "";
+        case ReferenceKind::open_file:
+            text = user_text(ref.users.front()) + " " + ref.name + shared_text(ref.users);
             break;
-        }
         case ReferenceKind::mount:
             text = "mount " + ref.name + " (" + ref.fstype + " on " + ref.source;
             if (ref.via != HoldVia::filesystem) {
@@ -180,11 +190,23 @@ std::string reference_text(const Reference& ref) {
         case ReferenceKind::nftables:
         case ReferenceKind::iptables:
         case ReferenceKind::traffic_control:
-        case ReferenceKind::socket_layer:
-        case ReferenceKind::swap:
-        case ReferenceKind::block_user:
             text = std::string(reference_kind_name(ref.kind)) + " " + ref.name;
             break;
+        case ReferenceKind::socket_layer:
+            text = ref.users.empty() ? ref.name + " (in no process)"
+                                     : user_text(ref.users.front()) + " " + ref.name;
+            text += " with upper-layer protocol " + ref.source + shared_text(ref.users);
+            break;
+        case ReferenceKind::swap:
+            text = "swap on " + ref.name;
+            break;
+        case ReferenceKind::block_user:
+            text = "block device " + ref.name + " uses " + ref.source;
+            break;
+    }
+    if ((ref.kind == ReferenceKind::swap || ref.kind == ReferenceKind::block_user) &&
+        !ref.release_command.empty()) {
+        text += ", until " + ref.release_command;
     }
     if (ref.count > 1) {
         text += " (" + std::to_string(ref.count) + " references)";

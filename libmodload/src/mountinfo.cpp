@@ -6,9 +6,6 @@
 
 namespace modload::detail {
 
-namespace {
-
-// mountinfo writes space, tab, newline and backslash as \ooo.
 std::string unescaped(std::string_view field) {
     std::string out;
     for (std::size_t i = 0; i < field.size(); ++i) {
@@ -27,8 +24,6 @@ std::string unescaped(std::string_view field) {
     }
     return out;
 }
-
-}  // namespace
 
 std::vector<std::string_view> words(std::string_view line) {
     std::vector<std::string_view> out;

@@ -21,6 +21,10 @@ struct MountEntry {
 /// The fields of a line of /proc text, split at runs of spaces and tabs.
 std::vector<std::string_view> words(std::string_view line);
 
+/// `field` with the octal escapes (\ooo) that mountinfo and /proc/swaps write for space, tab,
+/// newline and backslash undone.
+std::string unescaped(std::string_view field);
+
 /// Every line that has the fields above, in order; the octal escapes of space, tab, newline and
 /// backslash are undone. A line that does not is left out.
 std::vector<MountEntry> parse_mountinfo(std::string_view text);

@@ -3,7 +3,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,7 +41,8 @@ Result<std::vector<OpenFileRecord>> scan_open_files_bpf(System& system);
 namespace modload::detail {
 
 /// The aliases in modules.alias that tell what a module provides: "fs-vfat", "char-major-10-*",
-/// "block-major-1-*", "net-pf-15". Patterns are fnmatch(3) globs, as depmod writes them.
+/// "block-major-1-*", "net-pf-15", "tcp-ulp-tls". Patterns are fnmatch(3) globs, as depmod writes
+/// them.
 class ProvidedAliases {
   public:
     /// From <root>/lib/modules/<release>/modules.alias; a missing file knows no aliases, nor does
@@ -53,6 +56,8 @@ class ProvidedAliases {
     std::string module_for(std::string_view value) const;
     /// The filesystem types a module registers ("fs-TYPE").
     std::vector<std::string> filesystems_of(std::string_view module) const;
+    /// Whether `module` has an alias that starts with `prefix` ("tcp-ulp-").
+    bool provides_any(std::string_view module, std::string_view prefix) const;
 
   private:
     std::vector<std::pair<std::string, std::string>> aliases_;  // pattern, module
@@ -91,5 +96,12 @@ DeviceOwner device_owner(System& system, bool block, unsigned major, unsigned mi
 Result<std::vector<OpenFileRecord>> scan_open_files_proc(
     System& system, const ProvidedAliases& aliases, const std::vector<std::string>& wanted,
     std::vector<UnreadSource>* unread = nullptr);
+
+/// The descriptors of every process that are one of the sockets `inodes` (as sock_diag reports
+/// them: /proc/PID/fd/N links to "socket:[INODE]"), in /proc's order. A process's folder or
+/// descriptor that cannot be read is noted in `unread`.
+std::map<std::uint64_t, std::vector<FileUser>> socket_users(System& system,
+                                                            const std::set<std::uint64_t>& inodes,
+                                                            std::vector<UnreadSource>* unread);
 
 }  // namespace modload::detail

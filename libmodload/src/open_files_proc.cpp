@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <utility>
 
 #include <fcntl.h>
@@ -24,7 +25,8 @@ ProvidedAliases ProvidedAliases::parse(std::string_view text) {
     ProvidedAliases aliases;
     aliases.aliases_ = parse_module_aliases(text, [](std::string_view pattern) {
         return pattern.starts_with("fs-") || pattern.starts_with("char-major-") ||
-               pattern.starts_with("block-major-") || pattern.starts_with("net-pf-");
+               pattern.starts_with("block-major-") || pattern.starts_with("net-pf-") ||
+               pattern.starts_with("tcp-ulp-");
     });
     return aliases;
 }
@@ -56,6 +58,12 @@ std::vector<std::string> ProvidedAliases::filesystems_of(std::string_view module
         }
     }
     return types;
+}
+
+bool ProvidedAliases::provides_any(std::string_view module, std::string_view prefix) const {
+    return std::any_of(aliases_.begin(), aliases_.end(), [&](const auto& alias) {
+        return alias.second == module && alias.first.starts_with(prefix);
+    });
 }
 
 namespace {
@@ -95,6 +103,37 @@ std::string read_or_note(System& system, const std::filesystem::path& path,
     return std::move(*text);
 }
 
+namespace {
+
+// The name /proc/devices gives block major `major` ("252 zram" under "Block devices:"), normalized
+// as a module name; empty when none.
+std::string block_major_name(System& system, unsigned major, std::vector<UnreadSource>* unread) {
+    const std::string devices = read_or_note(system, system.path("/proc/devices"), unread);
+    std::string_view text = devices;
+    bool in_block = false;
+    while (!text.empty()) {
+        const auto newline = text.find('\n');
+        const std::string_view line = trimmed(text.substr(0, newline));
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        if (line == "Block devices:") {
+            in_block = true;
+            continue;
+        }
+        if (line.ends_with(':')) {
+            in_block = false;
+            continue;
+        }
+        const auto space = line.find(' ');
+        if (in_block && space != std::string_view::npos &&
+            parse_number<unsigned>(line.substr(0, space)) == major) {
+            return normalize_module_name(std::string(trimmed(line.substr(space + 1))));
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
 DeviceOwner device_owner(System& system, bool block, unsigned major, unsigned minor,
                          const ProvidedAliases& aliases, std::vector<UnreadSource>* unread) {
     const std::string number = std::to_string(major) + ":" + std::to_string(minor);
@@ -125,6 +164,13 @@ DeviceOwner device_owner(System& system, bool block, unsigned major, unsigned mi
                                                 std::to_string(minor));
         !module.empty()) {
         return {std::move(module), true};
+    }
+    if (block) {
+        // A virtual disk (zram, nbd) has no driver link and a dynamic major: the name its driver
+        // registered the major under (register_blkdev, /proc/devices) is most often the module's.
+        if (std::string module = block_major_name(system, major, unread); !module.empty()) {
+            return {std::move(module), true};
+        }
     }
     if (!device.empty()) {
         // A misc device is often named after its module (/sys/devices/virtual/misc/lab_dev).
@@ -287,6 +333,60 @@ Result<std::vector<OpenFileRecord>> scan_open_files_proc(System& system,
         same_open_files(system, records);
     }
     return records;
+}
+
+std::map<std::uint64_t, std::vector<FileUser>> socket_users(System& system,
+                                                            const std::set<std::uint64_t>& inodes,
+                                                            std::vector<UnreadSource>* unread) {
+    std::map<std::uint64_t, std::vector<FileUser>> users;
+    if (inodes.empty()) {
+        return users;
+    }
+    const std::filesystem::path proc = system.path("/proc");
+    const auto each_process = [&](const FolderEntry& process) {
+        if (!all_digits(process.name)) {
+            return true;
+        }
+        const int pid = std::atoi(process.name.c_str());
+        const std::filesystem::path fd_folder = proc / process.name / "fd";
+        std::string command;
+        auto listed = system.list_given(fd_folder.string(), [&](const FolderEntry& entry) {
+            if (!all_digits(entry.name)) {
+                return true;
+            }
+            // A socket's descriptor links to "socket:[INODE]", the inode sock_diag reports.
+            auto target = system.read_link_given((fd_folder / entry.name).string());
+            if (!target) {
+                note_unread(unread, fd_folder / entry.name, target.error().code, pid);
+                return true;
+            }
+            const std::string_view link = *target;
+            if (!link.starts_with("socket:[") || !link.ends_with("]")) {
+                return true;
+            }
+            const auto inode = parse_number<std::uint64_t>(link.substr(8, link.size() - 9));
+            if (!inode || inodes.count(*inode) == 0) {
+                return true;
+            }
+            if (command.empty()) {
+                command = std::string(trimmed_right(
+                    read_or_note(system, proc / process.name / "comm", unread, pid), "\n "));
+                if (command.empty()) {
+                    command = "?";
+                }
+            }
+            users[*inode].push_back({pid, command, std::atoi(entry.name.c_str())});
+            return true;
+        });
+        if (!listed) {
+            note_unread(unread, fd_folder, listed.error().code, pid);
+        }
+        return true;
+    };
+    if (auto listed = system.list_given(proc.string(), each_process); !listed) {
+        note_unread(unread, proc, listed.error().code);
+    }
+    return users;
 }
 
 }  // namespace modload::detail

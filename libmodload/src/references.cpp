@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -17,6 +18,7 @@
 
 #include "mountinfo.hpp"
 #include "open_files.hpp"
+#include "refs_sources.hpp"
 
 namespace modload {
 
@@ -392,6 +394,14 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
     const std::string registered =
         detail::read_or_note(system, system.path("/proc/filesystems"), unread);
     const std::string crypto = detail::read_or_note(system, system.path("/proc/crypto"), unread);
+    // Swap areas, dm and md members, socket layers: read once, kept by the module they hold.
+    std::vector<detail::OwnedReference> layers;
+    for (std::vector<detail::OwnedReference> more :
+         {detail::swap_references(system, aliases, options.kernel_release, unread),
+          detail::block_user_references(system, aliases, unread),
+          detail::socket_layer_references(system, aliases, wanted, unread)}) {
+        std::move(more.begin(), more.end(), std::back_inserter(layers));
+    }
 
     for (const std::string& name : wanted) {
         ModuleReferences mine;
@@ -417,6 +427,11 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                 add(loop_references(system, unread));
             }
             add(crypto_references(crypto, name));
+            for (const detail::OwnedReference& owned : layers) {
+                if (owned.module == name) {
+                    mine.references.push_back(owned.ref);
+                }
+            }
         }
         int attributed = 0;
         for (const Reference& ref : mine.references) {

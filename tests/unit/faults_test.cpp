@@ -818,7 +818,17 @@ void hold_lab_dev(BasicWorld& w) {
     process(100, "holder", 3, "/dev/null");
     process(200, "second one", 0, "/dev/null");
     write_text(root / "lib/modules/6.1.0-test/modules.alias",
-               "alias fs-vfat vfat\nalias block-major-7-* loop\n");
+               "alias fs-vfat vfat\nalias block-major-7-* loop\n"
+               // lab_dev stands in for a module providing an upper-layer protocol: sock_diag is
+               // asked (the fixture has no recording: no such socket) and can fail.
+               "alias tcp-ulp-lab lab_dev\n");
+    // A swap area and a dm device on loop0: both read, neither holds lab_dev.
+    write_text(root / "proc/swaps",
+               "Filename Type Size Used Priority\n/dev/loop0 partition 1 0 -2\n");
+    write_text(root / "sys/devices/virtual/block/loop0/dev", "7:0\n");
+    fs::create_directories(root / "sys/devices/virtual/block/loop0/holders/dm-0");
+    fs::create_directories(root / "sys/block");
+    fs::create_directory_symlink("../devices/virtual/block/loop0", root / "sys/block/loop0");
     write_text(root / "proc/self/mountinfo",
                "21 1 0:20 / /proc rw - proc proc rw\n"
                "40 1 7:0 / /mnt/v rw - vfat /dev/loop0 rw,codepage=437\n");
@@ -840,6 +850,10 @@ const std::map<std::string, std::string> kNamingFiles{
     {"/proc/self/mountinfo", "the mounts that hold a filesystem module"},
     {"/proc/filesystems", "the filesystem types a module registers"},
     {"/proc/crypto", "the algorithms in use"},
+    {"/proc/swaps", "the swap areas on a module's block devices"},
+    {"/proc/devices", "which module registered a block device's major"},
+    {"/sys/block", "the dm and md devices built on a module's disks"},
+    {"/sys/block/", "the dm and md devices built on a module's disks"},
 };
 
 TEST_CASE(

@@ -10,6 +10,8 @@
 //     loaded (/proc/self/mountinfo; one reference per superblock);
 //   - bound loop devices (the loop driver holds itself while a device is bound);
 //   - crypto algorithms the module provides that are in use (/proc/crypto);
+//   - swap areas (/proc/swaps) and dm and md devices (sysfs holders) on its block devices;
+//   - TCP sockets carrying an upper-layer protocol it provides (sock_diag: tls);
 // and says how many references are left over, never guessing at them.
 #pragma once
 
@@ -76,13 +78,17 @@ struct MODLOAD_API Reference {
     bool approximate = false;
     HoldVia via = HoldVia::none;
     /// module: the holder module. open_file: the path the file was opened as. mount: the mount
-    /// point. loop_device: /dev/loopN. crypto: the algorithm's driver name.
+    /// point. loop_device: /dev/loopN. crypto: the algorithm's driver name. swap: the swap area's
+    /// file (/dev/zram0). block_user: the dm or md device ("dm-0 (vg-lv)", "md0"). socket_layer:
+    /// the socket ("TCP 127.0.0.1:40000 -> 127.0.0.1:443").
     std::string name;
-    /// open_file: every descriptor that shares this one open file (a forked child shares its
-    /// parent's), in pid then fd order.
+    /// open_file, socket_layer: every descriptor that shares this one open file (a forked child
+    /// shares its parent's), in pid then fd order; a socket no process has open has none.
     std::vector<FileUser> users;
     std::string fstype;  ///< mount: the filesystem type
-    std::string source;  ///< mount: its source; loop_device: the backing file; crypto: algorithm
+    /// mount: its source; loop_device: the backing file; crypto: the algorithm; block_user: the
+    /// member device (/dev/zram0); socket_layer: the layer ("tls").
+    std::string source;
     /// Where one command lets go of it (a firewall rule, a qdisc, a swap area): that command, as
     /// a person would type it ("nft delete rule inet filter input handle 4"); empty otherwise.
     std::string release_command;
