@@ -188,11 +188,17 @@ std::string reference_text(const Reference& ref) {
             break;
         case ReferenceKind::nftables:
         case ReferenceKind::iptables:
-        case ReferenceKind::traffic_control:
         case ReferenceKind::socket_layer:
         case ReferenceKind::swap:
         case ReferenceKind::block_user:
             text = std::string(reference_kind_name(ref.kind)) + " " + ref.name;
+            break;
+        case ReferenceKind::traffic_control:
+            // "tc qdisc netem 8001: on lo (root); let go with: tc qdisc del dev lo root"
+            text = "tc " + ref.name;
+            if (!ref.release_command.empty()) {
+                text += "; let go with: " + ref.release_command;
+            }
             break;
     }
     if (ref.count > 1) {

@@ -17,6 +17,7 @@
 
 #include "mountinfo.hpp"
 #include "open_files.hpp"
+#include "refs_tc.hpp"
 
 namespace modload {
 
@@ -392,6 +393,8 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
     const std::string registered =
         detail::read_or_note(system, system.path("/proc/filesystems"), unread);
     const std::string crypto = detail::read_or_note(system, system.path("/proc/crypto"), unread);
+    const std::vector<detail::TrafficControlHolder> tc =
+        detail::traffic_control_holders(system, options.kernel_release, wanted, unread);
 
     for (const std::string& name : wanted) {
         ModuleReferences mine;
@@ -417,6 +420,7 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                 add(loop_references(system, unread));
             }
             add(crypto_references(crypto, name));
+            add(detail::traffic_control_references(tc, name));
         }
         int attributed = 0;
         for (const Reference& ref : mine.references) {
