@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -280,8 +281,8 @@ void action_holders(Dumper& dumper, const std::string& module, const std::string
     end_attribute(payload, name);
     end_attribute(payload, first);
     end_attribute(payload, tab);
-    for (const Answer& a : dumper.dump(RTM_GETACTION, RTM_NEWACTION, payload, sizeof(tcamsg),
-                                       "actions " + kind)) {
+    for (const Answer& a :
+         dumper.dump(RTM_GETACTION, RTM_NEWACTION, payload, sizeof(tcamsg), "actions " + kind)) {
         for (const NetlinkAttribute& table : a.attributes) {
             if (table.type != TCA_ACT_TAB) {
                 continue;
@@ -381,8 +382,8 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
         ifinfomsg i{};
         i.ifi_family = AF_UNSPEC;
         put(payload, i);
-        for (const Answer& a : dumper.dump(RTM_GETLINK, RTM_NEWLINK, payload, sizeof(ifinfomsg),
-                                           "links")) {
+        for (const Answer& a :
+             dumper.dump(RTM_GETLINK, RTM_NEWLINK, payload, sizeof(ifinfomsg), "links")) {
             ifinfomsg info;
             std::memcpy(&info, a.header.data(), sizeof info);
             for (const NetlinkAttribute& attribute : a.attributes) {
@@ -400,8 +401,8 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
     // Qdiscs, and per device the parents filters may hang on.
     std::map<int, std::set<std::uint32_t>> parents;
     std::set<std::tuple<int, std::uint32_t, std::uint32_t>> seen_qdiscs;
-    for (const Answer& a : dumper.dump(RTM_GETQDISC, RTM_NEWQDISC, tc_request(0, 0, true),
-                                       sizeof(tcmsg), "qdiscs")) {
+    for (const Answer& a :
+         dumper.dump(RTM_GETQDISC, RTM_NEWQDISC, tc_request(0, 0, true), sizeof(tcmsg), "qdiscs")) {
         const tcmsg t = tcmsg_of(a);
         const std::string kind = kind_of(a);
         if (!seen_qdiscs.insert({t.tcm_ifindex, t.tcm_handle, t.tcm_parent}).second) {
@@ -439,9 +440,9 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
     }
 
     for (auto& [ifindex, found] : parents) {
-        for (const Answer& a : dumper.dump(RTM_GETTCLASS, RTM_NEWTCLASS,
-                                           tc_request(ifindex, 0, false), sizeof(tcmsg),
-                                           "classes")) {
+        for (const Answer& a :
+             dumper.dump(RTM_GETTCLASS, RTM_NEWTCLASS, tc_request(ifindex, 0, false), sizeof(tcmsg),
+                         "classes")) {
             const tcmsg t = tcmsg_of(a);
             if (t.tcm_ifindex == ifindex && TC_H_MIN(t.tcm_handle) != 0) {
                 found.insert(t.tcm_handle);
@@ -453,12 +454,12 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
     std::set<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t, std::uint32_t>> seen;
     for (const auto& [ifindex, found] : parents) {
         for (const std::uint32_t parent : found) {
-            for (const Answer& a : dumper.dump(RTM_GETTFILTER, RTM_NEWTFILTER,
-                                               tc_request(ifindex, parent, false), sizeof(tcmsg),
-                                               "filters")) {
+            for (const Answer& a :
+                 dumper.dump(RTM_GETTFILTER, RTM_NEWTFILTER, tc_request(ifindex, parent, false),
+                             sizeof(tcmsg), "filters")) {
                 const tcmsg t = tcmsg_of(a);
-                const bool block = static_cast<std::uint32_t>(t.tcm_ifindex) ==
-                                   TCM_IFINDEX_MAGIC_BLOCK;
+                const bool block =
+                    static_cast<std::uint32_t>(t.tcm_ifindex) == TCM_IFINDEX_MAGIC_BLOCK;
                 if (!block && t.tcm_ifindex != ifindex) {
                     continue;
                 }
@@ -479,15 +480,15 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
                     continue;
                 }
                 const std::string prio = std::to_string(TC_H_MAJ(t.tcm_info) >> 16);
-                const std::string on = block ? "block " + std::to_string(t.tcm_block_index)
-                                             : "dev " + device(ifindex) + " parent " +
-                                                   handle_text(t.tcm_parent);
+                const std::string on =
+                    block ? "block " + std::to_string(t.tcm_block_index)
+                          : "dev " + device(ifindex) + " parent " + handle_text(t.tcm_parent);
                 const std::string in_chain = chain != 0 ? " chain " + std::to_string(chain) : "";
                 add(holders, module,
                     "filter " + kind + " on " + (block ? on : on.substr(4)) + in_chain +
                         " protocol " +
-                        protocol_text(static_cast<std::uint16_t>(TC_H_MIN(t.tcm_info))) +
-                        " prio " + prio,
+                        protocol_text(static_cast<std::uint16_t>(TC_H_MIN(t.tcm_info))) + " prio " +
+                        prio,
                     "tc filter del " + on + in_chain + " prio " + prio);
             }
         }

@@ -210,9 +210,10 @@ TEST_CASE("tc kinds map to modules as request_module finds them, on 6.1 and 6.12
     CHECK(traffic_control_module("sch", "clsact", v61) == "sch_ingress");
     CHECK(traffic_control_module("act", "xt", v61) == "act_ipt");
     CHECK(traffic_control_module("cls", "u32", v61) == "cls_u32");
-    const std::vector<std::pair<std::string, std::string>> v612{
-        {"net-sch-clsact", "sch_ingress"}, {"net-sch-ingress", "sch_ingress"},
-        {"net-act-mirred", "act_mirred"}, {"net-cls-u32", "cls_u32"}};
+    const std::vector<std::pair<std::string, std::string>> v612{{"net-sch-clsact", "sch_ingress"},
+                                                                {"net-sch-ingress", "sch_ingress"},
+                                                                {"net-act-mirred", "act_mirred"},
+                                                                {"net-cls-u32", "cls_u32"}};
     CHECK(traffic_control_module("sch", "clsact", v612) == "sch_ingress");
     CHECK(traffic_control_module("act", "mirred", v612) == "act_mirred");
     // Built-in kinds name no module that is loaded.

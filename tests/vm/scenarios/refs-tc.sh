@@ -12,9 +12,11 @@
 #     cls_u32 and act_mirred 1 each, --json saying the same;
 #   - an htb tree (a class, netem under it, u32 filters on the qdisc and the
 #     class), a second chain on ingress and a standalone mirred action;
+#   - three of the release commands lsmod gives, run: they let go;
 #   - clsact with a matchall filter and a gact action on egress (6.1 finds
 #     clsact's module through the alias sch_clsact, 6.12 through
-#     net-sch-clsact).
+#     net-sch-clsact);
+#   - a u32 filter on a shared block (ingress_block 22), named by the block.
 . /lab/scenarios/lib.sh
 
 TC=/usr/sbin/tc
@@ -114,6 +116,18 @@ act_mirred: refcount 2
   tc action mirred index 7; let go with: tc actions delete action mirred index 7" \
 	sch_htb sch_netem cls_u32 act_mirred
 
+# The release commands our lines give let go: run three of them.
+"$OURS/lsmod" --refs cls_u32 act_mirred 2>/dev/null | sed -n 's/.*; let go with: tc //p' |
+	grep -e ' index 7$' -e ' chain 1 ' -e ' parent 1:10 ' >/tmp/release.txt
+while read -r _cmd; do
+	# shellcheck disable=SC2086 # the command's words
+	tc_do $_cmd
+done </tmp/release.txt
+check "three release commands from lsmod --refs let go: cls_u32 2, act_mirred 1" eval '
+	[ "$(wc -l </tmp/release.txt)" = 3 ] && [ "$(refcount cls_u32)" = 2 ] &&
+	[ "$(refcount act_mirred)" = 1 ]' ||
+	diag "$(cat /tmp/release.txt)" "cls_u32 $(refcount cls_u32), act_mirred $(refcount act_mirred)"
+
 # --- clsact with matchall and gact -------------------------------------------------
 tc_do qdisc del dev lo root
 tc_do qdisc del dev lo ingress
@@ -132,7 +146,15 @@ sch_netem: refcount 0
 cls_u32: refcount 0
 act_mirred: refcount 0" sch_ingress cls_matchall act_gact sch_netem cls_u32 act_mirred
 
+# --- a shared block: its filters are the block's, not the device's ----------------
 tc_do qdisc del dev lo clsact
+tc_do qdisc add dev lo ingress_block 22 ingress
+tc_do filter add block 22 protocol ip prio 1 u32 match u32 0 0
+tc_check "a filter on a shared block (ingress_block 22): named by the block" \
+	"cls_u32: refcount 1
+  tc filter u32 on block 22 protocol ip prio 1; let go with: tc filter del block 22 prio 1" cls_u32
+
+tc_do qdisc del dev lo ingress
 for _m in $MODULES; do
 	kunload "$_m"
 done
