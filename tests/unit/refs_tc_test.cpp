@@ -187,8 +187,8 @@ struct TcWorld {
                    static_cast<std::streamsize>(answer.size()));
     }
 
-    modload::ReferenceReport attribute(const std::vector<std::string>& names,
-                                       std::vector<modload::UnreadSource>& unread) const {
+    modload::ReferenceReport references(const std::vector<std::string>& names,
+                                        std::vector<modload::UnreadSource>& unread) const {
         const modload::testing::FixtureSystem system(root);
         auto snapshot = modload::Snapshot::read(system);
         REQUIRE(snapshot);
@@ -224,7 +224,7 @@ TEST_CASE("qdiscs, tcf_protos and actions each hold one reference, named with ho
           "[refs]") {
     const TcWorld world;
     std::vector<modload::UnreadSource> unread;
-    const auto report = world.attribute(
+    const auto report = world.references(
         {"sch_netem", "sch_ingress", "cls_u32", "act_mirred", "act_gact", "sch_htb"}, unread);
     CHECK(unread.empty());
     REQUIRE(report.modules.size() == 6);
@@ -269,8 +269,8 @@ TEST_CASE("lsmod --refs says a tc holder and the command that lets go; rmmod nam
 
     const auto json = run_tool("lsmod", kernel, world.root, {"--refs", "--json", "act_gact"});
     CHECK(json.status == 0);
-    CHECK(json.out.find("{\"kind\": \"tc\", \"count\": 1, \"approximate\": false, \"name\": "
-                        "\"action gact index 9\"") != std::string::npos);
+    CHECK(json.out.find("{\"kind\": \"tc\", \"count\": 1, \"approximate\": false, \"via\": \"\", "
+                        "\"name\": \"action gact index 9\"") != std::string::npos);
     CHECK(json.out.find("\"release_command\": \"tc actions delete action gact index 9\"") !=
           std::string::npos);
     CHECK(json.out.find("\"unattributed\": 0") != std::string::npos);
@@ -291,7 +291,7 @@ TEST_CASE("hostile or refused tc answers name nothing and are said; the others s
         std::memcpy(answer.data() + sizeof(nlmsghdr) + sizeof(tcmsg), &len, sizeof len);
         world.record(RTM_GETTFILTER, answer);
         std::vector<modload::UnreadSource> unread;
-        const auto report = world.attribute({"cls_u32", "sch_netem"}, unread);
+        const auto report = world.references({"cls_u32", "sch_netem"}, unread);
         REQUIRE(unread.size() == 1);
         CHECK(unread[0].path == "netlink:tc filters");
         CHECK(unread[0].error.code == EBADMSG);
@@ -305,7 +305,7 @@ TEST_CASE("hostile or refused tc answers name nothing and are said; the others s
         std::memcpy(answer.data(), &len, sizeof len);
         world.record(RTM_GETTFILTER, answer);
         std::vector<modload::UnreadSource> unread;
-        const auto report = world.attribute({"cls_u32"}, unread);
+        const auto report = world.references({"cls_u32"}, unread);
         REQUIRE(unread.size() == 1);
         CHECK(unread[0].error.code == EBADMSG);
         CHECK(report.modules[0].unattributed == 2);
@@ -327,7 +327,7 @@ TEST_CASE("hostile or refused tc answers name nothing and are said; the others s
         done(actions);
         world.record(RTM_GETACTION, actions);
         std::vector<modload::UnreadSource> unread;
-        const auto report = world.attribute({"sch_netem", "act_mirred"}, unread);
+        const auto report = world.references({"sch_netem", "act_mirred"}, unread);
         CHECK(report.modules[0].references.empty());
         CHECK(report.modules[0].unattributed == 1);
         REQUIRE(report.modules[1].references.size() == 1);
@@ -343,7 +343,7 @@ TEST_CASE("hostile or refused tc answers name nothing and are said; the others s
         world.record(RTM_GETACTION, refused);
         fs::remove(world.root / ".netlink" / ("0-" + std::to_string(RTM_GETQDISC) + "-0"));
         std::vector<modload::UnreadSource> unread;
-        const auto report = world.attribute({"act_mirred", "sch_netem", "cls_u32"}, unread);
+        const auto report = world.references({"act_mirred", "sch_netem", "cls_u32"}, unread);
         REQUIRE(unread.size() == 1);
         CHECK(unread[0].path == "netlink:tc actions mirred");
         CHECK(unread[0].error.code == EPERM);
