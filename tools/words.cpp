@@ -189,8 +189,11 @@ std::string reference_text(const Reference& ref) {
             break;
         case ReferenceKind::nftables:
         case ReferenceKind::iptables:
-        case ReferenceKind::traffic_control:
             text = std::string(reference_kind_name(ref.kind)) + " " + ref.name;
+            break;
+        case ReferenceKind::traffic_control:
+            // "tc qdisc netem 8001: on lo (root)"
+            text = "tc " + ref.name;
             break;
         case ReferenceKind::socket_layer:
             text = ref.users.empty() ? ref.name + " (in no process)"
@@ -204,15 +207,15 @@ std::string reference_text(const Reference& ref) {
             text = "block device " + ref.name + " uses " + ref.source;
             break;
     }
-    if ((ref.kind == ReferenceKind::swap || ref.kind == ReferenceKind::block_user) &&
-        !ref.release_command.empty()) {
-        text += ", until " + ref.release_command;
-    }
     if (ref.count > 1) {
         text += " (" + std::to_string(ref.count) + " references)";
     }
     if (ref.approximate) {
         text += " (approximate)";
+    }
+    // Where one command lets go of it: "swap on /dev/zram0; let go with: swapoff /dev/zram0".
+    if (!ref.release_command.empty()) {
+        text += "; let go with: " + ref.release_command;
     }
     return text;
 }

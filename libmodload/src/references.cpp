@@ -19,6 +19,7 @@
 #include "mountinfo.hpp"
 #include "open_files.hpp"
 #include "refs_sources.hpp"
+#include "refs_tc.hpp"
 
 namespace modload {
 
@@ -402,6 +403,8 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
           detail::socket_layer_references(system, aliases, wanted, unread)}) {
         std::move(more.begin(), more.end(), std::back_inserter(layers));
     }
+    const std::vector<detail::TrafficControlHolder> tc =
+        detail::traffic_control_holders(system, options.kernel_release, wanted, unread);
 
     for (const std::string& name : wanted) {
         ModuleReferences mine;
@@ -432,6 +435,7 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                     mine.references.push_back(owned.ref);
                 }
             }
+            add(detail::traffic_control_references(tc, name));
         }
         int attributed = 0;
         for (const Reference& ref : mine.references) {

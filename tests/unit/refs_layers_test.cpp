@@ -341,12 +341,12 @@ TEST_CASE("lsmod --refs and rmmod name swap, dm and socket-layer holders in thei
     const auto run = run_tool("lsmod", kernel, world.root, {"--refs", "zram", "tls"});
     CHECK(run.status == 0);
     CHECK(
-        run.out.starts_with("zram: refcount 4\n  swap on /dev/zram0, until swapoff /dev/zram0 "
-                            "(2 references) (approximate)\n"));
-    CHECK(run.out.find("\n  block device dm-0 (vg-lv) uses /dev/zram0, until dmsetup remove "
-                       "vg-lv (approximate)\n"
-                       "  block device md0 uses /dev/zram0p1, until mdadm --stop /dev/md0 "
-                       "(approximate)\n") != std::string::npos);
+        run.out.starts_with("zram: refcount 4\n  swap on /dev/zram0 (2 references) "
+                            "(approximate); let go with: swapoff /dev/zram0\n"));
+    CHECK(run.out.find("\n  block device dm-0 (vg-lv) uses /dev/zram0 (approximate); let go "
+                       "with: dmsetup remove vg-lv\n"
+                       "  block device md0 uses /dev/zram0p1 (approximate); let go with: mdadm "
+                       "--stop /dev/md0\n") != std::string::npos);
     CHECK(
         run.out.ends_with("tls: refcount 1\n  pid 77 (lab-hold) fd 3 TCP 127.0.0.1:40000 -> "
                           "127.0.0.1:443 with upper-layer protocol tls\n"));

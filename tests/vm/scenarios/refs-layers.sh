@@ -73,7 +73,7 @@ check_dm() {
 	check "a dm device on /dev/zram0 takes one reference on zram" \
 		[ "$(refcount zram)" = $((_before + 1)) ]
 	refs zram
-	_line="  block device $_dm (lab-lv) uses /dev/zram0, until dmsetup remove lab-lv (approximate)"
+	_line="  block device $_dm (lab-lv) uses /dev/zram0 (approximate); let go with: dmsetup remove lab-lv"
 	check "lsmod --refs zram: the dm device, every reference attributed" eval '
 		[ "$REFS_RC" = 0 ] && [ "$REFS_OUT" = "zram: refcount $(refcount zram)
 $_line" ]' || diag "$REFS_OUT" "$REFS_ERR" "expected the line: $_line"
@@ -104,7 +104,7 @@ else
 		esac
 		check "swapon /dev/zram0 takes zram $want time(s), as the kernel source counts" [ "$held" = "$want" ]
 		refs zram
-		_line="  swap on /dev/zram0, until swapoff /dev/zram0$(counted "$held") (approximate)"
+		_line="  swap on /dev/zram0$(counted "$held") (approximate); let go with: swapoff /dev/zram0"
 		check "lsmod --refs zram: the swap area, every reference attributed" eval '
 			[ "$REFS_RC" = 0 ] && [ "$REFS_OUT" = "zram: refcount $(refcount zram)
 $_line" ]' || diag "$REFS_OUT" "$REFS_ERR" "expected the line: $_line"
@@ -113,7 +113,7 @@ $_line" ]' || diag "$REFS_OUT" "$REFS_ERR" "expected the line: $_line"
 			'"kind": "swap", "count": '"$held" '"name": "/dev/zram0"' \
 			'"release_command": "swapoff /dev/zram0"' '"unattributed": 0' ||
 			diag "$JSON_OUT"
-		check_rmmod zram "rmmod: zram is held by swap on /dev/zram0, until swapoff /dev/zram0$(counted "$held") (approximate)"
+		check_rmmod zram "rmmod: zram is held by swap on /dev/zram0$(counted "$held") (approximate); let go with: swapoff /dev/zram0"
 		swapoff /dev/zram0
 		check "swapoff /dev/zram0 gives the references back" [ "$(refcount zram)" = "$before" ]
 	else
