@@ -393,6 +393,7 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
             }
         }
     }
+    // A device the link dump did not name ("#3") gets no release command.
     const auto device = [&](int ifindex) {
         auto it = devices.find(ifindex);
         return it != devices.end() ? it->second : "#" + std::to_string(ifindex);
@@ -433,7 +434,7 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
         }
         add(holders, module,
             "qdisc " + kind + " " + handle_text(t.tcm_handle) + " on " + dev + " (" + where + ")",
-            t.tcm_handle != 0 ? release : std::string());
+            t.tcm_handle != 0 && devices.count(t.tcm_ifindex) != 0 ? release : std::string());
     }
     if (!filters) {
         return holders;
@@ -489,7 +490,9 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
                         " protocol " +
                         protocol_text(static_cast<std::uint16_t>(TC_H_MIN(t.tcm_info))) + " prio " +
                         prio,
-                    "tc filter del " + on + in_chain + " prio " + prio);
+                    block || devices.count(ifindex) != 0
+                        ? "tc filter del " + on + in_chain + " prio " + prio
+                        : std::string());
             }
         }
     }

@@ -333,6 +333,15 @@ TEST_CASE("hostile or refused tc answers name nothing and are said; the others s
         REQUIRE(report.modules[1].references.size() == 1);
         CHECK(report.modules[1].references[0].name == "action mirred");
     }
+    SECTION("without the link dump a device is its number, and no command is given for it") {
+        fs::remove(world.root / ".netlink" / ("0-" + std::to_string(RTM_GETLINK) + "-0"));
+        std::vector<modload::UnreadSource> unread;
+        const auto report = world.references({"sch_netem"}, unread);
+        CHECK(unread.empty());
+        REQUIRE(report.modules[0].references.size() == 1);
+        CHECK(report.modules[0].references[0].name == "qdisc netem 8001: on #1 (root)");
+        CHECK(report.modules[0].references[0].release_command.empty());
+    }
     SECTION("a refused dump (EPERM) is said; one not there (ENOENT) is not") {
         Bytes refused;
         nlmsghdr h{};
