@@ -71,7 +71,8 @@ class FaultingSystem final : public System {
         return inner_.same_open_file(pid1, fd1, pid2, fd2);
     }
     Result<SocketKind> socket_kind(int fd) override { return inner_.socket_kind(fd); }
-    /// Counted as "netlink", its path "netlink:PROTOCOL".
+    /// Counted as "netlink", its path "netlink:", the start of every netlink source's name in
+    /// messages ("netlink:tc qdiscs", "netlink:sock_diag").
     Result<std::vector<std::byte>> netlink_request(int protocol,
                                                    std::span<const std::byte> request) override;
 
