@@ -187,7 +187,16 @@ std::string reference_text(const Reference& ref) {
             text = "crypto " + ref.name + " (" + ref.source + ")";
             break;
         case ReferenceKind::nftables:
-        case ReferenceKind::iptables:
+        case ReferenceKind::iptables: {
+            // "rule table inet t chain c handle 4" -> "nftables rule: table inet t chain c ...".
+            const auto space = ref.name.find(' ');
+            text = std::string(reference_kind_name(ref.kind)) + " " + ref.name.substr(0, space) +
+                   ":" + (space == std::string::npos ? "" : ref.name.substr(space));
+            if (!ref.source.empty()) {
+                text += " (" + ref.source + ")";
+            }
+            break;
+        }
         case ReferenceKind::traffic_control:
         case ReferenceKind::socket_layer:
         case ReferenceKind::swap:

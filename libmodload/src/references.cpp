@@ -17,6 +17,7 @@
 
 #include "mountinfo.hpp"
 #include "open_files.hpp"
+#include "refs_netfilter.hpp"
 
 namespace modload {
 
@@ -392,6 +393,10 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
     const std::string registered =
         detail::read_or_note(system, system.path("/proc/filesystems"), unread);
     const std::string crypto = detail::read_or_note(system, system.path("/proc/crypto"), unread);
+    std::vector<detail::FirewallHold> firewall = detail::nftables_holds(system, aliases, unread);
+    for (detail::FirewallHold& hold : detail::xtables_holds(system, aliases, unread)) {
+        firewall.push_back(std::move(hold));
+    }
 
     for (const std::string& name : wanted) {
         ModuleReferences mine;
@@ -417,6 +422,11 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                 add(loop_references(system, unread));
             }
             add(crypto_references(crypto, name));
+            for (const detail::FirewallHold& hold : firewall) {
+                if (hold.module == name) {
+                    mine.references.push_back(hold.reference);
+                }
+            }
         }
         int attributed = 0;
         for (const Reference& ref : mine.references) {
