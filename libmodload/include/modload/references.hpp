@@ -76,13 +76,17 @@ struct MODLOAD_API Reference {
     bool approximate = false;
     HoldVia via = HoldVia::none;
     /// module: the holder module. open_file: the path the file was opened as. mount: the mount
-    /// point. loop_device: /dev/loopN. crypto: the algorithm's driver name.
+    /// point. loop_device: /dev/loopN. crypto: the algorithm's driver name. nftables, iptables:
+    /// what holds it, its first word what kind ("rule table inet t chain c handle 4", "chain
+    /// table ip n chain post", "set ...", "object ...", "flowtable ...", "rule filter INPUT #1").
     std::string name;
     /// open_file: every descriptor that shares this one open file (a forked child shares its
     /// parent's), in pid then fd order.
     std::vector<FileUser> users;
     std::string fstype;  ///< mount: the filesystem type
-    std::string source;  ///< mount: its source; loop_device: the backing file; crypto: algorithm
+    /// mount: its source; loop_device: the backing file; crypto: algorithm; nftables, iptables:
+    /// through what ("ct", "-m conntrack", "nat chain").
+    std::string source;
     /// Where one command lets go of it (a firewall rule, a qdisc, a swap area): that command, as
     /// a person would type it ("nft delete rule inet filter input handle 4"); empty otherwise.
     std::string release_command;

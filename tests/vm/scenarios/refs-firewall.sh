@@ -78,6 +78,7 @@ check "--json names the rule's kind and how to delete it" \
 	json_holds '"kind": "nftables"' "\"release_command\": \"nft delete rule inet t c handle $h\"" ||
 	diag "$JSON_OUT"
 _out=$("$OURS/rmmod" nft_ct 2>&1)
+diag "# rmmod nft_ct" "$_out" "# lsmod --refs nft_ct" "$("$OURS/lsmod" --refs nft_ct 2>&1)"
 check "rmmod nft_ct fails and names the rule" \
 	has_line "$_out" "rmmod: nft_ct is held by nftables rule: table inet t chain c handle $h (ct)" ||
 	diag "$_out"
@@ -118,6 +119,7 @@ check "rmmod xt_conntrack names the legacy rule" \
 /usr/sbin/iptables-nft -A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT ||
 	diag "setup: iptables-nft failed"
 "$NFT" list table ip filter | sed 's/^/# nft: /'
+diag "# lsmod --refs xt_conntrack nft_compat" "$("$OURS/lsmod" --refs xt_conntrack nft_compat 2>&1)"
 refs xt_conntrack
 run_json lsmod --refs xt_conntrack
 _n=$(printf '%s\n' "$REFS_OUT" | grep -cxF "  iptables rule: filter INPUT #1 (-m conntrack)")
