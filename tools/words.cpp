@@ -188,9 +188,16 @@ std::string reference_text(const Reference& ref) {
             text = "crypto " + ref.name + " (" + ref.source + ")";
             break;
         case ReferenceKind::nftables:
-        case ReferenceKind::iptables:
-            text = std::string(reference_kind_name(ref.kind)) + " " + ref.name;
+        case ReferenceKind::iptables: {
+            // "rule table inet t chain c handle 4" -> "nftables rule: table inet t chain c ...".
+            const auto space = ref.name.find(' ');
+            text = std::string(reference_kind_name(ref.kind)) + " " + ref.name.substr(0, space) +
+                   ":" + (space == std::string::npos ? "" : ref.name.substr(space));
+            if (!ref.source.empty()) {
+                text += " (" + ref.source + ")";
+            }
             break;
+        }
         case ReferenceKind::traffic_control:
             // "tc qdisc netem 8001: on lo (root)"
             text = "tc " + ref.name;

@@ -26,7 +26,12 @@ ProvidedAliases ProvidedAliases::parse(std::string_view text) {
     aliases.aliases_ = parse_module_aliases(text, [](std::string_view pattern) {
         return pattern.starts_with("fs-") || pattern.starts_with("char-major-") ||
                pattern.starts_with("block-major-") || pattern.starts_with("net-pf-") ||
-               pattern.starts_with("tcp-ulp-");
+               pattern.starts_with("tcp-ulp-") ||
+
+               // Firewall rules' expressions, chains, objects, matches and targets.
+               pattern.starts_with("nft-") || pattern.starts_with("nf-flowtable-") ||
+               pattern.starts_with("ipt_") || pattern.starts_with("ip6t_") ||
+               pattern.starts_with("arpt_") || pattern.starts_with("ebt_");
     });
     return aliases;
 }

@@ -18,6 +18,7 @@
 
 #include "mountinfo.hpp"
 #include "open_files.hpp"
+#include "refs_netfilter.hpp"
 #include "refs_sources.hpp"
 #include "refs_tc.hpp"
 
@@ -405,6 +406,10 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
     }
     const std::vector<detail::TrafficControlHolder> tc =
         detail::traffic_control_holders(system, options.kernel_release, wanted, unread);
+    std::vector<detail::FirewallHold> firewall = detail::nftables_holds(system, aliases, unread);
+    for (detail::FirewallHold& hold : detail::xtables_holds(system, aliases, unread)) {
+        firewall.push_back(std::move(hold));
+    }
 
     for (const std::string& name : wanted) {
         ModuleReferences mine;
@@ -436,6 +441,11 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
                 }
             }
             add(detail::traffic_control_references(tc, name));
+            for (const detail::FirewallHold& hold : firewall) {
+                if (hold.module == name) {
+                    mine.references.push_back(hold.reference);
+                }
+            }
         }
         int attributed = 0;
         for (const Reference& ref : mine.references) {

@@ -6,8 +6,12 @@
 #include <cstdlib>
 #include <cstring>
 
+// glibc's netinet/in.h before the kernel's headers that include linux/in.h.
+#include <netinet/in.h>
+
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netlink.h>
 #include <poll.h>
 #include <sys/mount.h>
@@ -175,6 +179,48 @@ class SystemTracefs final : public TracefsInterface {
 // Sends one request and reads the answer's datagrams until it ends (NLMSG_DONE, NLMSG_ERROR, or
 // a message that is not part of a multipart answer). Messages of other sequence numbers (none on
 // a fresh socket) are kept too: the caller reads what it asked for.
+// IPT_SO_GET_INFO then IPT_SO_GET_ENTRIES (the IPv6 ones for AF_INET6: the same numbers and
+// layouts up to the entries): the info, then the entries header and its entries.
+Result<std::vector<std::byte>> xtables_exchange(int family, const std::string& table) {
+    if ((family != AF_INET && family != AF_INET6) || table.size() >= XT_TABLE_MAXNAMELEN) {
+        return make_error(EINVAL);
+    }
+    UniqueFd fd(::socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+    if (!fd.valid()) {
+        return make_error(errno);
+    }
+    const int level = family == AF_INET ? SOL_IP : SOL_IPV6;
+    ipt_getinfo info{};
+    std::memcpy(info.name, table.data(), table.size());
+    socklen_t size = sizeof info;
+    if (::getsockopt(fd.get(), level, IPT_SO_GET_INFO, &info, &size) != 0) {
+        return make_error(errno);
+    }
+    // The table may grow between the two calls: the kernel then answers EAGAIN; ask again.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        std::vector<std::byte> entries(sizeof(ipt_get_entries) + info.size);
+        ipt_get_entries head{};
+        std::memcpy(head.name, table.data(), table.size());
+        head.size = info.size;
+        std::memcpy(entries.data(), &head, sizeof head);
+        size = static_cast<socklen_t>(entries.size());
+        if (::getsockopt(fd.get(), level, IPT_SO_GET_ENTRIES, entries.data(), &size) == 0) {
+            std::vector<std::byte> answer(sizeof info);
+            std::memcpy(answer.data(), &info, sizeof info);
+            answer.insert(answer.end(), entries.begin(), entries.end());
+            return answer;
+        }
+        if (errno != EAGAIN) {
+            return make_error(errno);
+        }
+        size = sizeof info;
+        if (::getsockopt(fd.get(), level, IPT_SO_GET_INFO, &info, &size) != 0) {
+            return make_error(errno);
+        }
+    }
+    return make_error(EAGAIN);
+}
+
 Result<std::vector<std::byte>> netlink_exchange(int fd, std::span<const std::byte> request) {
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
@@ -397,6 +443,22 @@ class FilesystemSystem final : public System {
             return make_error(errno);
         }
         return netlink_exchange(fd.get(), request);
+    }
+
+    Result<std::vector<std::byte>> xtables_entries(int family, const std::string& table) override {
+        if (!live_) {
+            auto fd = open_given(path("/.xtables/" + std::to_string(family) + "-" + table).string(),
+                                 O_RDONLY | O_CLOEXEC);
+            if (!fd) {
+                return fd.error();
+            }
+            std::vector<std::byte> answer;
+            if (auto r = read_all(fd->get(), answer, std::size_t{64} << 20, true); !r) {
+                return r.error();
+            }
+            return answer;
+        }
+        return xtables_exchange(family, table);
     }
 
     Result<SocketKind> socket_kind(int fd) override {

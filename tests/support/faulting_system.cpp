@@ -139,6 +139,14 @@ Result<std::vector<std::byte>> FaultingSystem::netlink_request(int protocol,
     return inner_.netlink_request(protocol, request);
 }
 
+Result<std::vector<std::byte>> FaultingSystem::xtables_entries(int family,
+                                                               const std::string& table) {
+    if (fails("xtables", "xtables:" + std::to_string(family) + "-" + table)) {
+        return make_error(errno_value_);
+    }
+    return inner_.xtables_entries(family, table);
+}
+
 Result<std::size_t> FaultingSystem::read(int fd, std::span<char> buffer) {
     if (fails("read", path_of(fd))) {
         return make_error(errno_value_);

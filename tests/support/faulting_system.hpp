@@ -75,6 +75,8 @@ class FaultingSystem final : public System {
     /// messages ("netlink:tc qdiscs", "netlink:sock_diag").
     Result<std::vector<std::byte>> netlink_request(int protocol,
                                                    std::span<const std::byte> request) override;
+    /// Counted as "xtables", its path "xtables:FAMILY-TABLE".
+    Result<std::vector<std::byte>> xtables_entries(int family, const std::string& table) override;
 
   private:
     // Counts the call; true when it is the one to fail.

@@ -80,14 +80,17 @@ struct MODLOAD_API Reference {
     /// module: the holder module. open_file: the path the file was opened as. mount: the mount
     /// point. loop_device: /dev/loopN. crypto: the algorithm's driver name. swap: the swap area's
     /// file (/dev/zram0). block_user: the dm or md device ("dm-0 (vg-lv)", "md0"). socket_layer:
-    /// the socket ("TCP 127.0.0.1:40000 -> 127.0.0.1:443").
+    /// the socket ("TCP 127.0.0.1:40000 -> 127.0.0.1:443"). nftables, iptables: what holds it,
+    /// its first word what kind ("rule table inet t chain c handle 4", "chain table ip n chain
+    /// post", "set ...", "object ...", "flowtable ...", "rule filter INPUT #1").
     std::string name;
     /// open_file, socket_layer: every descriptor that shares this one open file (a forked child
     /// shares its parent's), in pid then fd order; a socket no process has open has none.
     std::vector<FileUser> users;
     std::string fstype;  ///< mount: the filesystem type
     /// mount: its source; loop_device: the backing file; crypto: the algorithm; block_user: the
-    /// member device (/dev/zram0); socket_layer: the layer ("tls").
+    /// member device (/dev/zram0); socket_layer: the layer ("tls"); nftables, iptables: through
+    /// what ("ct", "-m conntrack", "nat chain").
     std::string source;
     /// Where one command lets go of it (a firewall rule, a qdisc, a swap area): that command, as
     /// a person would type it ("nft delete rule inet filter input handle 4"); empty otherwise.

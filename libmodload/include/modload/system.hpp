@@ -143,6 +143,17 @@ class MODLOAD_API System {
     virtual Result<std::vector<std::byte>> netlink_request(int protocol,
                                                            std::span<const std::byte> request) = 0;
 
+    /// The rules of one legacy x_tables table (iptables, ip6tables): for `family` AF_INET or
+    /// AF_INET6 and `table` ("filter", "nat"...), getsockopt IPT_SO_GET_INFO (IP6T_SO_GET_INFO) on
+    /// a raw socket, then IPT_SO_GET_ENTRIES for the size it said: the struct ipt_getinfo as the
+    /// kernel wrote it, then struct ipt_get_entries with its entries. Asking for a table that is
+    /// not there makes the kernel load its module: ask only for those /proc/net/ip_tables_names
+    /// lists. Errors are those of socket and getsockopt (ENOPROTOOPT: no x_tables; ENOENT: no
+    /// such table). A rooted system answers with the file /.xtables/FAMILY-TABLE under its root
+    /// (FAMILY in decimal), ENOENT when there is none.
+    virtual Result<std::vector<std::byte>> xtables_entries(int family,
+                                                           const std::string& table) = 0;
+
     // Under the root.
     Result<UniqueFd> open(std::string_view absolute, int flags);
     Result<FileStatus> stat(std::string_view absolute);
