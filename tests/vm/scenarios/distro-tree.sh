@@ -196,6 +196,7 @@ L_TIMED=0 L_TIME_OURS=0 L_TIME_KMOD=0
 L_STAYS=0 L_N=0 L_SKIP=0 L_KMOD=0 L_KMOD_FAIL=0 L_OURS=0 L_SAME=0 L_CLEAN=0
 : >/tmp/loadable
 : >/tmp/waits
+: >/tmp/times
 : >/tmp/skipped
 : >/tmp/left
 awk -v n="$LOAD_EVERY" 'NR % n == 1 || n == 1' $FILES >/tmp/load.files
@@ -235,6 +236,7 @@ while read -r F; do
 	timeout "$LIMIT" "$KMOD/modprobe" -r "$M" >/dev/null 2>&1
 	uptime_ms _t3
 	_ms_kmod=$((_t1 - _t0 + _t3 - _t2))
+	_ms_kmod_rm=$((_t3 - _t2))
 	if ! clean_to /tmp/before; then
 		# Held by the kernel once loaded (a crypto algorithm in use, ...): kmod cannot
 		# take it out either, and ours would find it loaded.
@@ -277,6 +279,7 @@ while read -r F; do
 		L_TIMED=$((L_TIMED + 1))
 		L_TIME_KMOD=$((L_TIME_KMOD + _ms_kmod))
 		L_TIME_OURS=$((L_TIME_OURS + _t1 - _t0 + _t3 - _t2))
+		echo "$M $((_t1 - _t0)) $((_t3 - _t2)) $((_ms_kmod - _ms_kmod_rm)) $_ms_kmod_rm" >>/tmp/times
 		echo "$M" >>/tmp/loadable
 		ok "remove $M: rmmod -r leaves the table as it was"
 	else
@@ -297,6 +300,10 @@ check "loading: of $L_N files, $L_SKIP skipped, kmod loads $L_KMOD ($L_KMOD_FAIL
 diag "skipped or not loaded by kmod:" "$(cat /tmp/skipped)"
 diag "loading time: ours $L_TIME_OURS ms (insmod -d, rmmod -r), kmod $L_TIME_KMOD ms (modprobe, modprobe -r) over $L_TIMED modules"
 diag "loading, $(waits_summary /tmp/waits)"
+diag "$(awk '{ i += $2; r += $3; l += $4; u += $5 }
+	END { printf "loading time by step: insmod -d %d ms, modprobe %d ms; rmmod -r %d ms, modprobe -r %d ms\n", i, l, r, u }' /tmp/times)"
+diag "loading, the most time over kmod's:" "$(awk '{ print $2 + $3 - $4 - $5, $0 }' /tmp/times | sort -rn | head -n 8 |
+	awk '{ printf "%s: ours %d ms (insmod -d %d, rmmod -r %d), kmod %d ms (modprobe %d, modprobe -r %d)\n", $2, $3 + $4, $3, $4, $5 + $6, $5, $6 }')"
 [ -s /tmp/left ] && diag "left behind by rmmod -r:" "$(cat /tmp/left)"
 
 # ------------------------------------------------------------- many at once --
