@@ -159,6 +159,22 @@ diag "planning time: ours $P_TIME_OURS ms, kmod $P_TIME_KMOD ms over $P_N files"
 
 # ----------------------------------------------------------------- loading --
 
+# kmod_rest STATE: removes with kmod's rmmod what is loaded beyond STATE (a
+# table), each once nothing holds it (refcount 0), as one who knows the order
+# would: what kmod's modprobe -r leaves.  Prints how many it removed.
+kmod_rest() {
+	_n=0
+	while :; do
+		_free=$(awk 'FILENAME == ARGV[1] { s[$1] = 1; next } !($1 in s) && $3 == "0" { print $1 }' "$1" /proc/modules)
+		_any=0
+		for _m in $_free; do
+			timeout "$LIMIT" "$KMOD/rmmod" "$_m" >/dev/null 2>&1 && _n=$((_n + 1)) _any=1
+		done
+		[ $_any = 0 ] && break
+	done
+	echo $_n
+}
+
 # release_waits FILE WHAT OUTPUT: appends to FILE the waits that rmmod -v's
 # OUTPUT says (for references that go a moment after their holder, as
 # configfs's after netconsole), one a line: WHAT, the module waited for, the
@@ -193,6 +209,7 @@ waits_summary() {
 
 table >/tmp/start.table
 L_TIMED=0 L_TIME_OURS=0 L_TIME_KMOD=0
+L_REST_N=0 L_REST_MODS=0 L_REST_MS=0
 L_STAYS=0 L_N=0 L_SKIP=0 L_KMOD=0 L_KMOD_FAIL=0 L_OURS=0 L_SAME=0 L_CLEAN=0
 : >/tmp/loadable
 : >/tmp/waits
@@ -235,8 +252,13 @@ while read -r F; do
 	uptime_ms _t2
 	timeout "$LIMIT" "$KMOD/modprobe" -r "$M" >/dev/null 2>&1
 	uptime_ms _t3
+	# What modprobe -r leaves that rmmod -r removes (dependencies it finds still
+	# referenced when it looks), removed with kmod's rmmod: timed apart.
+	_rest=$(kmod_rest /tmp/before)
+	uptime_ms _t4
 	_ms_kmod=$((_t1 - _t0 + _t3 - _t2))
 	_ms_kmod_rm=$((_t3 - _t2))
+	_ms_rest=$((_t4 - _t3))
 	if ! clean_to /tmp/before; then
 		# Held by the kernel once loaded (a crypto algorithm in use, ...): kmod cannot
 		# take it out either, and ours would find it loaded.
@@ -278,8 +300,13 @@ while read -r F; do
 		# Timed where both did the whole round trip.
 		L_TIMED=$((L_TIMED + 1))
 		L_TIME_KMOD=$((L_TIME_KMOD + _ms_kmod))
+		if [ "$_rest" -gt 0 ]; then
+			L_REST_N=$((L_REST_N + 1))
+			L_REST_MODS=$((L_REST_MODS + _rest))
+			L_REST_MS=$((L_REST_MS + _ms_rest))
+		fi
 		L_TIME_OURS=$((L_TIME_OURS + _t1 - _t0 + _t3 - _t2))
-		echo "$M $((_t1 - _t0)) $((_t3 - _t2)) $((_ms_kmod - _ms_kmod_rm)) $_ms_kmod_rm" >>/tmp/times
+		echo "$M $((_t1 - _t0)) $((_t3 - _t2)) $((_ms_kmod - _ms_kmod_rm)) $_ms_kmod_rm $_rest" >>/tmp/times
 		echo "$M" >>/tmp/loadable
 		ok "remove $M: rmmod -r leaves the table as it was"
 	else
@@ -299,11 +326,12 @@ check "loading: of $L_N files, $L_SKIP skipped, kmod loads $L_KMOD ($L_KMOD_FAIL
 	[ "$L_OURS" = $((L_KMOD - L_STAYS)) -a "$L_SAME" = "$L_OURS" -a "$L_CLEAN" = "$L_OURS" ]
 diag "skipped or not loaded by kmod:" "$(cat /tmp/skipped)"
 diag "loading time: ours $L_TIME_OURS ms (insmod -d, rmmod -r), kmod $L_TIME_KMOD ms (modprobe, modprobe -r) over $L_TIMED modules"
+diag "loading time, what modprobe -r left: $L_REST_MODS modules after $L_REST_N of the $L_TIMED (rmmod -r removes them), $L_REST_MS ms more with kmod's rmmod"
 diag "loading, $(waits_summary /tmp/waits)"
 diag "$(awk '{ i += $2; r += $3; l += $4; u += $5 }
 	END { printf "loading time by step: insmod -d %d ms, modprobe %d ms; rmmod -r %d ms, modprobe -r %d ms\n", i, l, r, u }' /tmp/times)"
 diag "loading, the most time over kmod's:" "$(awk '{ print $2 + $3 - $4 - $5, $0 }' /tmp/times | sort -rn | head -n 8 |
-	awk '{ printf "%s: ours %d ms (insmod -d %d, rmmod -r %d), kmod %d ms (modprobe %d, modprobe -r %d)\n", $2, $3 + $4, $3, $4, $5 + $6, $5, $6 }')"
+	awk '{ printf "%s: ours %d ms (insmod -d %d, rmmod -r %d), kmod %d ms (modprobe %d, modprobe -r %d, which left %d)\n", $2, $3 + $4, $3, $4, $5 + $6, $5, $6, $7 }')"
 [ -s /tmp/left ] && diag "left behind by rmmod -r:" "$(cat /tmp/left)"
 
 # ------------------------------------------------------------- many at once --
