@@ -10,8 +10,15 @@
 #     clean up), ours loads with `insmod -d FILE`: the same modules, and
 #     `rmmod -r NAME` leaves the table as it found it;
 #   - many at once: with the sample's loadable modules all loaded (by kmod's
-#     modprobe), our lsmod prints kmod's, and one `rmmod -r` naming them all
-#     empties the table.
+#     modprobe), our lsmod prints kmod's; the modules the kernel then pins
+#     (more references than their holders account for, or a holder outside
+#     the set: a crypto algorithm in use, dccp held by dccp_ipv4) and those
+#     they use are left out, and said, and kmod's rmmod must fail on each;
+#     one `rmmod -r` naming the rest removes all of it and none of the start
+#     table; of those left out, the ones the rest uses (directly or as soft
+#     dependencies) may go with it once unused, as with modprobe -r.
+# rmmod -r's waits for references that go a moment after their holder
+# (configfs's after netconsole) are said, in totals and by module.
 # Modules that must not load in a VM that has to keep running are skipped,
 # and said.  The sample is chosen on the kernel command line (the lab's
 # --append, as scripts/distro-tree does for the whole tree):
@@ -152,10 +159,61 @@ diag "planning time: ours $P_TIME_OURS ms, kmod $P_TIME_KMOD ms over $P_N files"
 
 # ----------------------------------------------------------------- loading --
 
+# kmod_rest STATE: removes with kmod's rmmod what is loaded beyond STATE (a
+# table), each once nothing holds it (refcount 0), as one who knows the order
+# would: what kmod's modprobe -r leaves.  Prints how many it removed.
+kmod_rest() {
+	_n=0
+	while :; do
+		_free=$(awk 'FILENAME == ARGV[1] { s[$1] = 1; next } !($1 in s) && $3 == "0" { print $1 }' "$1" /proc/modules)
+		_any=0
+		for _m in $_free; do
+			timeout "$LIMIT" "$KMOD/rmmod" "$_m" >/dev/null 2>&1 && _n=$((_n + 1)) _any=1
+		done
+		[ $_any = 0 ] && break
+	done
+	echo $_n
+}
+
+# release_waits FILE WHAT OUTPUT: appends to FILE the waits that rmmod -v's
+# OUTPUT says (for references that go a moment after their holder, as
+# configfs's after netconsole), one a line: WHAT, the module waited for, the
+# milliseconds, "released" or "stayed", and the holders removed before it.
+release_waits() {
+	printf '%s\n' "$3" | awk -v what="$2" '
+		/ waited [0-9]+ ms for the references .* left on [^ ]+ to go/ {
+			line = $0
+			sub(/.* waited /, "", line)
+			ms = line; sub(/ .*/, "", ms)
+			after = line; sub(/.* for the references /, "", after); sub(/ left on .*/, "", after)
+			gsub(/, /, ",", after)
+			d = line; sub(/.* left on /, "", d); sub(/ to go.*/, "", d)
+			print what, d, ms, (line ~ /: some stayed$/ ? "stayed" : "released"), after
+		}' >>"$1"
+}
+
+# waits_summary FILE: the waits FILE has (see release_waits), in totals and
+# for each module waited for.
+waits_summary() {
+	awk '{ n[$4]++; ms[$4] += $3 }
+		END {
+			printf "release waits: %d released in %d ms, %d ran out in %d ms\n", \
+				n["released"], ms["released"], n["stayed"], ms["stayed"]
+		}' "$1"
+	awk '{
+			k = $2 " after " $5 ", " $4; c[k]++; t[k] += $3; if ($3 > mx[k]) mx[k] = $3
+		}
+		END { for (k in c) printf "  %s: %d, %d ms in all, the longest %d ms\n", k, c[k], t[k], mx[k] }' "$1" |
+		sort
+}
+
 table >/tmp/start.table
 L_TIMED=0 L_TIME_OURS=0 L_TIME_KMOD=0
+L_REST_N=0 L_REST_MODS=0 L_REST_MS=0
 L_STAYS=0 L_N=0 L_SKIP=0 L_KMOD=0 L_KMOD_FAIL=0 L_OURS=0 L_SAME=0 L_CLEAN=0
 : >/tmp/loadable
+: >/tmp/waits
+: >/tmp/times
 : >/tmp/skipped
 : >/tmp/left
 awk -v n="$LOAD_EVERY" 'NR % n == 1 || n == 1' $FILES >/tmp/load.files
@@ -194,7 +252,13 @@ while read -r F; do
 	uptime_ms _t2
 	timeout "$LIMIT" "$KMOD/modprobe" -r "$M" >/dev/null 2>&1
 	uptime_ms _t3
+	# What modprobe -r leaves that rmmod -r removes (dependencies it finds still
+	# referenced when it looks), removed with kmod's rmmod: timed apart.
+	_rest=$(kmod_rest /tmp/before)
+	uptime_ms _t4
 	_ms_kmod=$((_t1 - _t0 + _t3 - _t2))
+	_ms_kmod_rm=$((_t3 - _t2))
+	_ms_rest=$((_t4 - _t3))
 	if ! clean_to /tmp/before; then
 		# Held by the kernel once loaded (a crypto algorithm in use, ...): kmod cannot
 		# take it out either, and ours would find it loaded.
@@ -229,13 +293,20 @@ while read -r F; do
 	_out=$(timeout "$LIMIT" "$OURS/rmmod" -r -v "$M" 2>&1)
 	_rc=$?
 	uptime_ms _t3
+	release_waits /tmp/waits "$M" "$_out"
 	table >/tmp/after
 	if [ $_rc = 0 ] && cmp -s /tmp/before /tmp/after; then
 		L_CLEAN=$((L_CLEAN + 1))
 		# Timed where both did the whole round trip.
 		L_TIMED=$((L_TIMED + 1))
 		L_TIME_KMOD=$((L_TIME_KMOD + _ms_kmod))
+		if [ "$_rest" -gt 0 ]; then
+			L_REST_N=$((L_REST_N + 1))
+			L_REST_MODS=$((L_REST_MODS + _rest))
+			L_REST_MS=$((L_REST_MS + _ms_rest))
+		fi
 		L_TIME_OURS=$((L_TIME_OURS + _t1 - _t0 + _t3 - _t2))
+		echo "$M $((_t1 - _t0)) $((_t3 - _t2)) $((_ms_kmod - _ms_kmod_rm)) $_ms_kmod_rm $_rest" >>/tmp/times
 		echo "$M" >>/tmp/loadable
 		ok "remove $M: rmmod -r leaves the table as it was"
 	else
@@ -255,9 +326,69 @@ check "loading: of $L_N files, $L_SKIP skipped, kmod loads $L_KMOD ($L_KMOD_FAIL
 	[ "$L_OURS" = $((L_KMOD - L_STAYS)) -a "$L_SAME" = "$L_OURS" -a "$L_CLEAN" = "$L_OURS" ]
 diag "skipped or not loaded by kmod:" "$(cat /tmp/skipped)"
 diag "loading time: ours $L_TIME_OURS ms (insmod -d, rmmod -r), kmod $L_TIME_KMOD ms (modprobe, modprobe -r) over $L_TIMED modules"
+diag "loading time, what modprobe -r left: $L_REST_MODS modules after $L_REST_N of the $L_TIMED (rmmod -r removes them), $L_REST_MS ms more with kmod's rmmod"
+diag "loading, $(waits_summary /tmp/waits)"
+diag "$(awk '{ i += $2; r += $3; l += $4; u += $5 }
+	END { printf "loading time by step: insmod -d %d ms, modprobe %d ms; rmmod -r %d ms, modprobe -r %d ms\n", i, l, r, u }' /tmp/times)"
+diag "loading, the most time over kmod's:" "$(awk '{ print $2 + $3 - $4 - $5, $0 }' /tmp/times | sort -rn | head -n 8 |
+	awk '{ printf "%s: ours %d ms (insmod -d %d, rmmod -r %d), kmod %d ms (modprobe %d, modprobe -r %d, which left %d)\n", $2, $3 + $4, $3, $4, $5 + $6, $5, $6, $7 }')"
 [ -s /tmp/left ] && diag "left behind by rmmod -r:" "$(cat /tmp/left)"
 
 # ------------------------------------------------------------- many at once --
+
+# many_parts NAMED START: with the modules of file NAMED loaded (and those of
+# the table START before them), splits /proc/modules for one rmmod -r of
+# them, one a line:
+#   rest NAME              named (loaded, not of START): for the rmmod -r;
+#   left NAME: WHY         pinned by the kernel: of the set (the named modules
+#                          and those they use, directly or through others;
+#                          none of START) with more references than its
+#                          holders account for, or held by a module outside
+#                          the set; or used by such a one (it cannot go
+#                          before it): left out;
+#   other NAME: WHY        loaded since START, but neither named nor used by a
+#                          named one (the kernel loaded it on its own).
+many_parts() {
+	awk '
+		FILENAME == ARGV[1] { named[$1] = 1; next }
+		FILENAME == ARGV[2] { start[$1] = 1; next }
+		{
+			m = $1; loaded[m] = 1; ref[m] = $3; order[++n] = m
+			h = $4; if (h == "-") h = ""; sub(/,$/, "", h)
+			nh[m] = split(h, hs, ",")
+			for (i = 1; i <= nh[m]; i++) { holder[m, i] = hs[i]; uses[hs[i]] = uses[hs[i]] " " m }
+		}
+		END {
+			q = 0
+			for (j = 1; j <= n; j++) if ((order[j] in named) && !(order[j] in start)) { set[order[j]] = 1; queue[++q] = order[j] }
+			for (j = 1; j <= q; j++) {
+				k = split(uses[queue[j]], us, " ")
+				for (i = 1; i <= k; i++) if (!(us[i] in set) && !(us[i] in start)) { set[us[i]] = 1; queue[++q] = us[i] }
+			}
+			q = 0
+			for (j = 1; j <= n; j++) {
+				m = order[j]
+				if (!(m in set)) continue
+				why = ""
+				if (ref[m] ~ /^[0-9]+$/ && ref[m] + 0 > nh[m])
+					why = "refcount " ref[m] ", " nh[m] " holder" (nh[m] == 1 ? "" : "s") " among the modules"
+				out = ""
+				for (i = 1; i <= nh[m]; i++) if (!(holder[m, i] in set)) out = out " " holder[m, i]
+				if (out != "") why = why (why == "" ? "" : "; ") "held by" out ", outside the set"
+				if (why != "") { keep[m] = why; pinned[++q] = m }
+			}
+			for (j = 1; j <= q; j++) {
+				k = split(uses[pinned[j]], us, " ")
+				for (i = 1; i <= k; i++) if ((us[i] in set) && !(us[i] in keep)) { keep[us[i]] = "used by " pinned[j]; pinned[++q] = us[i] }
+			}
+			for (j = 1; j <= n; j++) {
+				m = order[j]
+				if (m in keep) print "left " m ": " keep[m]
+				else if ((m in named) && !(m in start)) print "rest " m
+				else if (!(m in set) && !(m in start)) print "other " m ": loaded, neither named nor used by a named module (a soft dependency modprobe loaded, or one the kernel asked for)"
+			}
+		}' "$1" "$2" /proc/modules
+}
 
 clean_to /tmp/start.table
 MANY=$(cat /tmp/loadable)
@@ -287,16 +418,53 @@ else
 		not_ok "many at once: our lsmod prints kmod's"
 		show_both
 	fi
-	_out=$(timeout $((LIMIT * 4 + $(echo $MANY | wc -w))) "$OURS/rmmod" -r $MANY 2>&1)
-	_rc=$?
-	table >/tmp/after
-	if [ $_rc = 0 ] && cmp -s /tmp/start.table /tmp/after; then
-		ok "many at once: one rmmod -r naming them all empties the table"
-	else
-		not_ok "many at once: one rmmod -r naming them all empties the table"
-		diag "\$ rmmod -r (the $(echo $MANY | wc -w) modules) (exit $_rc)" "$(echo "$_out" | tail -n 20)" \
-			"left loaded: $(only_in /tmp/start.table /tmp/after | tr '\n' ' ')"
+	# What the kernel pins once they are all loaded is left out of the one
+	# rmmod -r (kmod's rmmod cannot remove it either), with what it uses.
+	printf '%s\n' $MANY >/tmp/many.named
+	many_parts /tmp/many.named /tmp/start.table >/tmp/many.parts
+	awk '$1 == "rest" { print $2 }' /tmp/many.parts >/tmp/many.rest
+	awk '$1 == "left" { sub(/:$/, "", $2); print $2 }' /tmp/many.parts >/tmp/many.left
+	_n_left=$(wc -l </tmp/many.left)
+	diag "many at once: $(wc -l </tmp/many.rest) modules for one rmmod -r, $_n_left left out of it (pinned by the kernel, or used by one that is), $(grep -c '^other ' /tmp/many.parts) loaded without being named or used by a named one"
+	if [ -s /tmp/many.left ] || grep -q '^other ' /tmp/many.parts; then
+		diag "many at once, left out:" "$(awk '$1 != "rest" { $1 = ""; sub(/^ /, ""); print }' /tmp/many.parts)"
+		for M in $(awk '$1 == "left" && $3 != "used" { sub(/:$/, "", $2); print $2 }' /tmp/many.parts); do
+			diag "$("$OURS/lsmod" --refs "$M" 2>&1)"
+		done
 	fi
+	# Honestly pinned: kmod's rmmod cannot remove any of them.
+	_removable=
+	for M in $(cat /tmp/many.left); do
+		if timeout "$LIMIT" "$KMOD/rmmod" "$M" >/dev/null 2>&1; then
+			_removable="$_removable $M"
+		fi
+	done
+	check "many at once: kmod's rmmod removes none of the $_n_left left out" [ -z "$_removable" ] ||
+		diag "kmod's rmmod removed:$_removable"
+	# What may stay: the start table, the ones left out and the ones loaded
+	# unnamed.  Those of them the rest uses, directly or as a soft dependency,
+	# go with it once it leaves them unused (as with modprobe -r).
+	awk '$1 == "left" || $1 == "other" { sub(/:$/, "", $2); print $2 }' /tmp/many.parts >/tmp/many.kept
+	cat /tmp/start.table /tmp/many.kept >/tmp/may.stay
+	table >/tmp/before
+	: >/tmp/waits.many
+	_out=$(timeout $((LIMIT * 4 + $(wc -l </tmp/many.rest))) "$OURS/rmmod" -r -v $(cat /tmp/many.rest) 2>&1)
+	_rc=$?
+	release_waits /tmp/waits.many many "$_out"
+	table >/tmp/after
+	_stayed=$(only_in /tmp/may.stay /tmp/after | tr '\n' ' ')
+	_gone=$(only_in /tmp/after /tmp/start.table | tr '\n' ' ')
+	if [ $_rc = 0 ] && [ -z "$_stayed" ] && [ -z "$_gone" ]; then
+		ok "many at once: one rmmod -r of the rest leaves the start table and none of the rest"
+	else
+		not_ok "many at once: one rmmod -r of the rest leaves the start table and none of the rest"
+		diag "\$ rmmod -r -v (the $(wc -l </tmp/many.rest) modules) (exit $_rc)" "$(echo "$_out" | grep -v ': INFO: removed ' | tail -n 20)" \
+			"left loaded besides: ${_stayed:-nothing}" "removed, though loaded at the start: ${_gone:-nothing}"
+	fi
+	_went=$(only_in /tmp/after /tmp/before | awk 'FILENAME == ARGV[1] { k[$0] = 1; next } $0 in k' /tmp/many.kept - | tr '\n' ' ')
+	_left=$(only_in /tmp/start.table /tmp/after | tr '\n' ' ')
+	diag "many at once: of those left out or loaded unnamed, went with the rest once unused: ${_went:-none}; still loaded: ${_left:-none}"
+	diag "many at once, $(waits_summary /tmp/waits.many)"
 	clean_to /tmp/start.table || diag "could not clean up: $(added_since /tmp/start.table | tr '\n' ' ')"
 fi
 
