@@ -256,8 +256,9 @@ std::vector<std::string> unread_source_lines(const std::vector<UnreadSource>& un
         if (source.kind == UnreadKind::process) {
             processes[source.error.code].push_back(source.path.string());
         } else {
-            lines.push_back("could not read " + source.path.string() + ": " +
-                            std::strerror(source.error.code) +
+            lines.push_back(with_detail("could not read " + source.path.string() + ": " +
+                                            std::strerror(source.error.code),
+                                        source.error) +
                             "; references found through it are not named");
         }
     }

@@ -31,6 +31,18 @@ Result<std::vector<NetlinkMessage>> netlink_messages(std::span<const std::byte> 
         }
         const std::span<const std::byte> payload =
             answer.subspan(at + sizeof header, header.nlmsg_len - sizeof header);
+        if ((header.nlmsg_flags & NLM_F_DUMP_INTR) != 0) {
+            // The dump was interrupted by a change (nf_tables's ruleset, say): what it gave may
+            // miss or repeat entries.
+            return make_error(EAGAIN, "the table changed while it was dumped");
+        }
+        if (header.nlmsg_type == NLMSG_DONE && payload.size() >= sizeof(int)) {
+            int error = 0;  // a dump callback's error ends the dump here
+            std::memcpy(&error, payload.data(), sizeof error);
+            if (error < 0) {
+                return make_error(-error);
+            }
+        }
         if (header.nlmsg_type == NLMSG_ERROR) {
             int error = 0;
             if (payload.size() < sizeof error) {

@@ -21,8 +21,9 @@ struct NetlinkMessage {
 };
 
 /// The messages of `answer`, NLMSG_DONE and acknowledgements left out. An NLMSG_ERROR with an
-/// error is that error (its errno); a message whose length runs past the answer, or is shorter
-/// than its header, is EBADMSG.
+/// error, or an NLMSG_DONE carrying one (a dump that failed part way), is that error (its
+/// errno); a dump the kernel marks interrupted (NLM_F_DUMP_INTR) is EAGAIN; a message whose
+/// length runs past the answer, or is shorter than its header, is EBADMSG.
 Result<std::vector<NetlinkMessage>> netlink_messages(std::span<const std::byte> answer);
 
 /// One netlink attribute (struct nlattr): its type without the nested and byte-order flags, and

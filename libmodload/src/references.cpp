@@ -2,6 +2,7 @@
 #include <modload/references.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +24,15 @@
 #include "refs_tc.hpp"
 
 namespace modload {
+
+namespace {
+
+// The modules.alias forms of what a firewall rule can hold: nf_tables's expressions, chain types,
+// objects and flowtables, and x_tables's matches and targets.
+constexpr std::array<std::string_view, 6> kFirewallAliases = {"nft-",  "nf-flowtable-", "ipt_",
+                                                              "ip6t_", "arpt_",         "ebt_"};
+
+}  // namespace
 
 std::string_view reference_kind_name(ReferenceKind kind) {
     switch (kind) {
@@ -406,9 +416,22 @@ ReferenceReport attribute_references(System& system, const Snapshot& snapshot,
     }
     const std::vector<detail::TrafficControlHolder> tc =
         detail::traffic_control_holders(system, options.kernel_release, wanted, unread);
-    std::vector<detail::FirewallHold> firewall = detail::nftables_holds(system, aliases, unread);
-    for (detail::FirewallHold& hold : detail::xtables_holds(system, aliases, unread)) {
-        firewall.push_back(std::move(hold));
+    // Firewall rules are dumped only for a module that can be in one: dumping every ruleset for
+    // any module costs, and says unread sources that have nothing to do with it.
+    const bool firewall_asked =
+        std::any_of(wanted.begin(), wanted.end(), [&](const std::string& module) {
+            return module == "nf_tables" || module == "nft_compat" || module == "x_tables" ||
+                   std::any_of(kFirewallAliases.begin(), kFirewallAliases.end(),
+                               [&](std::string_view prefix) {
+                                   return aliases.provides_any(module, prefix);
+                               });
+        });
+    std::vector<detail::FirewallHold> firewall;
+    if (firewall_asked) {
+        firewall = detail::nftables_holds(system, aliases, unread);
+        for (detail::FirewallHold& hold : detail::xtables_holds(system, aliases, unread)) {
+            firewall.push_back(std::move(hold));
+        }
     }
 
     for (const std::string& name : wanted) {

@@ -20,6 +20,7 @@
 #include <modload/names.hpp>
 
 #include "netlink.hpp"
+#include "refs_sources.hpp"
 
 namespace modload::detail {
 
@@ -278,13 +279,15 @@ Result<void> parse_rules(std::span<const std::byte> answer, const ProvidedAliase
             std::to_string(number_of(find(attrs, NFTA_RULE_HANDLE)).value_or(0));
         if (is_iptables_table(family, table)) {
             const std::string command = family == NFPROTO_IPV4 ? "iptables-nft" : "ip6tables-nft";
-            const std::string t = table == "filter" ? "" : " -t " + table;
+            const std::string t = table == "filter" ? "" : " -t " + shell_quoted(table);
             holds.add(*found,
                       holder(ReferenceKind::iptables,
                              "rule " + table + " " + chain + " #" + std::to_string(position),
-                             command + t + " -D " + chain + " " + std::to_string(position)));
+                             command + t + " -D " + shell_quoted(chain) + " " +
+                                 std::to_string(position)));
         } else {
-            const std::string where = family_word(family) + " " + table + " " + chain;
+            const std::string where =
+                family_word(family) + " " + shell_quoted(table) + " " + shell_quoted(chain);
             holds.add(*found, holder(ReferenceKind::nftables,
                                      "rule table " + family_word(family) + " " + table + " chain " +
                                          chain + " handle " + handle,
@@ -321,7 +324,8 @@ Result<void> parse_chains(std::span<const std::byte> answer, const ProvidedAlias
         holds.add({{module, type + " chain"}},
                   holder(ReferenceKind::nftables,
                          "chain table " + family_word(family) + " " + table + " chain " + chain,
-                         "nft delete chain " + family_word(family) + " " + table + " " + chain));
+                         "nft delete chain " + family_word(family) + " " + shell_quoted(table) +
+                             " " + shell_quoted(chain)));
     }
     return {};
 }
@@ -354,7 +358,8 @@ Result<void> parse_sets(std::span<const std::byte> answer, const ProvidedAliases
         const std::string set = text_of(find(attrs, NFTA_SET_NAME));
         holds.add(found, holder(ReferenceKind::nftables,
                                 "set table " + family_word(family) + " " + table + " set " + set,
-                                "nft delete set " + family_word(family) + " " + table + " " + set));
+                                "nft delete set " + family_word(family) + " " +
+                                    shell_quoted(table) + " " + shell_quoted(set)));
     }
     return {};
 }
@@ -389,8 +394,8 @@ Result<void> parse_objects(std::span<const std::byte> answer, const ProvidedAlia
             holder(ReferenceKind::nftables,
                    "object table " + family_word(family) + " " + table + " " + what + " " + name,
                    word.empty() ? std::string()
-                                : "nft delete " + word + " " + family_word(family) + " " + table +
-                                      " " + name));
+                                : "nft delete " + word + " " + family_word(family) + " " +
+                                      shell_quoted(table) + " " + shell_quoted(name)));
     }
     return {};
 }
@@ -418,7 +423,8 @@ Result<void> parse_flowtables(std::span<const std::byte> answer, const ProvidedA
             {{module, "flowtable"}},
             holder(ReferenceKind::nftables,
                    "flowtable table " + family_word(family) + " " + table + " flowtable " + name,
-                   "nft delete flowtable " + family_word(family) + " " + table + " " + name));
+                   "nft delete flowtable " + family_word(family) + " " + shell_quoted(table) + " " +
+                       shell_quoted(name)));
     }
     return {};
 }

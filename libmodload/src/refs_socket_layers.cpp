@@ -129,10 +129,25 @@ bool lacks_net_admin(System& system) {
     return caps && (*caps & (std::uint64_t{1} << kCapNetAdmin)) == 0;
 }
 
-void note_source(std::vector<UnreadSource>* unread, int code) {
+void note_source(std::vector<UnreadSource>* unread, int code, std::string detail = {}) {
     if (unread != nullptr) {
-        unread->push_back(UnreadSource{kSource, make_error(code), UnreadKind::file, {}});
+        unread->push_back(
+            UnreadSource{kSource, make_error(code, std::move(detail)), UnreadKind::file, {}});
     }
+}
+
+// The sock_diag modules that are not loaded. Asking sock_diag about TCP sockets makes the kernel
+// load inet_diag and tcp_diag (sock_load_diag_module, inet_diag_lock_handler): looking must not
+// load modules, so without them the sockets are not asked about. (A kernel that builds them in
+// without parameters shows no /sys/module entry for them: then too they are not asked.)
+std::vector<std::string> diag_modules_missing(System& system) {
+    std::vector<std::string> missing;
+    for (const char* module : {"inet_diag", "tcp_diag"}) {
+        if (!system.stat("/sys/module/" + std::string(module))) {
+            missing.emplace_back(module);
+        }
+    }
+    return missing;
 }
 
 }  // namespace
@@ -149,6 +164,11 @@ std::vector<OwnedReference> socket_layer_references(System& system, const Provid
     }
     if (lacks_net_admin(system)) {
         note_source(unread, EPERM);
+        return refs;
+    }
+    if (const std::vector<std::string> missing = diag_modules_missing(system); !missing.empty()) {
+        note_source(unread, EPROTONOSUPPORT,
+                    missing.front() + " is not loaded, and asking would load it");
         return refs;
     }
     std::vector<UlpSocket> sockets;

@@ -8,6 +8,7 @@
 // Classes hold nothing of their own (their qdisc's module is the qdisc's), but filters hang on
 // them: they are read as the parents whose blocks are dumped.
 #include "refs_tc.hpp"
+#include "refs_sources.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -233,6 +234,25 @@ struct ActionIdentity {
     std::optional<std::int32_t> bindcnt;
 };
 
+// The attribute in TCA_ACT_OPTIONS that holds an action's tc_gen-led parameters: its number
+// differs by kind (include/uapi/linux/tc_act/*.h: TCA_GACT_PARMS is 2, TCA_CT_PARMS is 1,
+// TCA_CTINFO_ACT is 3; police's TCA_POLICE_TBF is 1). A kind not listed here is not read for its
+// index: guessing would name another action in the command that lets go.
+std::optional<std::uint16_t> parameters_attribute(std::string_view kind) {
+    static constexpr std::pair<std::string_view, std::uint16_t> kKinds[] = {
+        {"police", 1}, {"connmark", 1}, {"csum", 1},    {"ct", 1},     {"ife", 1},
+        {"nat", 1},    {"bpf", 2},      {"gact", 2},    {"mirred", 2}, {"mpls", 2},
+        {"pedit", 2},  {"sample", 2},   {"skbedit", 2}, {"skbmod", 2}, {"tunnel_key", 2},
+        {"vlan", 2},   {"gate", 2},     {"simple", 2},  {"ctinfo", 3},
+    };
+    for (const auto& [name, type] : kKinds) {
+        if (name == kind) {
+            return type;
+        }
+    }
+    return std::nullopt;
+}
+
 ActionIdentity action_identity(const std::string& kind,
                                const std::vector<NetlinkAttribute>& attributes) {
     ActionIdentity id;
@@ -244,12 +264,12 @@ ActionIdentity action_identity(const std::string& kind,
             continue;
         }
         auto options = netlink_attributes(a.payload);
-        if (!options) {
+        const std::optional<std::uint16_t> parms = parameters_attribute(kind);
+        if (!options || !parms) {
             continue;
         }
-        const std::uint16_t parms = kind == "police" ? TCA_POLICE_TBF : 2;
         for (const NetlinkAttribute& o : *options) {
-            if (o.type != parms) {
+            if (o.type != *parms) {
                 continue;
             }
             const std::size_t bind_at =
@@ -424,13 +444,14 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
         std::string release;
         if (t.tcm_parent == TC_H_ROOT) {
             where = "root";
-            release = "tc qdisc del dev " + dev + " root";
+            release = "tc qdisc del dev " + shell_quoted(dev) + " root";
         } else if (t.tcm_parent == TC_H_INGRESS) {
             where = kind == "clsact" ? "clsact" : "ingress";
-            release = "tc qdisc del dev " + dev + " " + where;
+            release = "tc qdisc del dev " + shell_quoted(dev) + " " + where;
         } else {
             where = "parent " + handle_text(t.tcm_parent);
-            release = "tc qdisc del dev " + dev + " parent " + handle_text(t.tcm_parent);
+            release =
+                "tc qdisc del dev " + shell_quoted(dev) + " parent " + handle_text(t.tcm_parent);
         }
         add(holders, module,
             "qdisc " + kind + " " + handle_text(t.tcm_handle) + " on " + dev + " (" + where + ")",
@@ -484,6 +505,9 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
                 const std::string on =
                     block ? "block " + std::to_string(t.tcm_block_index)
                           : "dev " + device(ifindex) + " parent " + handle_text(t.tcm_parent);
+                const std::string on_quoted = block ? on
+                                                    : "dev " + shell_quoted(device(ifindex)) +
+                                                          " parent " + handle_text(t.tcm_parent);
                 const std::string in_chain = chain != 0 ? " chain " + std::to_string(chain) : "";
                 add(holders, module,
                     "filter " + kind + " on " + (block ? on : on.substr(4)) + in_chain +
@@ -491,7 +515,7 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
                         protocol_text(static_cast<std::uint16_t>(TC_H_MIN(t.tcm_info))) + " prio " +
                         prio,
                     block || devices.count(ifindex) != 0
-                        ? "tc filter del " + on + in_chain + " prio " + prio
+                        ? "tc filter del " + on_quoted + in_chain + " prio " + prio
                         : std::string());
             }
         }

@@ -1,6 +1,7 @@
 // Legacy x_tables rules (iptables-legacy, ip6tables-legacy) as holders of module references,
 // read as iptables-legacy-save reads them: IPT_SO_GET_INFO and IPT_SO_GET_ENTRIES per table.
 #include "refs_netfilter.hpp"
+#include "refs_sources.hpp"
 
 #include <cerrno>
 #include <cstddef>
@@ -74,7 +75,7 @@ Result<std::vector<FirewallHold>> parse_xtables(int family, std::string_view tab
     const EntryLayout layout = layout_of(family);
     const std::string prefix = family == AF_INET6 ? "ip6t_" : "ipt_";
     const std::string command = family == AF_INET6 ? "ip6tables-legacy" : "iptables-legacy";
-    const std::string t = table == "filter" ? "" : " -t " + std::string(table);
+    const std::string t = table == "filter" ? "" : " -t " + shell_quoted(table);
 
     std::map<std::string, std::size_t> by_key;  // module and rule: its place in holds
     std::vector<FirewallHold> holds;
@@ -154,7 +155,7 @@ Result<std::vector<FirewallHold>> parse_xtables(int family, std::string_view tab
                 hold.reference.count = 0;
                 hold.reference.name = rule;
                 hold.reference.release_command =
-                    command + t + " -D " + chain + " " + std::to_string(position);
+                    command + t + " -D " + shell_quoted(chain) + " " + std::to_string(position);
                 holds.push_back(std::move(hold));
             }
             FirewallHold* hold = &holds[place->second];

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <modload/trace.hpp>
@@ -442,6 +443,9 @@ class FilesystemSystem final : public System {
         if (!fd.valid()) {
             return make_error(errno);
         }
+        // The kernel answers at once; a bound keeps a lost answer from hanging the tool.
+        const timeval limit{5, 0};
+        (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
         return netlink_exchange(fd.get(), request);
     }
 

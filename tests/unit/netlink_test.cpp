@@ -197,3 +197,26 @@ TEST_CASE("netlink: the live system's rtnetlink dump of links ends and names lo"
     }
     CHECK(lo);
 }
+
+TEST_CASE("netlink: a dump that failed part way, or changed while dumped, is an error", "[refs]") {
+    std::vector<std::byte> payload;
+    attribute(payload, 1, "netem");
+    SECTION("an error in NLMSG_DONE") {
+        std::vector<std::byte> answer;
+        message(answer, RTM_NEWQDISC, NLM_F_MULTI, payload);
+        std::vector<std::byte> code;
+        put(code, -ENOBUFS);
+        message(answer, NLMSG_DONE, NLM_F_MULTI, code);
+        auto r = netlink_messages(answer);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == ENOBUFS);
+    }
+    SECTION("NLM_F_DUMP_INTR") {
+        std::vector<std::byte> answer;
+        message(answer, RTM_NEWQDISC, NLM_F_MULTI | NLM_F_DUMP_INTR, payload);
+        message(answer, NLMSG_DONE, NLM_F_MULTI, std::vector<std::byte>(4));
+        auto r = netlink_messages(answer);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == EAGAIN);
+    }
+}

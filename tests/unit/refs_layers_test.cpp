@@ -113,6 +113,9 @@ struct LayersWorld {
                        "alias devname:mapper/control dm_mod\n"
                        "alias block-major-7-* loop\n");
         }
+        // sock_diag is asked only when its modules are loaded: asking would load them.
+        fs::create_directories(root / "sys/module/inet_diag");
+        fs::create_directories(root / "sys/module/tcp_diag");
         write_text(root / "proc/devices",
                    "Character devices:\n  1 mem\n252 not_this\n\nBlock devices:\n  7 loop\n"
                    "252 zram\n253 device-mapper\n");
@@ -287,6 +290,17 @@ TEST_CASE("a TCP socket's upper-layer protocol holds its module, named by proces
         REQUIRE(denied.size() == 1);
         CHECK(denied[0].path == "netlink:sock_diag");
         CHECK(denied[0].error.code == EPERM);
+    }
+    SECTION("without tcp_diag loaded sock_diag is not asked (asking would load it): said") {
+        fs::remove_all(world.root / "sys/module/tcp_diag");
+        std::vector<modload::UnreadSource> skipped;
+        const auto none = world.attribute({"tls"}, skipped);
+        CHECK(none.modules[0].references.empty());
+        CHECK(none.modules[0].unattributed == 1);
+        REQUIRE(skipped.size() == 1);
+        CHECK(skipped[0].path == "netlink:sock_diag");
+        CHECK(skipped[0].error.code == EPROTONOSUPPORT);
+        CHECK(skipped[0].error.detail == "tcp_diag is not loaded, and asking would load it");
     }
     SECTION("a module with no upper-layer protocol asks nothing") {
         fs::remove(ipv4_dump(world.root));

@@ -3,6 +3,7 @@
 // lsmod --refs's words.
 #include "../../libmodload/src/refs_tc.hpp"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -361,4 +362,44 @@ TEST_CASE("hostile or refused tc answers name nothing and are said; the others s
         // Without qdiscs no parent is known: the filters are not asked for.
         CHECK(report.modules[2].unattributed == 2);
     }
+}
+
+TEST_CASE("an action's parameters are read from its kind's own attribute: ct's is 1, not 2",
+          "[refs]") {
+    // TCA_CT_PARMS is 1 and TCA_CT_TM (timestamps) is 2: read as mirred's, the timestamps would
+    // give a wrong index, and the command that lets go would name another action.
+    TcWorld world;
+    write_text(world.root / "proc/modules",
+               "act_ct 20480 1 - Live 0x0\n"
+               "act_ipt 16384 1 - Live 0x0\n");
+    struct {
+        tc_gen;
+    } parms{};
+    parms.index = 7;
+    parms.refcnt = 1;
+    Bytes options;
+    attribute(options, 1, bytes(parms));
+    const std::array<std::uint64_t, 4> timestamps{99, 99, 99, 99};
+    attribute(options, 2, bytes(timestamps));
+    Bytes ct;
+    attribute(ct, TCA_ACT_KIND, text("ct"));
+    attribute(ct, TCA_ACT_OPTIONS, options);
+    Bytes tab;
+    attribute(tab, 1, ct);
+    attribute(tab, 2, action("ipt", 5, 0));  // a kind whose parameters are not tc_gen-led
+    Bytes p = bytes(tcamsg{});
+    attribute(p, TCA_ACT_TAB, tab);
+    Bytes actions;
+    message(actions, RTM_GETACTION, p);
+    done(actions);
+    world.record(RTM_GETACTION, actions);
+
+    std::vector<modload::UnreadSource> unread;
+    const auto report = world.references({"act_ct", "act_ipt"}, unread);
+    CHECK(unread.empty());
+    REQUIRE(report.modules[0].references.size() == 1);
+    CHECK(report.modules[0].references[0].name == "action ct index 7");
+    CHECK(report.modules[0].references[0].release_command == "tc actions delete action ct index 7");
+    REQUIRE(report.modules[1].references.size() == 1);
+    CHECK(report.modules[1].references[0].release_command.empty());  // its index is not known
 }

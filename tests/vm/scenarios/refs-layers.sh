@@ -125,7 +125,15 @@ $_line" ]' || diag "$REFS_OUT" "$REFS_ERR" "expected the line: $_line"
 fi
 
 # --- 2: a TCP socket with the tls upper-layer protocol ---------------------------------------
-# The guest cannot autoload: tls, and tcp_diag for sock_diag's inet dumps.
+# Asking sock_diag about TCP sockets would load inet_diag and tcp_diag (the kernel's modprobe is
+# set above): lsmod --refs must not load them, and says why it did not ask.
+if "$KMOD/modprobe" tls >/tmp/setup.out 2>&1 && ! grep -q '^tcp_diag ' /proc/modules; then
+	refs tls
+	check "lsmod --refs tls without tcp_diag loaded: loads nothing, says why it did not ask" eval '
+		[ "$REFS_RC" = 0 ] && ! grep -q "^tcp_diag " /proc/modules &&
+		case "$REFS_ERR" in *"could not read netlink:sock_diag: Protocol not supported ("*"_diag is not loaded, and asking would load it)"*) true ;; *) false ;; esac' ||
+		diag "$REFS_OUT" "$REFS_ERR" "$(grep diag /proc/modules)"
+fi
 if ! "$KMOD/modprobe" tls >/tmp/setup.out 2>&1 || ! "$KMOD/modprobe" tcp_diag >>/tmp/setup.out 2>&1; then
 	not_ok "setup: modprobe tls tcp_diag"
 	diag "$(cat /tmp/setup.out)"
