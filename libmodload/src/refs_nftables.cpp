@@ -280,11 +280,11 @@ Result<void> parse_rules(std::span<const std::byte> answer, const ProvidedAliase
         if (is_iptables_table(family, table)) {
             const std::string command = family == NFPROTO_IPV4 ? "iptables-nft" : "ip6tables-nft";
             const std::string t = table == "filter" ? "" : " -t " + shell_quoted(table);
-            holds.add(*found,
-                      holder(ReferenceKind::iptables,
-                             "rule " + table + " " + chain + " #" + std::to_string(position),
-                             command + t + " -D " + shell_quoted(chain) + " " +
-                                 std::to_string(position)));
+            holds.add(*found, holder(ReferenceKind::iptables,
+                                     "rule " + std::string(family == NFPROTO_IPV6 ? "ip6 " : "") +
+                                         table + " " + chain + " #" + std::to_string(position),
+                                     command + t + " -D " + shell_quoted(chain) + " " +
+                                         std::to_string(position)));
         } else {
             const std::string where =
                 family_word(family) + " " + shell_quoted(table) + " " + shell_quoted(chain);

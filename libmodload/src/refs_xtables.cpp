@@ -137,8 +137,9 @@ Result<std::vector<FirewallHold>> parse_xtables(int family, std::string_view tab
         if (!target_name.empty()) {  // the standard target ("") is x_tables' own
             parts.emplace_back(target_name, "-j " + target_name);
         }
-        const std::string rule =
-            "rule " + std::string(table) + " " + chain + " #" + std::to_string(position);
+        // An IPv6 rule says so: ip6tables' filter INPUT #1 is another rule than iptables'.
+        const std::string rule = "rule " + std::string(family == AF_INET6 ? "ip6 " : "") +
+                                 std::string(table) + " " + chain + " #" + std::to_string(position);
         for (const auto& [name, words] : parts) {
             // xt_request_find_match/target: request_module("%st_%s", xt_prefix[af], name).
             const std::string wanted = prefix + name;

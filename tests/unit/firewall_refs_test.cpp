@@ -526,3 +526,26 @@ TEST_CASE("a firewall source that cannot be read is said; the fault walk reaches
     CHECK(reached.count("netlink:nf_tables") == 1);
     CHECK(reached.count("xtables:2-filter") == 1);
 }
+
+TEST_CASE(
+    "iptables-nft's IPv4 and IPv6 rules at the same place are two holders, each with its "
+    "own command",
+    "[refs]") {
+    const ProvidedAliases aliases = ProvidedAliases::parse(kAliases);
+    const Bytes conntrack = expr(
+        "match", cat({attr(NFTA_MATCH_NAME, str("conntrack")), attr(NFTA_MATCH_REV, be(3, 4))}));
+    Bytes rules = rule(NFPROTO_IPV4, "filter", "INPUT", 2, conntrack);
+    const Bytes six = rule(NFPROTO_IPV6, "filter", "INPUT", 2, conntrack);
+    rules.insert(rules.end(), six.begin(), six.end());
+    done(rules);
+    auto holds = modload::detail::parse_nftables({rules, {}, {}, {}, {}}, aliases);
+    REQUIRE(holds);
+    const FirewallHold* v4 = hold_of(*holds, "xt_conntrack", "rule filter INPUT #1");
+    const FirewallHold* v6 = hold_of(*holds, "xt_conntrack", "rule ip6 filter INPUT #1");
+    REQUIRE(v4 != nullptr);
+    REQUIRE(v6 != nullptr);
+    CHECK(v4->reference.count == 1);
+    CHECK(v6->reference.count == 1);
+    CHECK(v4->reference.release_command == "iptables-nft -D INPUT 1");
+    CHECK(v6->reference.release_command == "ip6tables-nft -D INPUT 1");
+}
