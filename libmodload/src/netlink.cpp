@@ -61,6 +61,14 @@ Result<std::vector<NetlinkMessage>> netlink_messages(std::span<const std::byte> 
     return messages;
 }
 
+std::string netlink_text(std::span<const std::byte> payload) {
+    std::string text(reinterpret_cast<const char*>(payload.data()), payload.size());
+    if (const auto nul = text.find('\0'); nul != std::string::npos) {
+        text.resize(nul);
+    }
+    return text;
+}
+
 Result<std::vector<NetlinkAttribute>> netlink_attributes(std::span<const std::byte> bytes) {
     std::vector<NetlinkAttribute> attributes;
     std::size_t at = 0;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <modload/result.hpp>
@@ -32,6 +33,9 @@ struct NetlinkAttribute {
     std::uint16_t type = 0;
     std::span<const std::byte> payload;
 };
+
+/// A string attribute's text (nla_put_string): up to its NUL, or its end when it has none.
+std::string netlink_text(std::span<const std::byte> payload);
 
 /// The attributes in `bytes` (a payload past its fixed header, or a nested attribute's payload).
 /// A length that runs past `bytes` or is shorter than the attribute's header is EBADMSG.

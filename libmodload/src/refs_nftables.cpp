@@ -40,14 +40,7 @@ const NetlinkAttribute* find(const Attributes& attrs, std::uint16_t type) {
 
 // A string attribute, up to its NUL (or its end).
 std::string text_of(const NetlinkAttribute* a) {
-    if (a == nullptr) {
-        return {};
-    }
-    std::string s(reinterpret_cast<const char*>(a->payload.data()), a->payload.size());
-    if (const auto nul = s.find('\0'); nul != std::string::npos) {
-        s.resize(nul);
-    }
-    return s;
+    return a == nullptr ? std::string() : netlink_text(a->payload);
 }
 
 // A big-endian number attribute of 4 or 8 bytes; nullopt when it is another size.

@@ -56,10 +56,7 @@ Result<std::string> ulp_name(std::span<const std::byte> attributes) {
         }
         for (const NetlinkAttribute& field : *inner) {
             if (field.type == INET_ULP_INFO_NAME) {
-                std::string name(reinterpret_cast<const char*>(field.payload.data()),
-                                 field.payload.size());
-                name.resize(std::strlen(name.c_str()));  // NUL-terminated (nla_put_string)
-                return name;
+                return netlink_text(field.payload);
             }
         }
     }

@@ -62,12 +62,6 @@ void end_attribute(std::vector<std::byte>& out, std::size_t at) {
     pad(out);
 }
 
-std::string attribute_text(std::span<const std::byte> payload) {
-    std::string text(reinterpret_cast<const char*>(payload.data()), payload.size());
-    text.resize(std::min(text.size(), text.find('\0')));
-    return text;
-}
-
 std::optional<std::uint32_t> attribute_u32(std::span<const std::byte> payload) {
     std::uint32_t value = 0;
     if (payload.size() < sizeof value) {
@@ -168,7 +162,7 @@ class Dumper {
 std::string kind_of(const Answer& a) {
     for (const NetlinkAttribute& attribute : a.attributes) {
         if (attribute.type == TCA_KIND) {
-            return attribute_text(attribute.payload);
+            return netlink_text(attribute.payload);
         }
     }
     return {};
@@ -319,7 +313,7 @@ void action_holders(Dumper& dumper, const std::string& module, const std::string
                 std::string found;
                 for (const NetlinkAttribute& attribute : *attributes) {
                     if (attribute.type == TCA_ACT_KIND) {
-                        found = attribute_text(attribute.payload);
+                        found = netlink_text(attribute.payload);
                     }
                 }
                 if (found != kind) {  // a recorded answer holds every kind's
@@ -408,7 +402,7 @@ std::vector<TrafficControlHolder> traffic_control_holders(System& system,
             std::memcpy(&info, a.header.data(), sizeof info);
             for (const NetlinkAttribute& attribute : a.attributes) {
                 if (attribute.type == IFLA_IFNAME) {
-                    devices[info.ifi_index] = attribute_text(attribute.payload);
+                    devices[info.ifi_index] = netlink_text(attribute.payload);
                 }
             }
         }

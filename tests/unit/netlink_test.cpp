@@ -220,3 +220,12 @@ TEST_CASE("netlink: a dump that failed part way, or changed while dumped, is an 
         CHECK(r.error().code == EAGAIN);
     }
 }
+
+TEST_CASE("netlink: a string attribute's text ends at its NUL, or at its end without one",
+          "[refs]") {
+    const std::string with_nul("tls\0junk", 8);
+    CHECK(modload::detail::netlink_text(std::as_bytes(std::span(with_nul))) == "tls");
+    const std::string without("netem");
+    CHECK(modload::detail::netlink_text(std::as_bytes(std::span(without))) == "netem");
+    CHECK(modload::detail::netlink_text({}).empty());
+}
