@@ -244,25 +244,36 @@ std::string object_word(std::uint64_t type) {
     return {};
 }
 
-Result<void> parse_rules(std::span<const std::byte> answer, const ProvidedAliases& aliases,
-                         Holds& holds) {
+// Gives each message of a dump, as its family and attributes, to `each`; the first error (of
+// the dump or of `each`) stops it.
+template <class Each>
+Result<void> each_message(std::span<const std::byte> answer, Each each) {
     auto messages = netlink_messages(answer);
     if (!messages) {
         return messages.error();
     }
-    std::map<std::tuple<int, std::string, std::string>, int> positions;
     for (const NetlinkMessage& m : *messages) {
         auto parsed = message_of(m);
         if (!parsed) {
             return parsed.error();
         }
-        const auto& [family, attrs] = *parsed;
+        if (auto done = each(parsed->first, parsed->second); !done) {
+            return done;
+        }
+    }
+    return {};
+}
+
+Result<void> parse_rules(std::span<const std::byte> answer, const ProvidedAliases& aliases,
+                         Holds& holds) {
+    std::map<std::tuple<int, std::string, std::string>, int> positions;
+    return each_message(answer, [&](int family, const Attributes& attrs) -> Result<void> {
         const std::string table = text_of(find(attrs, NFTA_RULE_TABLE));
         const std::string chain = text_of(find(attrs, NFTA_RULE_CHAIN));
         const int position = ++positions[{family, table, chain}];
         const NetlinkAttribute* exprs = find(attrs, NFTA_RULE_EXPRESSIONS);
         if (exprs == nullptr) {
-            continue;
+            return {};
         }
         auto found = list_holds(exprs->payload, family, aliases);
         if (!found) {
@@ -286,31 +297,22 @@ Result<void> parse_rules(std::span<const std::byte> answer, const ProvidedAliase
                                          chain + " handle " + handle,
                                      "nft delete rule " + where + " handle " + handle));
         }
-    }
-    return {};
+        return {};
+    });
 }
 
 Result<void> parse_chains(std::span<const std::byte> answer, const ProvidedAliases& aliases,
                           Holds& holds) {
-    auto messages = netlink_messages(answer);
-    if (!messages) {
-        return messages.error();
-    }
-    for (const NetlinkMessage& m : *messages) {
-        auto parsed = message_of(m);
-        if (!parsed) {
-            return parsed.error();
-        }
-        const auto& [family, attrs] = *parsed;
+    return each_message(answer, [&](int family, const Attributes& attrs) -> Result<void> {
         const std::string type = text_of(find(attrs, NFTA_CHAIN_TYPE));
         if (type.empty()) {
-            continue;  // not a base chain: no type, no reference
+            return {};  // not a base chain: no type, no reference
         }
         // nf_tables_chain_type_lookup: request_module("nft-chain-%u-%.*s").
         const std::string module =
             aliases.module_for("nft-chain-" + std::to_string(family) + "-" + type);
         if (module.empty()) {
-            continue;  // a type built into nf_tables or the kernel
+            return {};  // a type built into nf_tables or the kernel
         }
         const std::string table = text_of(find(attrs, NFTA_CHAIN_TABLE));
         const std::string chain = text_of(find(attrs, NFTA_CHAIN_NAME));
@@ -319,22 +321,13 @@ Result<void> parse_chains(std::span<const std::byte> answer, const ProvidedAlias
                          "chain table " + family_word(family) + " " + table + " chain " + chain,
                          "nft delete chain " + family_word(family) + " " + shell_quoted(table) +
                              " " + shell_quoted(chain)));
-    }
-    return {};
+        return {};
+    });
 }
 
 Result<void> parse_sets(std::span<const std::byte> answer, const ProvidedAliases& aliases,
                         Holds& holds) {
-    auto messages = netlink_messages(answer);
-    if (!messages) {
-        return messages.error();
-    }
-    for (const NetlinkMessage& m : *messages) {
-        auto parsed = message_of(m);
-        if (!parsed) {
-            return parsed.error();
-        }
-        const auto& [family, attrs] = *parsed;
+    return each_message(answer, [&](int family, const Attributes& attrs) -> Result<void> {
         std::vector<ExprHold> found;
         for (const NetlinkAttribute& a : attrs) {
             Result<std::vector<ExprHold>> more =
@@ -353,30 +346,21 @@ Result<void> parse_sets(std::span<const std::byte> answer, const ProvidedAliases
                                 "set table " + family_word(family) + " " + table + " set " + set,
                                 "nft delete set " + family_word(family) + " " +
                                     shell_quoted(table) + " " + shell_quoted(set)));
-    }
-    return {};
+        return {};
+    });
 }
 
 Result<void> parse_objects(std::span<const std::byte> answer, const ProvidedAliases& aliases,
                            Holds& holds) {
-    auto messages = netlink_messages(answer);
-    if (!messages) {
-        return messages.error();
-    }
-    for (const NetlinkMessage& m : *messages) {
-        auto parsed = message_of(m);
-        if (!parsed) {
-            return parsed.error();
-        }
-        const auto& [family, attrs] = *parsed;
+    return each_message(answer, [&](int family, const Attributes& attrs) -> Result<void> {
         const std::optional<std::uint64_t> type = number_of(find(attrs, NFTA_OBJ_TYPE));
         if (!type) {
-            continue;
+            return {};
         }
         // nft_obj_type_get: request_module("nft-obj-%u").
         const std::string module = aliases.module_for("nft-obj-" + std::to_string(*type));
         if (module.empty()) {
-            continue;
+            return {};
         }
         const std::string table = text_of(find(attrs, NFTA_OBJ_TABLE));
         const std::string name = text_of(find(attrs, NFTA_OBJ_NAME));
@@ -389,26 +373,17 @@ Result<void> parse_objects(std::span<const std::byte> answer, const ProvidedAlia
                    word.empty() ? std::string()
                                 : "nft delete " + word + " " + family_word(family) + " " +
                                       shell_quoted(table) + " " + shell_quoted(name)));
-    }
-    return {};
+        return {};
+    });
 }
 
 Result<void> parse_flowtables(std::span<const std::byte> answer, const ProvidedAliases& aliases,
                               Holds& holds) {
-    auto messages = netlink_messages(answer);
-    if (!messages) {
-        return messages.error();
-    }
-    for (const NetlinkMessage& m : *messages) {
-        auto parsed = message_of(m);
-        if (!parsed) {
-            return parsed.error();
-        }
-        const auto& [family, attrs] = *parsed;
+    return each_message(answer, [&](int family, const Attributes& attrs) -> Result<void> {
         // nft_flowtable_type_get: request_module("nf-flowtable-%u").
         const std::string module = aliases.module_for("nf-flowtable-" + std::to_string(family));
         if (module.empty()) {
-            continue;
+            return {};
         }
         const std::string table = text_of(find(attrs, NFTA_FLOWTABLE_TABLE));
         const std::string name = text_of(find(attrs, NFTA_FLOWTABLE_NAME));
@@ -418,8 +393,8 @@ Result<void> parse_flowtables(std::span<const std::byte> answer, const ProvidedA
                    "flowtable table " + family_word(family) + " " + table + " flowtable " + name,
                    "nft delete flowtable " + family_word(family) + " " + shell_quoted(table) + " " +
                        shell_quoted(name)));
-    }
-    return {};
+        return {};
+    });
 }
 
 }  // namespace
