@@ -240,9 +240,9 @@ modload::System& rooted() {
 
 void traffic_control(Bytes rest) {
     AnsweringSystem system(rooted(), Answers(rest));
-    // Modules whose names give a qdisc, a classifier and actions (read by their own attribute).
-    const std::vector<std::string> modules = {"sch_htb", "cls_u32", "act_gact", "act_police",
-                                              "act_ct"};
+    // Modules whose names give a qdisc, a classifier and two actions (their parameters in attribute
+    // 2 and 1): the action dumps come first, in this order, then links, qdiscs, classes, filters.
+    const std::vector<std::string> modules = {"act_gact", "act_police", "cls_u32", "sch_htb"};
     std::vector<modload::UnreadSource> unread;
     const auto holders = modload::detail::traffic_control_holders(system, "", modules, &unread);
     for (const std::string& module : modules) {
