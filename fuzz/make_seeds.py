@@ -10,6 +10,7 @@ No seed is committed: the fixtures are built from C sources, the texts are writt
 import argparse
 import pathlib
 import shutil
+import struct
 
 # Handwritten seeds: the shapes each parser must handle, valid and broken.
 TEXT_SEEDS = {
@@ -74,6 +75,81 @@ TEXT_SEEDS = {
 }
 
 
+def _attr(kind, payload):
+    """A netlink attribute (struct nlattr), padded to 4 bytes."""
+    data = struct.pack("<HH", 4 + len(payload), kind) + payload
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _message(kind, payload, flags=2):
+    """A netlink message (struct nlmsghdr, NLM_F_MULTI), padded to 4 bytes."""
+    data = struct.pack("<IHHII", 16 + len(payload), kind, flags, 1, 0) + payload
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _answers(chooser, *answers):
+    """A fuzz_holders input: the byte choosing the reader, then each answer after its length."""
+    return bytes([chooser]) + b"".join(struct.pack("<H", len(a)) + a for a in answers)
+
+
+_DONE = _message(3, struct.pack("<i", 0))
+# an nf_tables rule (table t, chain c, handle 4) with the expressions ct and nat
+_NFT_RULE = _message(0x0A06, b"\x02\x00\x00\x00" + _attr(1, b"t\0") + _attr(2, b"c\0") +
+                     _attr(3, struct.pack(">Q", 4)) +
+                     _attr(4 | 0x8000, _attr(1, _attr(1, b"ct\0")) + _attr(1, _attr(1, b"nat\0"))))
+# a tc action dump: gact index 7 with its parameters (tc_gen: index, capab, action, refcnt, bindcnt)
+_TC_ACTION = _message(0x32, b"\0" * 4 + _attr(1, _attr(1, _attr(1, b"gact\0") + _attr(
+    2, _attr(2, struct.pack("<IIiii", 7, 0, 0, 1, 0))))))
+# a link dump naming eth0 (ifindex 2), then a qdisc htb on it
+_TC_LINK = _message(16, struct.pack("<BBHiII", 0, 0, 1, 2, 0, 0) + _attr(3, b"eth0\0"))
+_TC_QDISC = _message(36, struct.pack("<BBHiIII", 0, 0, 0, 2, 0x10000, 0xFFFFFFFF, 1) +
+                     _attr(1, b"htb\0"))
+# a u32 filter on it, under the htb qdisc (priority 1, protocol all)
+_TC_FILTER = _message(44, struct.pack("<BBHiIII", 0, 0, 0, 2, 0x10001, 0x10000, 1 << 16 | 0x0300) +
+                      _attr(1, b"u32\0"))
+# an inet_diag_msg for a TCP socket with ULP tls (INET_DIAG_ULP_INFO, INET_ULP_INFO_NAME)
+_DIAG = _message(20, struct.pack("<BBBB", 2, 1, 0, 0) + struct.pack(">HH", 443, 50000) +
+                 b"\x7f\0\0\x01" + b"\0" * 12 + b"\x7f\0\0\x01" + b"\0" * 12 +
+                 struct.pack("<IQ", 0, 0) + struct.pack("<IIIII", 0, 0, 0, 0, 12345) +
+                 _attr(19, _attr(1, b"tls\0")))
+
+
+
+def _xt_entry(matches, target):
+    """An ipt_entry (112 bytes: ipt_ip, nfcache, target_offset, next_offset, comefrom, counters)
+    with its matches and target."""
+    target_offset = 112 + len(matches)
+    head = b"\0" * 88 + struct.pack("<HHI", target_offset, target_offset + len(target), 0)
+    return head + b"\0" * 16 + matches + target
+
+
+def _xt_part(name, data=b"\0" * 8):
+    """An xt_entry_match or xt_entry_target: size, name[29], revision, then its data."""
+    return struct.pack("<H", 32 + len(data)) + name.ljust(29, b"\0") + b"\0" + data
+
+
+# an iptables filter table: INPUT's rule -m conntrack -j LOG, then the table's end (ERROR)
+_XT_ENTRIES = (_xt_entry(_xt_part(b"conntrack"), _xt_part(b"LOG")) +
+               _xt_entry(b"", _xt_part(b"ERROR", b"ERROR".ljust(32, b"\0"))))
+_XT_TABLE = (b"filter".ljust(32, b"\0") + struct.pack("<I5I5III", 0b10, 0, 0, 0, 0, 0,
+                                                      0, 0, 0, 0, 0, 2, len(_XT_ENTRIES)) +
+             b"filter".ljust(32, b"\0") + struct.pack("<I4x", len(_XT_ENTRIES)) + _XT_ENTRIES)
+
+# Binary seeds, built here: the first byte chooses the reader (see fuzz_holders.cpp).
+BINARY_SEEDS = {
+    "holders": [
+        b"\x00" + _NFT_RULE + _DONE,
+        b"\x01" + _attr(1, _attr(2, b"nested\0")) + _attr(3, b""),
+        _answers(2, _NFT_RULE + _DONE, _DONE, _DONE, _DONE, _DONE),
+        b"\x03\x00" + _XT_TABLE,
+        b"\x03\x01" + _XT_TABLE,
+        _answers(4, _TC_ACTION + _DONE, _DONE, _TC_LINK + _DONE, _TC_QDISC + _DONE, _DONE,
+                 _TC_FILTER + _DONE, _TC_FILTER + _DONE),
+        _answers(5, _DIAG + _DONE, _DONE),
+    ],
+}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=pathlib.Path)
@@ -82,7 +158,7 @@ def main():
                         metavar=("NAME", "FILE"))
     args = parser.parse_args()
 
-    files = {name: [] for name in TEXT_SEEDS}
+    files = {name: [] for name in [*TEXT_SEEDS, *BINARY_SEEDS]}
     for name, *paths in args.target:
         files.setdefault(name, []).extend(pathlib.Path(p) for p in paths)
 
@@ -100,6 +176,10 @@ def main():
         for i, text in enumerate(TEXT_SEEDS.get(name, [])):
             seed = folder / f"text-{i:02}"
             seed.write_bytes(text.encode("latin-1"))
+            written.append(seed)
+        for i, data in enumerate(BINARY_SEEDS.get(name, [])):
+            seed = folder / f"binary-{i:02}"
+            seed.write_bytes(data)
             written.append(seed)
         (args.out / f"{name}.list").write_text(",".join(str(p.resolve()) for p in written))
     args.stamp.write_text("")

@@ -15,6 +15,20 @@ constexpr std::size_t align4(std::size_t n) {
     return (n + 3) & ~std::size_t{3};
 }
 
+// The errno a netlink error code stands for: the kernel sends -errno, from 1 to MAX_ERRNO (4095)
+// (and an old NLMSG_ERROR's positive errno is taken as it is). A code out of that range is no
+// errno, and INT_MIN cannot even be negated: the answer is broken, EBADMSG.
+Error netlink_error(int code) {
+    constexpr int kMaxErrno = 4095;
+    if (code < 0 && code >= -kMaxErrno) {
+        return make_error(-code);
+    }
+    if (code > 0 && code <= kMaxErrno) {
+        return make_error(code);
+    }
+    return make_error(EBADMSG, "a netlink error code that is no errno");
+}
+
 }  // namespace
 
 Result<std::vector<NetlinkMessage>> netlink_messages(std::span<const std::byte> answer) {
@@ -40,7 +54,7 @@ Result<std::vector<NetlinkMessage>> netlink_messages(std::span<const std::byte> 
             int error = 0;  // a dump callback's error ends the dump here
             std::memcpy(&error, payload.data(), sizeof error);
             if (error < 0) {
-                return make_error(-error);
+                return netlink_error(error);
             }
         }
         if (header.nlmsg_type == NLMSG_ERROR) {
@@ -50,7 +64,7 @@ Result<std::vector<NetlinkMessage>> netlink_messages(std::span<const std::byte> 
             }
             std::memcpy(&error, payload.data(), sizeof error);
             if (error != 0) {
-                return make_error(error < 0 ? -error : error);
+                return netlink_error(error);
             }
         } else if (header.nlmsg_type != NLMSG_DONE && header.nlmsg_type != NLMSG_NOOP) {
             messages.push_back(

@@ -1,8 +1,15 @@
 // Inputs the fuzz targets in fuzz/ found to break a promise of the library, kept as bytes so that
 // each stays fixed once fixed. Each test names the target that found it.
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <linux/netlink.h>
 
 #include <catch2/catch.hpp>
 
@@ -11,6 +18,7 @@
 #include <modload/system.hpp>
 
 #include "fixtures.hpp"
+#include "netlink.hpp"
 
 using namespace modload;
 using modload::testing::FixtureSystem;
@@ -82,4 +90,40 @@ TEST_CASE(
         CHECK((!*found || std::filesystem::canonical((*found)->path).parent_path() ==
                               std::filesystem::canonical(beside)));
     }
+}
+
+// A netlink answer ends a dump with NLMSG_DONE, or refuses with NLMSG_ERROR, carrying -errno; a
+// hostile or broken one can carry INT_MIN, which negated overflowed (UBSan stopped). A code that
+// is no errno (past MAX_ERRNO, 4095) makes the answer broken: EBADMSG.
+TEST_CASE("a netlink error code that is no errno is EBADMSG, INT_MIN too (fuzz_holders)",
+          "[refs]") {
+    const auto answer = [](std::uint16_t type, int code) {
+        const nlmsghdr header{NLMSG_LENGTH(sizeof code), type, 0, 1, 0};
+        std::vector<std::byte> bytes(NLMSG_LENGTH(sizeof code));
+        std::memcpy(bytes.data(), &header, sizeof header);
+        std::memcpy(bytes.data() + NLMSG_HDRLEN, &code, sizeof code);
+        return bytes;
+    };
+    for (const std::uint16_t type : {std::uint16_t{NLMSG_DONE}, std::uint16_t{NLMSG_ERROR}}) {
+        INFO("message type " << type);
+        for (const int code : {INT_MIN, -4096, -100000}) {
+            INFO("code " << code);
+            const auto broken = modload::detail::netlink_messages(answer(type, code));
+            REQUIRE_FALSE(broken);
+            CHECK(broken.error().code == EBADMSG);
+        }
+        const auto refused = modload::detail::netlink_messages(answer(type, -EPERM));
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().code == EPERM);
+        const auto last = modload::detail::netlink_messages(answer(type, -4095));
+        REQUIRE_FALSE(last);
+        CHECK(last.error().code == 4095);
+    }
+    // An NLMSG_ERROR's positive code is read as the errno it names; INT_MAX names none.
+    const auto positive = modload::detail::netlink_messages(answer(NLMSG_ERROR, ENOENT));
+    REQUIRE_FALSE(positive);
+    CHECK(positive.error().code == ENOENT);
+    const auto huge = modload::detail::netlink_messages(answer(NLMSG_ERROR, INT_MAX));
+    REQUIRE_FALSE(huge);
+    CHECK(huge.error().code == EBADMSG);
 }
