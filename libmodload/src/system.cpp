@@ -451,16 +451,7 @@ class FilesystemSystem final : public System {
 
     Result<std::vector<std::byte>> xtables_entries(int family, const std::string& table) override {
         if (!live_) {
-            auto fd = open_given(path("/.xtables/" + std::to_string(family) + "-" + table).string(),
-                                 O_RDONLY | O_CLOEXEC);
-            if (!fd) {
-                return fd.error();
-            }
-            std::vector<std::byte> answer;
-            if (auto r = read_all(fd->get(), answer, std::size_t{64} << 20, true); !r) {
-                return r.error();
-            }
-            return answer;
+            return recorded_file("/.xtables/" + std::to_string(family) + "-" + table);
         }
         return xtables_exchange(family, table);
     }
@@ -487,10 +478,13 @@ class FilesystemSystem final : public System {
         nlmsghdr header;
         std::memcpy(&header, request.data(), sizeof header);
         const auto family = static_cast<unsigned>(request[sizeof header]);
-        auto fd = open_given(path("/.netlink/" + std::to_string(protocol) + "-" +
-                                  std::to_string(header.nlmsg_type) + "-" + std::to_string(family))
-                                 .string(),
-                             O_RDONLY | O_CLOEXEC);
+        return recorded_file("/.netlink/" + std::to_string(protocol) + "-" +
+                             std::to_string(header.nlmsg_type) + "-" + std::to_string(family));
+    }
+
+    // A kernel answer recorded under the root (a fixture), whole.
+    Result<std::vector<std::byte>> recorded_file(const std::string& absolute) {
+        auto fd = open_given(path(absolute).string(), O_RDONLY | O_CLOEXEC);
         if (!fd) {
             return fd.error();
         }
